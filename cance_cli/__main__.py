@@ -1,0 +1,3 @@
+from cance_cli.cli import main
+
+main()

@@ -1,0 +1,355 @@
+"""Readers for each supported kind of data source.
+
+Each reader returns a :class:`~cance_cli.data.dataset.Dataset`; the
+dispatcher :func:`load_data` picks one from the path or ``builtin:`` name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from cance_cli.data.dataset import Dataset
+from cance_cli.errors import ConfigError, DataError
+
+SPLITS = ("train", "test", "all")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
+
+
+def load_data(spec: str, split: str = "train", label_col: str | None = None) -> Dataset:
+    """Load ``spec`` (a path or ``builtin:NAME``) as a :class:`Dataset`.
+
+    Sources with train/test splits honour ``split``; single-file sources hold
+    one split and report it as ``"all"``.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}.")
+    spec = str(spec)
+    if spec.startswith("builtin:"):
+        return _load_builtin(spec.split(":", 1)[1], split)
+    path = Path(spec)
+    if not path.exists():
+        raise DataError(f"Data source {path} does not exist; check the path.")
+    if path.is_dir():
+        if _find_idx(path, "train" if split == "all" else split, "images") is not None:
+            return load_idx_dir(path, split)
+        if (path / "data_batch_1").exists() or (path / "test_batch").exists():
+            return load_cifar_dir(path, split)
+        if any(p.is_dir() for p in path.iterdir()):
+            return load_image_folder(path, split)
+        raise DataError(
+            f"{path} holds no idx files, CIFAR-10 batches or class sub-folders of images; "
+            "see `cance train-ae --help` for the supported sources."
+        )
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(path)
+    if suffix == ".mat":
+        return load_mat(path)
+    if suffix in TABLE_SUFFIXES:
+        return load_table(path, label_col)
+    raise DataError(
+        f"Cannot read {path}: unknown format '{suffix or 'no suffix'}'; "
+        "use an idx/CIFAR/image folder, .npz, .mat, .parquet or .csv."
+    )
+
+
+# --------------------------------------------------------------------------- idx (MNIST)
+
+
+def _find_idx(folder: Path, split: str, what: str) -> Path | None:
+    prefix = "train" if split == "train" else "t10k"
+    ndim = 3 if what == "images" else 1
+    for sep in ("-", "."):
+        for gz in (".gz", ""):
+            candidate = folder / f"{prefix}-{what}{sep}idx{ndim}-ubyte{gz}"
+            if candidate.exists():
+                return candidate
+    return None
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Parse an idx file (gzip-compressed or raw) into an array."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise DataError(f"Cannot read idx file {path}: {exc}; re-download it.") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DataError(f"{path} is not an idx file (bad magic number); check the file.")
+    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    if data[2] not in dtypes:
+        raise DataError(f"{path} has an unknown idx element type 0x{data[2]:02x}.")
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    arr = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(shape)):
+        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {arr.size}.")
+    return arr.reshape(shape)
+
+
+def load_idx_dir(folder: Path, split: str) -> Dataset:
+    parts = ["train", "test"] if split == "all" else [split]
+    xs, ys, ids = [], [], []
+    offset = 0
+    for part in parts:
+        img_path = _find_idx(folder, part, "images")
+        if img_path is None:
+            prefix = "train" if part == "train" else "t10k"
+            raise DataError(f"{folder} has no {part} images (expected {prefix}-images-idx3-ubyte[.gz]).")
+        x = read_idx(img_path)
+        lab_path = _find_idx(folder, part, "labels")
+        y = read_idx(lab_path).astype(np.int64) if lab_path is not None else None
+        if y is not None and len(y) != len(x):
+            raise DataError(f"{lab_path} has {len(y)} labels for {len(x)} images; the files do not match.")
+        xs.append(x[:, None, :, :])
+        ys.append(y)
+        ids.append(np.arange(len(x), dtype=np.int64) + offset)
+        offset += len(x)
+    y_all = None if any(y is None for y in ys) else np.concatenate(ys)
+    return Dataset(
+        x=np.concatenate(xs), y=y_all, ids=np.concatenate(ids), kind="image",
+        source=str(folder), split=split, pixel_scale=1.0 / 255.0,
+    )
+
+
+# --------------------------------------------------------------------------- CIFAR-10
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that builds only plain containers and numpy arrays.
+
+    CIFAR-10's "python version" batches are pickles; refusing every other
+    global means a crafted file cannot run code.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as fh:
+            batch = _ArrayOnlyUnpickler(fh, encoding="bytes").load()
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch.get(b"labels", batch.get(b"fine_labels")), dtype=np.int64)
+    except Exception as exc:
+        raise DataError(f"{path} is not a CIFAR-10 python batch ({exc}); check the file.") from None
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def load_cifar_dir(folder: Path, split: str) -> Dataset:
+    names = {
+        "train": sorted(folder.glob("data_batch_*")),
+        "test": [folder / "test_batch"] if (folder / "test_batch").exists() else [],
+    }
+    files = names["train"] + names["test"] if split == "all" else names[split]
+    if not files:
+        raise DataError(f"{folder} has no CIFAR-10 {split} batches (data_batch_N / test_batch).")
+    xs, ys = zip(*(_read_cifar_batch(f) for f in files))
+    x = np.concatenate(xs)
+    return Dataset(
+        x=x, y=np.concatenate(ys), ids=np.arange(len(x), dtype=np.int64), kind="image",
+        source=str(folder), split=split, pixel_scale=1.0 / 255.0,
+    )
+
+
+# --------------------------------------------------------------------------- image folder
+
+
+def load_image_folder(folder: Path, split: str) -> Dataset:
+    try:
+        from PIL import Image
+    except ImportError:
+        raise DataError("Reading image folders needs Pillow; run `pip install 'cance[images]'`.") from None
+    roots = [folder]
+    has_splits = (folder / "train").is_dir() and (folder / "test").is_dir()
+    if has_splits:
+        roots = [folder / "train", folder / "test"] if split == "all" else [folder / split]
+    files: list[tuple[Path, str]] = []
+    for root in roots:
+        for cls_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+            files += [
+                (f, cls_dir.name)
+                for f in sorted(cls_dir.rglob("*"))
+                if f.suffix.lower() in IMAGE_SUFFIXES
+            ]
+    if not files:
+        raise DataError(f"{folder} has class sub-folders but no PNG/JPEG images in them.")
+    first = Image.open(files[0][0])
+    mode = "RGB" if first.mode in ("RGB", "RGBA", "P", "CMYK") else "L"
+    size = first.size
+    arrays = []
+    for path, _ in files:
+        img = Image.open(path).convert(mode)
+        if img.size != size:
+            raise DataError(
+                f"{path} is {img.size[0]}x{img.size[1]} but the first image is {size[0]}x{size[1]}; "
+                "resize the folder's images to one size."
+            )
+        arr = np.asarray(img, dtype=np.uint8)
+        arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+    labels = np.array([cls for _, cls in files])
+    if all(lbl.lstrip("-").isdigit() for lbl in labels):
+        labels = labels.astype(np.int64)
+    ids = np.array([str(p.relative_to(folder)) for p, _ in files])
+    return Dataset(
+        x=np.stack(arrays), y=labels, ids=ids, kind="image", source=str(folder),
+        split=split if has_splits else "all", pixel_scale=1.0 / 255.0,
+    )
+
+
+# --------------------------------------------------------------------------- npz / mat / tables
+
+
+def _check_finite(x: np.ndarray, source: str) -> None:
+    if np.issubdtype(x.dtype, np.floating):
+        bad = ~np.isfinite(x)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise DataError(
+                f"{source} contains NaN or infinite values ({int(bad.sum())} cells, first in row {row}); "
+                "clean or impute them first."
+            )
+
+
+def _image_or_table(x: np.ndarray, y, source: str) -> Dataset:
+    if x.ndim == 2:
+        x = np.asarray(x, dtype=np.float32)
+        _check_finite(x, source)
+        return Dataset(x=x, y=y, ids=np.arange(len(x), dtype=np.int64), kind="table",
+                       source=source, split="all", feature_names=[f"x_{i}" for i in range(x.shape[1])])
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)  # NHWC -> NCHW
+    elif x.ndim != 4:
+        raise DataError(f"{source}: x has shape {x.shape}; expected (N, F) rows or (N, [C,] H, W) images.")
+    if x.dtype == np.uint8:
+        scale = 1.0 / 255.0
+    else:
+        x = np.asarray(x, dtype=np.float32)
+        _check_finite(x, source)
+        if x.min() < 0 or x.max() > 1:
+            raise DataError(f"{source}: float images must lie in [0, 1] (found {x.min():.3g}..{x.max():.3g}); "
+                            "rescale them or store uint8.")
+        scale = 1.0
+    return Dataset(x=np.ascontiguousarray(x), y=y, ids=np.arange(len(x), dtype=np.int64),
+                   kind="image", source=source, split="all", pixel_scale=scale)
+
+
+def _labels(y) -> np.ndarray | None:
+    if y is None:
+        return None
+    y = np.asarray(y).reshape(-1)
+    if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+        y = y.astype(np.int64)
+    return y
+
+
+def load_npz(path: Path) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if "x" not in npz:
+                raise DataError(f"{path} has no array 'x' (found: {', '.join(npz.files)}); "
+                                "save inputs as x (and labels as y).")
+            x = npz["x"]
+            y = npz["y"] if "y" in npz else None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"Cannot read {path} as .npz ({exc}).") from None
+    return _image_or_table(x, _labels(y), str(path))
+
+
+def load_mat(path: Path) -> Dataset:
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(str(path))
+    except (NotImplementedError, ValueError) as exc:
+        raise DataError(f"Cannot read {path} as a MATLAB v5 file ({exc}); re-save it with -v7 or as .npz.") \
+            from None
+    if "X" not in mat:
+        raise DataError(f"{path} has no variable 'X'; expected ODDS-style X (rows) and y (labels).")
+    ds = _image_or_table(np.asarray(mat["X"]), _labels(mat.get("y")), str(path))
+    return ds
+
+
+def load_table(path: Path, label_col: str | None) -> Dataset:
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    try:
+        if path.suffix.lower() == ".csv":
+            import pyarrow.csv as pacsv
+
+            table = pacsv.read_csv(str(path))
+        else:
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(str(path))
+    except Exception as exc:
+        raise DataError(f"Cannot read table {path} ({exc}).") from None
+    names = table.column_names
+    if label_col is not None and label_col not in names:
+        raise DataError(f"{path} has no label column '{label_col}' (columns: {', '.join(names[:12])}); "
+                        "fix --label-col.")
+    y = None
+    if label_col is not None:
+        y = np.asarray(table.column(label_col).to_numpy(zero_copy_only=False))
+        y = _labels(y) if np.issubdtype(y.dtype, np.number) else y.astype(str)
+    ids = (np.asarray(table.column("id").to_numpy(zero_copy_only=False)) if "id" in names
+           else np.arange(table.num_rows, dtype=np.int64))
+    features = [c for c in names if c not in (label_col, "id", "is_anomaly")]
+    for col in features:
+        ftype = table.schema.field(col).type
+        if not (pat.is_integer(ftype) or pat.is_floating(ftype) or pat.is_boolean(ftype)):
+            raise DataError(f"{path}: column '{col}' is not numeric; drop it or name it with --label-col.")
+        if table.column(col).null_count:
+            raise DataError(f"{path}: column '{col}' has {table.column(col).null_count} NaN or missing values; "
+                            "clean or impute them first.")
+    if not features:
+        raise DataError(f"{path} has no numeric feature columns.")
+    x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features]).astype(np.float32)
+    _check_finite(x, str(path))
+    return Dataset(x=x, y=y, ids=ids, kind="table", source=str(path), split="all", feature_names=features)
+
+
+# --------------------------------------------------------------------------- builtin
+
+
+def _load_builtin(name: str, split: str) -> Dataset:
+    if name != "digits":
+        raise DataError(f"Unknown builtin dataset '{name}'; the only one is builtin:digits.")
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = digits.images.astype(np.uint8)[:, None]  # 8x8, values 0..16
+    y = digits.target.astype(np.int64)
+    # A fixed stratified 70/30 split so train and test never overlap.
+    order = np.random.default_rng(0).permutation(len(x))
+    is_test = np.zeros(len(x), dtype=bool)
+    for cls in np.unique(y):
+        members = order[y[order] == cls]
+        is_test[members[: int(round(0.3 * len(members)))]] = True
+    keep = {"train": ~is_test, "test": is_test, "all": np.ones(len(x), dtype=bool)}[split]
+    idx = np.flatnonzero(keep)
+    return Dataset(x=x[idx], y=y[idx], ids=idx.astype(np.int64), kind="image",
+                   source="builtin:digits", split=split, pixel_scale=1.0 / 16.0)

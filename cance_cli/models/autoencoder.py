@@ -1,0 +1,137 @@
+"""Constrained autoencoders: a batch-norm layer without affine parameters ends
+the encoder, so every latent coordinate has zero mean and unit variance.
+
+Architectures are described by a plain JSON-able config (stored in the
+checkpoint), and :func:`build_autoencoder` rebuilds the module from it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULT_CONV_CHANNELS = (32, 64)
+DEFAULT_CONV_CHANNELS_RGB = (32, 64, 128)
+
+
+def default_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[int, ...] | None = None,
+                   kind: str = "image") -> dict[str, Any]:
+    """Pick an architecture for ``input_shape``.
+
+    Square images whose side is a multiple of 4 (28x28, 32x32, 64x64, ...) get
+    a convolutional autoencoder (two stride-2 stages, three for sides that are
+    multiples of 8 of at least 32); every other input is flattened into an MLP.
+    Tables are standardised, so their decoder output is linear; images end in
+    a sigmoid because pixels lie in [0, 1].
+    """
+    output = "sigmoid" if kind == "image" else "linear"
+    if kind == "image" and len(input_shape) == 3:
+        c, h, w = input_shape
+        if h == w and h % 4 == 0 and h >= 16:
+            deep = h % 8 == 0 and h >= 32
+            default = DEFAULT_CONV_CHANNELS_RGB if deep else DEFAULT_CONV_CHANNELS
+            channels = list(hidden) if hidden else list(default)
+            if h % (2 ** len(channels)) != 0:
+                raise ValueError(f"image side {h} is not divisible by 2^{len(channels)} for {len(channels)} conv stages")
+            return {"arch": "conv", "input_shape": list(input_shape), "latent": latent,
+                    "channels": channels, "output": output}
+    n_in = int(math.prod(input_shape))
+    if hidden is None:
+        hidden = (max(2 * latent, min(512, 2 * n_in)), max(latent, min(256, n_in)))
+    return {"arch": "mlp", "input_shape": list(input_shape), "latent": latent,
+            "hidden": [int(h) for h in hidden], "output": output}
+
+
+class LatentNorm(nn.BatchNorm1d):
+    """Batch norm with no learned scale or shift: the latent is standardised."""
+
+    def __init__(self, latent: int):
+        super().__init__(latent, affine=False)
+
+
+class ConvAutoencoder(nn.Module):
+    """Stride-2 conv encoder (BN + LeakyReLU), linear to latent, mirrored decoder."""
+
+    def __init__(self, input_shape: list[int], latent: int, channels: list[int], output: str = "sigmoid"):
+        super().__init__()
+        c_in, side, _ = input_shape
+        self.input_shape = tuple(input_shape)
+        small = side // (2 ** len(channels))
+        self._bottom = (channels[-1], small, small)
+        enc: list[nn.Module] = []
+        prev = c_in
+        for ch in channels:
+            enc += [nn.Conv2d(prev, ch, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(ch), nn.LeakyReLU(0.2)]
+            prev = ch
+        self.encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(prev * small * small, latent), LatentNorm(latent))
+        dec: list[nn.Module] = [
+            nn.Linear(latent, prev * small * small, bias=False),
+            nn.BatchNorm1d(prev * small * small),
+            nn.LeakyReLU(0.2),
+            nn.Unflatten(1, self._bottom),
+        ]
+        rev = list(reversed(channels))
+        for ch_from, ch_to in zip(rev[:-1], rev[1:]):
+            dec += [nn.ConvTranspose2d(ch_from, ch_to, 4, stride=2, padding=1, bias=False),
+                    nn.BatchNorm2d(ch_to), nn.LeakyReLU(0.2)]
+        dec.append(nn.ConvTranspose2d(rev[-1], c_in, 4, stride=2, padding=1))
+        if output == "sigmoid":
+            dec.append(nn.Sigmoid())
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return z, self.decode(z)
+
+
+class MLPAutoencoder(nn.Module):
+    """Fully connected autoencoder for rows (or small, flattened images)."""
+
+    def __init__(self, input_shape: list[int], latent: int, hidden: list[int], output: str = "linear"):
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        n_in = int(math.prod(input_shape))
+        enc: list[nn.Module] = [nn.Flatten()]
+        prev = n_in
+        for h in hidden:
+            enc += [nn.Linear(prev, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.2)]
+            prev = h
+        self.encoder = nn.Sequential(*enc, nn.Linear(prev, latent), LatentNorm(latent))
+        dec: list[nn.Module] = []
+        prev = latent
+        for h in reversed(hidden):
+            dec += [nn.Linear(prev, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.2)]
+            prev = h
+        dec.append(nn.Linear(prev, n_in))
+        if output == "sigmoid":
+            dec.append(nn.Sigmoid())
+        dec.append(nn.Unflatten(1, self.input_shape))
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return z, self.decode(z)
+
+
+def build_autoencoder(config: dict[str, Any]) -> nn.Module:
+    """Instantiate the module a config describes."""
+    if config["arch"] == "conv":
+        return ConvAutoencoder(config["input_shape"], config["latent"], config["channels"], config["output"])
+    if config["arch"] == "mlp":
+        return MLPAutoencoder(config["input_shape"], config["latent"], config["hidden"], config["output"])
+    raise ValueError(f"unknown autoencoder architecture {config['arch']!r}")

@@ -1,0 +1,392 @@
+"""The constrained autoencoder as a scikit-learn style estimator.
+
+Training is decoupled into two stages (METHOD step 1a):
+
+1. encoder and decoder minimise ``MSE + lam * covariance_penalty(z)``;
+2. the encoder is frozen in eval mode (its batch-norm running statistics
+   fixed) and only the decoder is trained further on the MSE.
+
+Each stage keeps the weights of its lowest validation loss.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import array_fingerprint, load_checkpoint, save_checkpoint
+from cance_cli.data.dataset import Dataset, train_val_indices
+from cance_cli.errors import ConfigError, DataError
+from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
+from cance_cli.training.losses import covariance_penalty, latent_conditioning
+
+STAGE = "autoencoder"
+
+
+def _as_storage(X) -> tuple[np.ndarray, float, str]:
+    """(stored array, factor to [0, 1], kind) for a Dataset or an array."""
+    if isinstance(X, Dataset):
+        return X.x, X.pixel_scale, X.kind
+    X = np.asarray(X)
+    if X.ndim < 2:
+        raise DataError(f"Expected rows (N, F) or images (N, C, H, W), got an array of shape {X.shape}.")
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        raise DataError("Input contains NaN or infinite values; clean or impute them first.")
+    kind = "table" if X.ndim == 2 else "image"
+    if X.ndim == 3:
+        X = X[:, None]
+    return X, 1.0, kind
+
+
+class ConstrainedAutoencoder:
+    """Autoencoder with a standardised, decorrelated latent (CANCE step 1a).
+
+    Parameters
+    ----------
+    latent : int
+        Latent dimension d.
+    lam : float
+        Weight of the covariance penalty (mean squared off-diagonal entry of
+        the batch covariance of z).
+    epochs, decoder_epochs : int
+        Epochs of stage 1 (both parts) and stage 2 (decoder only).
+    batch_size, lr : int, float
+        Mini-batch size and Adam learning rate.
+    val_fraction : float
+        Share of the (normal) training rows held out for model selection.
+    hidden : tuple of int, optional
+        Conv channels (images) or MLP widths (tables); a default otherwise.
+    seed : int
+        Seeds initialisation, shuffling and the validation split.
+    device : str
+        ``auto``, ``cpu`` or ``cuda``.
+    verbose : bool
+        Show a progress bar on stderr.
+
+    Attributes
+    ----------
+    model_ : torch.nn.Module
+    config_ : dict
+        Architecture description (rebuilds ``model_``).
+    history_ : dict
+        Per-stage lists of train and validation losses and the chosen epochs.
+    latent_condition_number_, latent_max_abs_corr_ : float
+        Conditioning of the latent covariance on the training rows.
+    input_mean_, input_scale_ : ndarray or None
+        Standardisation of table inputs (None for images).
+    """
+
+    def __init__(self, latent: int = 32, lam: float = 0.0, epochs: int = 30, decoder_epochs: int = 10,
+                 batch_size: int = 128, lr: float = 1e-3, val_fraction: float = 0.1,
+                 hidden: tuple[int, ...] | None = None, seed: int = 0, device: str = "auto",
+                 verbose: bool = False):
+        self.latent = latent
+        self.lam = lam
+        self.epochs = epochs
+        self.decoder_epochs = decoder_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.val_fraction = val_fraction
+        self.hidden = hidden
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ params
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("latent", "lam", "epochs", "decoder_epochs", "batch_size",
+                                              "lr", "val_fraction", "hidden", "seed")}
+
+    def _check_params(self) -> None:
+        if self.latent < 1:
+            raise ConfigError(f"--latent must be at least 1, got {self.latent}.")
+        if self.lam < 0:
+            raise ConfigError(f"--lam must be non-negative, got {self.lam}.")
+        if self.epochs < 1 or self.decoder_epochs < 0:
+            raise ConfigError("--epochs must be at least 1 and --decoder-epochs at least 0.")
+        if self.batch_size < 2:
+            raise ConfigError(f"--batch-size must be at least 2 (batch norm needs it), got {self.batch_size}.")
+        if self.lr <= 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}.")
+
+    # ------------------------------------------------------------------ inputs
+
+    def _to_tensor(self, stored: np.ndarray, scale: float):
+        import torch
+
+        x = np.asarray(stored, dtype=np.float32)
+        if scale != 1.0:
+            x = x * np.float32(scale)
+        if self.kind_ == "table":
+            x = (x - self.input_mean_) / self.input_scale_
+        return torch.from_numpy(np.ascontiguousarray(x)).to(self.device_)
+
+    def _batches(self, stored: np.ndarray, scale: float, index: np.ndarray, batch_size: int):
+        for start in range(0, len(index), batch_size):
+            yield self._to_tensor(stored[index[start:start + batch_size]], scale)
+
+    def check_input(self, X) -> None:
+        """Raise a clear error if ``X`` does not match the training inputs' shape."""
+        self._check_fitted()
+        self._check_input_shape(*_as_storage(X)[::2])
+
+    def _check_input_shape(self, stored: np.ndarray, kind: str) -> None:
+        shape = tuple(int(s) for s in stored.shape[1:])
+        if shape != tuple(self.input_shape_) or kind != self.kind_:
+            raise DataError(
+                f"The data has {kind} samples of shape {shape}, but the autoencoder was trained on "
+                f"{self.kind_} samples of shape {tuple(self.input_shape_)}; use matching data or retrain."
+            )
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None) -> ConstrainedAutoencoder:
+        """Train on ``X`` (all rows are taken as normal).
+
+        ``X`` is a :class:`~cance_cli.data.Dataset`, ``(N, F)`` rows, or
+        ``(N, C, H, W)`` / ``(N, H, W)`` images already scaled to [0, 1].
+        """
+        import torch
+
+        from cance_cli.models.autoencoder import build_autoencoder, default_config
+
+        self._check_params()
+        stored, scale, kind = _as_storage(X)
+        seed_everything(self.seed)
+        self.device_ = resolve_device(self.device)
+        self.kind_ = kind
+        self.input_shape_ = [int(s) for s in stored.shape[1:]]
+        train_idx, val_idx = train_val_indices(len(stored), self.val_fraction, self.seed)
+        if len(train_idx) < 2:
+            raise DataError("At least 2 training rows are needed.")
+        self.input_mean_ = self.input_scale_ = None
+        if kind == "table":
+            rows = np.asarray(stored[train_idx], dtype=np.float64)
+            self.input_mean_ = rows.mean(axis=0).astype(np.float32)
+            std = rows.std(axis=0)
+            self.input_scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+        self.config_ = default_config(tuple(self.input_shape_), self.latent, self.hidden, kind)
+        self.model_ = build_autoencoder(self.config_).to(self.device_)
+        self.train_fingerprint_ = array_fingerprint(np.asarray(stored))
+        self.n_train_, self.n_val_ = len(train_idx), len(val_idx)
+
+        gen = torch_generator(self.seed)
+        started = time.perf_counter()
+        total = self.epochs + self.decoder_epochs
+        self.history_ = {"stage1": {"train": [], "val": []}, "stage2": {"train": [], "val": []}}
+        with progress_bar(total, "train-ae", self.verbose) as advance:
+            # Stage 1: encoder + decoder, MSE + lam * covariance penalty.
+            best = BestState()
+            opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
+            for epoch in range(self.epochs):
+                self.model_.train()
+                tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage=1)
+                va = self._evaluate(stored, scale, val_idx, stage=1) if len(val_idx) else tr
+                self.history_["stage1"]["train"].append(tr)
+                self.history_["stage1"]["val"].append(va)
+                best.update(va, epoch, self.model_)
+                advance(f"stage 1 train {tr:.5f} val {va:.5f}")
+            best.restore(self.model_)
+            self.history_["stage1"]["best_epoch"] = best.epoch
+            self.history_["stage1"]["best_val"] = best.loss
+
+            # Stage 2: encoder frozen (eval mode, BN statistics fixed); decoder on MSE.
+            encoder, decoder = self.model_.encoder, self.model_.decoder
+            encoder.eval()
+            for p in encoder.parameters():
+                p.requires_grad_(False)
+            best = BestState()
+            if self.decoder_epochs:
+                best.update(self._evaluate(stored, scale, val_idx if len(val_idx) else train_idx, stage=2),
+                            -1, self.model_)
+            opt = torch.optim.Adam(decoder.parameters(), lr=self.lr)
+            for epoch in range(self.decoder_epochs):
+                decoder.train()
+                tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage=2)
+                va = self._evaluate(stored, scale, val_idx, stage=2) if len(val_idx) else tr
+                self.history_["stage2"]["train"].append(tr)
+                self.history_["stage2"]["val"].append(va)
+                best.update(va, epoch, self.model_)
+                advance(f"stage 2 train {tr:.5f} val {va:.5f}")
+            best.restore(self.model_)
+            self.history_["stage2"]["best_epoch"] = best.epoch
+            self.history_["stage2"]["best_val"] = best.loss
+            for p in encoder.parameters():
+                p.requires_grad_(True)
+        self.model_.eval()
+        self.fit_seconds_ = time.perf_counter() - started
+        z = self.transform_stored(stored, scale, train_idx)
+        self.latent_condition_number_, self.latent_max_abs_corr_ = latent_conditioning(z)
+        return self
+
+    def _run_epoch(self, stored, scale, index, gen, opt, stage: int) -> float:
+        import torch
+        import torch.nn.functional as F
+
+        order = index[torch.randperm(len(index), generator=gen).numpy()]
+        total, count = 0.0, 0
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            if len(idx) < 2:  # batch norm cannot train on one row
+                continue
+            x = self._to_tensor(stored[idx], scale)
+            if stage == 1:
+                z, x_hat = self.model_(x)
+                loss = F.mse_loss(x_hat, x)
+                if self.lam > 0:
+                    loss = loss + self.lam * covariance_penalty(z)
+            else:
+                with torch.no_grad():
+                    z = self.model_.encoder(x)
+                loss = F.mse_loss(self.model_.decoder(z), x)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        return total / max(count, 1)
+
+    def _evaluate(self, stored, scale, index, stage: int) -> float:
+        """Validation loss in eval mode: MSE (+ lam x penalty on all latents in stage 1)."""
+        import torch
+
+        self.model_.eval()
+        sq, n_el, zs = 0.0, 0, []
+        with torch.no_grad():
+            for x in self._batches(stored, scale, index, 1024):
+                z, x_hat = self.model_(x)
+                sq += float(((x_hat - x) ** 2).sum())
+                n_el += x.numel()
+                zs.append(z)
+        loss = sq / max(n_el, 1)
+        if stage == 1 and self.lam > 0:
+            loss += self.lam * float(covariance_penalty(torch.cat(zs)))
+        return loss
+
+    # ------------------------------------------------------------------ inference
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("This ConstrainedAutoencoder is not fitted yet; call fit() or load().")
+
+    def transform_stored(self, stored, scale, index=None, batch_size: int = 1024) -> np.ndarray:
+        import torch
+
+        index = np.arange(len(stored)) if index is None else index
+        self.model_.eval()
+        with torch.no_grad():
+            return np.concatenate([self.model_.encode(x).cpu().numpy()
+                                   for x in self._batches(stored, scale, index, batch_size)])
+
+    def transform(self, X, batch_size: int = 1024) -> np.ndarray:
+        """Latent codes z, shape ``(N, latent)``."""
+        self._check_fitted()
+        stored, scale, kind = _as_storage(X)
+        self._check_input_shape(stored, kind)
+        return self.transform_stored(stored, scale, batch_size=batch_size)
+
+    def iter_composite(self, X, batch_size: int = 1024):
+        """Yield ``(start, z, recon_error, cos_dissim)`` per batch of ``X``.
+
+        Error and dissimilarity are measured in the space the autoencoder
+        sees: pixels in [0, 1], or standardised table columns.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        self._check_fitted()
+        stored, scale, kind = _as_storage(X)
+        self._check_input_shape(stored, kind)
+        self.model_.eval()
+        with torch.no_grad():
+            for start in range(0, len(stored), batch_size):
+                x = self._to_tensor(stored[start:start + batch_size], scale)
+                z, x_hat = self.model_(x)
+                flat, flat_hat = x.flatten(1), x_hat.flatten(1)
+                err = ((flat - flat_hat) ** 2).mean(dim=1)
+                dissim = 1.0 - F.cosine_similarity(flat, flat_hat, dim=1, eps=1e-12)
+                yield start, z.cpu().numpy(), err.cpu().numpy(), dissim.cpu().numpy()
+
+    def composite_features(self, X, batch_size: int = 1024) -> np.ndarray:
+        """``[z, recon_error, cos_dissim]`` per row, shape ``(N, latent + 2)``."""
+        parts = [np.column_stack([z, e, d]) for _, z, e, d in self.iter_composite(X, batch_size)]
+        return np.concatenate(parts).astype(np.float32)
+
+    @property
+    def feature_columns_(self) -> list[str]:
+        return [f"z_{i}" for i in range(self.latent)] + ["recon_error", "cos_dissim"]
+
+    # ------------------------------------------------------------------ persistence
+
+    def summary(self) -> dict[str, Any]:
+        """Losses per stage and latent conditioning, for reports and --json."""
+        h = self.history_
+        return {
+            "stage1": {"epochs": len(h["stage1"]["train"]), "best_epoch": h["stage1"]["best_epoch"] + 1,
+                       "train_loss": h["stage1"]["train"][h["stage1"]["best_epoch"]],
+                       "val_loss": h["stage1"]["best_val"]},
+            "stage2": {"epochs": len(h["stage2"]["train"]),
+                       "best_epoch": h["stage2"]["best_epoch"] + 1,
+                       "train_loss": (h["stage2"]["train"][h["stage2"]["best_epoch"]]
+                                      if h["stage2"]["best_epoch"] >= 0 else None),
+                       "val_loss": h["stage2"]["best_val"]},
+            "latent_condition_number": self.latent_condition_number_,
+            "latent_max_abs_corr": self.latent_max_abs_corr_,
+            "n_train": self.n_train_, "n_val": self.n_val_,
+            "fit_seconds": self.fit_seconds_,
+        }
+
+    def save(self, path, provenance: dict[str, Any] | None = None):
+        """Write a safetensors checkpoint (weights on CPU, JSON metadata)."""
+        self._check_fitted()
+        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
+        if self.input_mean_ is not None:
+            tensors["input_mean"] = self.input_mean_
+            tensors["input_scale"] = self.input_scale_
+        meta = {
+            "stage": STAGE,
+            "params": self.get_params(),
+            "model_config": self.config_,
+            "kind": self.kind_,
+            "input_shape": self.input_shape_,
+            "feature_columns": self.feature_columns_,
+            "train_fingerprint": self.train_fingerprint_,
+            "summary": self.summary(),
+            "history": self.history_,
+            **(provenance or {}),
+        }
+        return save_checkpoint(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> ConstrainedAutoencoder:
+        """Rebuild a fitted autoencoder from a checkpoint (on CPU unless told otherwise)."""
+        import torch
+
+        from cance_cli.models.autoencoder import build_autoencoder
+
+        tensors, meta = load_checkpoint(path, STAGE)
+        params = {k: v for k, v in meta["params"].items() if k != "hidden"}
+        hidden = meta["params"].get("hidden")
+        est = cls(**params, hidden=tuple(hidden) if hidden else None, device=device)
+        est.device_ = resolve_device(device)
+        est.kind_ = meta["kind"]
+        est.input_shape_ = meta["input_shape"]
+        est.config_ = meta["model_config"]
+        est.model_ = build_autoencoder(est.config_)
+        state = {k[len("model."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("model.")}
+        est.model_.load_state_dict(state)
+        est.model_.to(est.device_).eval()
+        est.input_mean_ = tensors.get("input_mean")
+        est.input_scale_ = tensors.get("input_scale")
+        est.history_ = meta.get("history", {})
+        summary = meta.get("summary", {})
+        est.latent_condition_number_ = summary.get("latent_condition_number")
+        est.latent_max_abs_corr_ = summary.get("latent_max_abs_corr")
+        est.n_train_, est.n_val_ = summary.get("n_train"), summary.get("n_val")
+        est.fit_seconds_ = summary.get("fit_seconds")
+        est.train_fingerprint_ = meta.get("train_fingerprint")
+        est.meta_ = meta
+        return est

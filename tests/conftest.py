@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(os.environ.get("CANCE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under the shared data folder, or skip the test saying why."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not present at {path} (set CANCE_SHARED_DATA to its folder)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    import torch
+
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def blobs_npz(tmp_path) -> Path:
+    """A small table: class 0 is one Gaussian blob, class 1 another."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, (150, 6)), rng.normal(4, 1, (30, 6))]).astype(np.float32)
+    y = np.array([0] * 150 + [1] * 30)
+    path = tmp_path / "blobs.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+@pytest.fixture
+def tiny_images_npz(tmp_path) -> Path:
+    """28x28 uint8 images in two classes (bright top half vs bright bottom half)."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 40, (120, 28, 28), dtype=np.uint8)
+    x[:80, :14] += 200
+    x[80:, 14:] += 200
+    y = np.array([0] * 80 + [1] * 40)
+    path = tmp_path / "imgs.npz"
+    np.savez(path, x=x, y=y)
+    return path

@@ -1,0 +1,107 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from cance_cli.cli import app
+
+runner = CliRunner()
+TRAIN = ["--epochs", "2", "--decoder-epochs", "1", "--latent", "4", "--batch-size", "32", "-q"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result, code=2):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    ae = folder / "ae.safetensors"
+    result = run("train-ae", "builtin:digits", "--normal", "3", "--out", ae, "--json", *TRAIN)
+    assert result.exit_code == 0, result.output
+    return folder, ae, json.loads(result.stdout)
+
+
+def test_help_lists_subcommands_and_each_has_help():
+    result = run("--help")
+    assert result.exit_code == 0
+    for name in ("train-ae", "features"):
+        assert name in result.output
+        sub = run(name, "--help")
+        assert sub.exit_code == 0 and "Example" in sub.output
+    assert run("--version").output.startswith("cance ")
+
+
+def test_train_ae_json_summary(trained):
+    _, ae, summary = trained
+    assert ae.exists()
+    assert set(summary) >= {"stage1", "stage2", "latent_condition_number", "latent_max_abs_corr"}
+
+
+def test_features_table_schema_and_provenance(trained):
+    folder, ae, _ = trained
+    out = folder / "test.parquet"
+    result = run("features", "builtin:digits", "--split", "test", "--ae", ae, "--out", out, "--json", "-q")
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.column_names == ["id", "label", "is_anomaly", "z_0", "z_1", "z_2", "z_3",
+                                  "recon_error", "cos_dissim"]
+    df = table.to_pydict()
+    assert all((lbl != 3) == bool(a) for lbl, a in zip(df["label"], df["is_anomaly"]))
+    meta = json.loads(table.schema.metadata[b"cance"])
+    assert meta["stage"] == "features" and meta["split"] == "test" and meta["normal_classes"] == ["3"]
+    assert len(meta["checkpoint_sha256"]) == 64 and meta["versions"]["cance"]
+
+
+def test_features_of_table_source_round_trip(tmp_path, blobs_npz):
+    ae = tmp_path / "t.safetensors"
+    assert run("train-ae", blobs_npz, "--normal", "0", "--out", ae, *TRAIN).exit_code == 0
+    result = run("features", blobs_npz, "--ae", ae, "--out", tmp_path / "f.parquet", "-q")
+    assert result.exit_code == 0, result.output
+    t = pq.read_table(tmp_path / "f.parquet")
+    assert t.num_rows == 180 and int(np.sum(t.column("is_anomaly"))) == 30
+
+
+def test_bad_inputs_give_one_sentence_and_exit_2(tmp_path, trained, tiny_images_npz):
+    folder, ae, _ = trained
+    (tmp_path / "plain.safetensors").write_bytes(b"not safetensors at all")
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.zeros(3, dtype=np.float32)}, str(tmp_path / "other.safetensors"))
+    (tmp_path / "nan.csv").write_text("a,b,y\n1,2,0\nnan,3,0\n")
+    (tmp_path / "ok.csv").write_text("a,b,y\n1,2,0\n3,3,1\n")
+    cases = [
+        (("train-ae", tmp_path / "nowhere"), "does not exist"),
+        (("train-ae", tmp_path / "nan.csv", "--label-col", "y"), "NaN"),
+        (("train-ae", tmp_path / "ok.csv", "--label-col", "cls"), "no label column 'cls'"),
+        (("train-ae", "builtin:digits", "--normal", "12"), "have label 12"),
+        (("train-ae", "builtin:digits", "--lam", "-1"), "--lam"),
+        (("train-ae", "builtin:digits", "--val-fraction", "1.5"), "--val-fraction"),
+        (("features", "builtin:digits", "--ae", tmp_path / "missing.safetensors"), "does not exist"),
+        (("features", "builtin:digits", "--ae", tmp_path / "plain.safetensors"), "not a readable safetensors"),
+        (("features", "builtin:digits", "--ae", tmp_path / "other.safetensors"), "not a cance checkpoint"),
+        (("features", tiny_images_npz, "--ae", ae, "--out", tmp_path / "x.parquet"), "shape"),
+        (("features", "builtin:digits", "--ae", ae, "--out", tmp_path / "no" / "x.parquet"), "does not exist"),
+    ]
+    for args, fragment in cases:
+        line = one_error_line(run(*args, *(TRAIN if args[0] == "train-ae" else [])))
+        assert fragment in line, (args, line)
+
+
+def test_failed_run_leaves_existing_output_untouched(tmp_path, trained, tiny_images_npz):
+    _, ae, _ = trained
+    out = tmp_path / "feats.parquet"
+    out.write_bytes(b"precious")
+    one_error_line(run("features", tiny_images_npz, "--ae", ae, "--out", out))
+    assert out.read_bytes() == b"precious"
+    assert not list(tmp_path.glob(".feats.parquet.*"))  # no temp file left behind
