@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from cance_cli.errors import ConfigError
+
 DEFAULT_CONV_CHANNELS = (32, 64)
 DEFAULT_CONV_CHANNELS_RGB = (32, 64, 128)
 
@@ -35,7 +37,8 @@ def default_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[int,
             default = DEFAULT_CONV_CHANNELS_RGB if deep else DEFAULT_CONV_CHANNELS
             channels = list(hidden) if hidden else list(default)
             if h % (2 ** len(channels)) != 0:
-                raise ValueError(f"image side {h} is not divisible by 2^{len(channels)} for {len(channels)} conv stages")
+                raise ConfigError(f"Image side {h} is not divisible by 2^{len(channels)}; "
+                                  f"give --hidden with fewer conv stages.")
             return {"arch": "conv", "input_shape": list(input_shape), "latent": latent,
                     "channels": channels, "output": output}
     n_in = int(math.prod(input_shape))
