@@ -11,6 +11,8 @@ from importlib import import_module
 from cance_cli._version import __version__
 
 _LAZY = {
+    "CANCE": "cance_cli.estimator",
+    "NCEDensity": "cance_cli.training.nce",
     "ConstrainedAutoencoder": "cance_cli.training.autoencoder",
     "load_data": "cance_cli.data",
     "Dataset": "cance_cli.data",

@@ -9,7 +9,11 @@ from __future__ import annotations
 import typer
 
 from cance_cli._version import __version__
+from cance_cli.cli.demo import demo
+from cance_cli.cli.evaluate import evaluate
 from cance_cli.cli.features import features
+from cance_cli.cli.fit_nce import fit_nce
+from cance_cli.cli.score import score
 from cance_cli.cli.train_ae import train_ae
 
 app = typer.Typer(
@@ -37,6 +41,10 @@ def _root(
 
 app.command("train-ae")(train_ae)
 app.command("features")(features)
+app.command("fit-nce")(fit_nce)
+app.command("score")(score)
+app.command("evaluate")(evaluate)
+app.command("demo")(demo)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ def train_ae(
     data: str = typer.Argument(..., help="idx/CIFAR/image folder, .npz, .mat, .parquet/.csv, or builtin:digits."),
     out: Path = typer.Option(Path("ae.safetensors"), "--out", "-o", help="Checkpoint to write."),
     latent: int = typer.Option(32, help="Latent dimension d."),
-    lam: float = typer.Option(0.0, help="Covariance-penalty weight (0 = batch-norm latent alone)."),
+    lam: float = typer.Option(0.01, help="Covariance-penalty weight (0 = batch-norm latent alone)."),
     epochs: int = typer.Option(30, help="Stage-1 epochs (encoder + decoder)."),
     decoder_epochs: int = typer.Option(10, help="Stage-2 epochs (decoder only, encoder frozen)."),
     batch_size: int = typer.Option(128, help="Mini-batch size."),

@@ -78,7 +78,7 @@ class ConstrainedAutoencoder:
         Standardisation of table inputs (None for images).
     """
 
-    def __init__(self, latent: int = 32, lam: float = 0.0, epochs: int = 30, decoder_epochs: int = 10,
+    def __init__(self, latent: int = 32, lam: float = 0.01, epochs: int = 30, decoder_epochs: int = 10,
                  batch_size: int = 128, lr: float = 1e-3, val_fraction: float = 0.1,
                  hidden: tuple[int, ...] | None = None, seed: int = 0, device: str = "auto",
                  verbose: bool = False):

@@ -1,0 +1,1 @@
+"""Evaluation protocols that chain the stages on labelled data."""

@@ -1,0 +1,82 @@
+"""One-class protocol: each class in turn is normal; train on its training
+rows, test on the whole test split. Every stage writes the same artifacts the
+CLI would, so any run can be inspected or resumed stage by stage.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cance_cli.data.dataset import Dataset
+from cance_cli.features import write_feature_table
+from cance_cli.pipeline import evaluate_tables, fit_nce_table, score_table
+from cance_cli.training.autoencoder import ConstrainedAutoencoder
+
+# The ablations of METHOD: (name, fit-nce options); Error and Gauss need no extra fit.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "LatNCE": {"features": "latent", "augment": False},
+    "CNCE": {"features": "composite", "augment": False},
+    "CANCE": {"features": "composite", "augment": True},
+}
+METHODS = ["Error", "Gauss", "LatNCE", "CNCE", "CANCE"]
+
+
+def run_class(train: Dataset, test: Dataset, normal: list[str], folder: Path, ae_params: dict[str, Any],
+              nce_params: dict[str, Any], seed: int, variants: list[str] | None = None,
+              reuse: bool = True) -> list[dict[str, Any]]:
+    """Run the pipeline for one choice of normal classes; return one row per method."""
+    folder.mkdir(parents=True, exist_ok=True)
+    variants = variants or list(VARIANTS)
+    ae_path = folder / "ae.safetensors"
+    started = time.perf_counter()
+    normal_train = train.subset(train.normal_mask(normal))
+    if reuse and ae_path.exists():
+        ae = ConstrainedAutoencoder.load(ae_path)
+    else:
+        ae = ConstrainedAutoencoder(**ae_params, seed=seed).fit(normal_train)
+        ae.save(ae_path, {"source": train.source, "split": train.split, "normal_classes": normal, "seed": seed})
+    ae_seconds = time.perf_counter() - started
+    feats_train, feats_test = folder / "feats-train.parquet", folder / "feats-test.parquet"
+    if not (reuse and feats_train.exists() and feats_test.exists()):
+        write_feature_table(ae, normal_train, feats_train, normal)
+        write_feature_table(ae, test, feats_test, normal)
+
+    timings = {"Error": 0.0}
+    scores = {"Error": folder / "scores-Error.parquet"}
+    score_table(feats_test, scores["Error"], method="error")
+    for name in variants:
+        opts = VARIANTS[name]
+        nce_path = folder / f"nce-{name}.safetensors"
+        t0 = time.perf_counter()
+        fit_nce_table(feats_train, nce_path, features=opts["features"],
+                      **{**nce_params, "augment": opts["augment"], "seed": seed})
+        timings[name] = time.perf_counter() - t0
+        scores[name] = folder / f"scores-{name}.parquet"
+        score_table(feats_test, scores[name], nce_path)
+        if name == "CNCE":
+            scores["Gauss"] = folder / "scores-Gauss.parquet"
+            score_table(feats_test, scores["Gauss"], nce_path, method="gauss")
+            timings["Gauss"] = 0.0
+    rows = []
+    order = [m for m in METHODS if m in scores]
+    for name, metrics in zip(order, evaluate_tables([scores[m] for m in order])):
+        rows.append({"normal": ",".join(normal), "seed": seed, "method": name, "auroc": metrics["auroc"],
+                     "auprc": metrics["auprc"], "f1": metrics["f1"], "ae_seconds": ae_seconds,
+                     "nce_seconds": timings.get(name, 0.0),
+                     "latent_condition_number": ae.latent_condition_number_})
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]], key: str = "auroc") -> dict[str, dict[str, float]]:
+    """Mean and std over seeds of ``key`` per (normal class set, method), and the overall mean."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        table.setdefault(r["normal"], {}).setdefault(r["method"], []).append(r[key])
+    out = {cls: {m: float(np.mean(v)) for m, v in per.items()} for cls, per in table.items()}
+    methods = {m for per in out.values() for m in per}
+    out["mean"] = {m: float(np.mean([per[m] for per in out.values() if m in per])) for m in methods}
+    return out

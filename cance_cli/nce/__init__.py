@@ -1,0 +1,1 @@
+"""Pieces of the noise-contrastive density: statistics, noise, augmentation."""

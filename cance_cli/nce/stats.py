@@ -1,0 +1,47 @@
+"""Streaming mean and covariance with the exact pairwise merge.
+
+Merging per-batch (count, mean, scatter) triples with Chan et al.'s update
+keeps float64 accuracy on long streams, where a running sum of squares
+loses precision to cancellation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class StreamingMoments:
+    """Accumulate count, mean and scatter matrix over batches of rows."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.count = 0
+        self.mean = np.zeros(dim)
+        self.scatter = np.zeros((dim, dim))
+
+    def update(self, rows: np.ndarray) -> StreamingMoments:
+        rows = np.asarray(rows, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != self.dim:
+            raise ValueError(f"expected rows of width {self.dim}, got shape {rows.shape}")
+        if len(rows) == 0:
+            return self
+        mean = rows.mean(axis=0)
+        centred = rows - mean
+        return self.merge(len(rows), mean, centred.T @ centred)
+
+    def merge(self, count: int, mean: np.ndarray, scatter: np.ndarray) -> StreamingMoments:
+        """Fold in another block's statistics (exact, order-independent up to rounding)."""
+        if count == 0:
+            return self
+        total = self.count + count
+        delta = mean - self.mean
+        self.scatter = self.scatter + scatter + np.outer(delta, delta) * (self.count * count / total)
+        self.mean = self.mean + delta * (count / total)
+        self.count = total
+        return self
+
+    @property
+    def covariance(self) -> np.ndarray:
+        if self.count < 2:
+            raise ValueError("covariance needs at least two rows")
+        return self.scatter / (self.count - 1)

@@ -1,0 +1,221 @@
+"""The table-level stages: fit a density on a feature table, score a table,
+evaluate score tables. The CLI and the benchmarks call these, so a stage's
+output file is all the next stage needs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import (
+    AtomicParquetWriter,
+    file_sha256,
+    open_table,
+    read_checkpoint_meta,
+    require_columns,
+    table_meta,
+)
+from cance_cli.errors import ArtifactError, ConfigError, DataError
+from cance_cli.nce.stats import StreamingMoments
+
+RECON = ["recon_error", "cos_dissim"]
+PASS_THROUGH = ["id", "label", "is_anomaly"]
+READ_BATCH = 65536
+
+
+def feature_columns(path, schema, features: str = "composite") -> list[str]:
+    """Columns a density is fitted on: latents ``z_*`` (+ reconstruction columns)."""
+    meta = table_meta(schema)
+    if meta.get("stage") == "scores":
+        raise ArtifactError(f"{path} is a score table; fit-nce and score need a feature table from `cance features`.")
+    latent = sorted((c for c in schema.names if re.fullmatch(r"z_\d+", c)), key=lambda c: int(c[2:]))
+    if not latent:
+        raise ArtifactError(f"{path} has no latent columns z_0, z_1, ...; pass a table from `cance features`.")
+    if features == "latent":
+        return latent
+    if features != "composite":
+        raise ConfigError(f"--features must be composite or latent, got {features!r}.")
+    require_columns(path, schema, RECON, "compute it with `cance features`, or use --features latent.")
+    return latent + RECON
+
+
+def _normal_filter(batch, has_flag: bool) -> np.ndarray | None:
+    if not has_flag:
+        return None
+    return np.asarray(batch.column("is_anomaly").to_numpy(zero_copy_only=False)) == 0
+
+
+def _rows(path, batch, columns: list[str], offset: int) -> np.ndarray:
+    rows = np.column_stack([np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=np.float64)
+                            for c in columns])
+    bad = ~np.isfinite(rows)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{path} has NaN or infinite values (column '{columns[c]}', row {offset + r}); "
+                        "drop or recompute those rows.")
+    return rows
+
+
+def read_normal_rows(path, columns: list[str], max_rows: int, seed: int) -> tuple[np.ndarray, StreamingMoments]:
+    """Stream a feature table: exact moments over all normal rows, and the rows
+    themselves (a seeded random subset of ``max_rows`` if there are more)."""
+    pf = open_table(path)
+    has_flag = "is_anomaly" in pf.schema_arrow.names
+    read_cols = columns + (["is_anomaly"] if has_flag else [])
+    moments = StreamingMoments(len(columns))
+    offset = 0
+    for batch in pf.iter_batches(READ_BATCH, columns=read_cols):
+        rows = _rows(path, batch, columns, offset)
+        keep = _normal_filter(batch, has_flag)
+        moments.update(rows if keep is None else rows[keep])
+        offset += batch.num_rows
+    if moments.count == 0:
+        raise DataError(f"{path} has no normal rows (is_anomaly == 0); check the table or --normal.")
+    chosen = None
+    if moments.count > max_rows:
+        chosen = np.sort(np.random.default_rng(seed).choice(moments.count, max_rows, replace=False))
+    parts, seen = [], 0
+    for batch in pf.iter_batches(READ_BATCH, columns=read_cols):
+        rows = _rows(path, batch, columns, 0)
+        keep = _normal_filter(batch, has_flag)
+        rows = rows if keep is None else rows[keep]
+        if chosen is not None:
+            lo, hi = np.searchsorted(chosen, [seen, seen + len(rows)])
+            rows = rows[chosen[lo:hi] - seen]
+            seen += int(keep.sum()) if keep is not None else batch.num_rows
+        parts.append(rows)
+    return np.concatenate(parts), moments
+
+
+def method_name(features: str, augment: bool, learn_noise: bool) -> str:
+    """The ablation name of a density configuration (METHOD's table)."""
+    if features == "latent":
+        return "LatNCE"
+    if augment:
+        return "CANCE" if learn_noise else "CANCE-fixed-noise"
+    return "CNCE" if learn_noise else "CNCE-fixed-noise"
+
+
+def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000_000,
+                  provenance: dict[str, Any] | None = None, **params):
+    """Fit :class:`NCEDensity` on the normal rows of a feature table; write ``out``."""
+    from cance_cli.training.nce import NCEDensity
+
+    pf = open_table(table)
+    columns = feature_columns(table, pf.schema_arrow, features)
+    seed = params.get("seed", 0)
+    rows, moments = read_normal_rows(table, columns, max_rows, seed)
+    model = NCEDensity(**params)
+    if features == "latent":
+        model.augment = False
+    model.fit(rows, columns=columns, moments=moments if len(rows) < moments.count else None)
+    name = method_name(features, model.augment_applied_, model.learn_noise)
+    source = table_meta(pf.schema_arrow)
+    model.save(out, {
+        "method": name, "features": features, "table": str(table), "table_sha256": file_sha256(table),
+        "table_rows_used": len(rows), "normal_rows": moments.count, "seed": seed,
+        "feature_source": {k: source.get(k) for k in ("source", "split", "normal_classes", "checkpoint_sha256")},
+        **(provenance or {}),
+    })
+    model.meta_ = read_checkpoint_meta(out)
+    return model
+
+
+def score_table(table, out, nce=None, method: str = "nce", batch_size: int = READ_BATCH,
+                progress=None) -> dict[str, Any]:
+    """Stream ``table`` and write ``id``/``label``/``is_anomaly`` plus ``score``.
+
+    ``method``: ``nce`` (the checkpoint's density), ``gauss`` (the checkpoint's
+    fitted Gaussian), or ``error`` (``recon_error`` itself, no checkpoint).
+    Memory holds one record batch at a time.
+    """
+    import pyarrow as pa
+
+    from cance_cli.training.nce import NCEDensity
+
+    if method not in ("nce", "gauss", "error"):
+        raise ConfigError(f"--method must be nce, gauss or error, got {method!r}.")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be positive, got {batch_size}.")
+    pf = open_table(table)
+    schema = pf.schema_arrow
+    meta = table_meta(schema)
+    if meta.get("stage") == "scores":
+        raise ArtifactError(f"{table} is already a score table; score a feature table from `cance features`.")
+    model = None
+    if method == "error":
+        columns = ["recon_error"]
+        require_columns(table, schema, columns, "score it with --nce, or compute it with `cance features`.")
+        name = "Error"
+        checkpoint = {}
+    else:
+        if nce is None:
+            raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
+        model = NCEDensity.load(nce)
+        columns = model.columns_
+        require_columns(table, schema, columns, f"it was in the table {nce} was fitted on; "
+                        "compute features the same way.")
+        name = model.meta_.get("method", "NCE") if method == "nce" else "Gauss"
+        checkpoint = {"checkpoint": str(nce), "checkpoint_sha256": file_sha256(nce)}
+    keep = [c for c in PASS_THROUGH if c in schema.names]
+    out_schema = pa.schema([schema.field(c) for c in keep] + [pa.field("score", pa.float64())])
+    doc = {"stage": "scores", "method": name, "score_kind": method, "table": str(table),
+           "feature_source": {k: meta.get(k) for k in ("source", "split", "normal_classes")}, **checkpoint}
+    offset = 0
+    with AtomicParquetWriter(out, out_schema, doc) as writer:
+        for batch in pf.iter_batches(batch_size, columns=keep + [c for c in columns if c not in keep]):
+            rows = _rows(table, batch, columns, offset)
+            if method == "error":
+                scores = rows[:, 0]
+            elif method == "gauss":
+                scores = model.gaussian_score(rows, batch_size)
+            else:
+                scores = model.score_samples(rows, batch_size)
+            cols = {c: batch.column(c) for c in keep}
+            cols["score"] = scores
+            writer.write(cols)
+            offset += batch.num_rows
+            if progress is not None:
+                progress()
+    return {"table": str(out), "rows": writer.rows, "method": name}
+
+
+def load_scores(path) -> tuple[str, np.ndarray, np.ndarray]:
+    """(method name, is_anomaly, score) of a score table."""
+    pf = open_table(path)
+    meta = table_meta(pf.schema_arrow)
+    if meta.get("stage") == "features":
+        raise ArtifactError(f"{path} is a feature table; score it first with `cance score`.")
+    require_columns(path, pf.schema_arrow, ["score"], "pass a table written by `cance score`.")
+    require_columns(path, pf.schema_arrow, ["is_anomaly"],
+                    "evaluation needs ground truth: compute features with --normal.")
+    t = pf.read(columns=["is_anomaly", "score"])
+    return (meta.get("method") or Path(path).stem, t.column("is_anomaly").to_numpy().astype(bool),
+            t.column("score").to_numpy())
+
+
+def evaluate_tables(paths: list, contamination: float | None = None, top_k: int | None = None,
+                    plot: str | Path | None = None) -> list[dict[str, Any]]:
+    """Metrics for each score table (and one ROC/histogram PNG if ``plot``)."""
+    from cance_cli.metrics import detection_metrics
+
+    if not paths:
+        raise ConfigError("Give at least one score table (from `cance score`).")
+    results, curves = [], []
+    for path in paths:
+        name, y, s = load_scores(path)
+        try:
+            metrics = detection_metrics(y, s, contamination, top_k)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
+        results.append({"table": str(path), "method": name, **metrics})
+        curves.append((f"{name} [{Path(path).stem}]" if len(paths) > 1 else name, y, s))
+    if plot is not None:
+        from cance_cli.plots import roc_and_histograms
+
+        roc_and_histograms(curves, plot)
+    return results

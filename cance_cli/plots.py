@@ -1,0 +1,51 @@
+"""Figures people would rather look at than read: ROC curves and score histograms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cance_cli.artifacts import atomic_path
+from cance_cli.errors import ConfigError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ConfigError("Plots need matplotlib; run `pip install 'cance[plot]'` or drop --plot.") from None
+    return plt
+
+
+def roc_and_histograms(curves: list[tuple[str, np.ndarray, np.ndarray]], out: str | Path) -> Path:
+    """One PNG: ROC curves of all score sets, then one score histogram each
+    (normal vs anomalous). ``curves`` holds (name, is_anomaly, scores)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    plt = _pyplot()
+    n = len(curves)
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.8))
+    roc_ax = axes[0]
+    for name, y, s in curves:
+        fpr, tpr, _ = roc_curve(y, s)
+        roc_ax.plot(fpr, tpr, label=f"{name} ({roc_auc_score(y, s):.3f})")
+    roc_ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    roc_ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    roc_ax.legend(fontsize=7, loc="lower right")
+    for ax, (name, y, s) in zip(axes[1:], curves):
+        y = np.asarray(y).astype(bool)
+        lo, hi = np.percentile(s, [0.5, 99.5])
+        bins = np.linspace(lo, hi if hi > lo else lo + 1, 50)
+        ax.hist(np.clip(s[~y], lo, hi), bins=bins, alpha=0.6, density=True, label="normal")
+        ax.hist(np.clip(s[y], lo, hi), bins=bins, alpha=0.6, density=True, label="anomalous")
+        ax.set(title=name, xlabel="score (higher = more anomalous)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(out)

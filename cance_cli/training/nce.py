@@ -1,0 +1,426 @@
+"""Noise-contrastive estimation of the density of composite features.
+
+:class:`NCEDensity` implements METHOD step 2: a Gaussian noise fitted to the
+normal rows with a learned diagonal widening ``a = 1 + softplus(alpha)``, a
+density network trained by NCE against it, alternating theta and alpha
+updates, and augmentation of the reconstruction columns.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import array_fingerprint, load_checkpoint, save_checkpoint
+from cance_cli.data.dataset import train_val_indices
+from cance_cli.errors import ConfigError, DataError
+from cance_cli.nce.stats import StreamingMoments
+from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
+
+STAGE = "nce"
+
+
+def _check_rows(C: np.ndarray, what: str = "feature table") -> np.ndarray:
+    C = np.asarray(C, dtype=np.float64)
+    if C.ndim != 2:
+        raise DataError(f"Expected a 2-D {what} (rows x columns), got shape {C.shape}.")
+    if not np.isfinite(C).all():
+        row = int(np.argwhere(~np.isfinite(C))[0][0])
+        raise DataError(f"The {what} contains NaN or infinite values (first in row {row}); drop or fix those rows.")
+    return C
+
+
+class NCEDensity:
+    """Density of normal composite features estimated by NCE (CANCE step 2).
+
+    Parameters
+    ----------
+    ratio : float
+        Noise-to-data ratio nu (noise samples per data sample).
+    hidden, layers : int
+        Width and depth of the density network's MLP.
+    epochs, batch_size, lr, weight_decay : training settings (AdamW for both
+        the network and the noise scale).
+    augment : bool
+        Replace the reconstruction columns of half of each data batch by draws
+        from truncated normals on [0, m] (needs ``recon_columns``).
+    learn_noise : bool
+        Learn the noise scale a (alternating maximisation); else a = 1.
+    val_fraction : float
+        Share of rows held out; the epoch with the lowest validation NCE loss
+        against a fixed reference noise (the fitted Gaussian, fixed draws) is kept.
+    seed, device, verbose : as elsewhere.
+
+    Attributes
+    ----------
+    density_, noise_, whitener_ : torch modules
+    noise_scale_ : ndarray, the learned a (>= 1) per whitened coordinate
+    modes_ : dict, log-normal mode m per augmented column
+    history_ : dict, train/val losses per epoch and the chosen epoch
+
+    Scores are negative log-likelihoods: **higher = more anomalous**
+    (the opposite sign of scikit-learn's ``score_samples``).
+    """
+
+    def __init__(self, ratio: float = 10.0, hidden: int = 128, layers: int = 2, epochs: int = 100,
+                 batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, augment: bool = True,
+                 learn_noise: bool = True, val_fraction: float = 0.1, seed: int = 0, device: str = "auto",
+                 verbose: bool = False):
+        self.ratio = ratio
+        self.hidden = hidden
+        self.layers = layers
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.augment = augment
+        self.learn_noise = learn_noise
+        self.val_fraction = val_fraction
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("ratio", "hidden", "layers", "epochs", "batch_size", "lr",
+                                              "weight_decay", "augment", "learn_noise", "val_fraction", "seed")}
+
+    def _check_params(self) -> None:
+        if self.ratio <= 0:
+            raise ConfigError(f"--ratio must be positive, got {self.ratio}.")
+        if self.epochs < 1 or self.batch_size < 2 or self.hidden < 1 or self.layers < 1:
+            raise ConfigError("--epochs, --hidden and layers must be >= 1 and --batch-size >= 2.")
+        if self.lr <= 0:
+            raise ConfigError(f"--lr must be positive, got {self.lr}.")
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, C, y=None, columns: list[str] | None = None, recon_columns: list[int] | None = None,
+            moments: StreamingMoments | None = None) -> NCEDensity:
+        """Fit on normal rows ``C`` of shape ``(N, D)``.
+
+        ``recon_columns`` are the indices of the reconstruction error and
+        dissimilarity (default: columns named ``recon_error``/``cos_dissim``).
+        ``moments`` may carry noise statistics gathered over more rows than
+        ``C`` (a streaming pass over a large table).
+        """
+        import torch
+
+        from cance_cli.models.density import DensityNet
+        from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
+
+        self._check_params()
+        C = _check_rows(C)
+        n, dim = C.shape
+        self.columns_ = list(columns) if columns is not None else [f"c_{i}" for i in range(dim)]
+        if len(self.columns_) != dim:
+            raise ConfigError(f"{len(self.columns_)} column names for {dim} columns.")
+        if recon_columns is None:
+            recon_columns = [i for i, c in enumerate(self.columns_) if c in ("recon_error", "cos_dissim")]
+        self.recon_columns_ = [int(i) for i in recon_columns]
+        self.augment_applied_ = bool(self.augment and self.recon_columns_)
+        seed_everything(self.seed)
+        self.device_ = resolve_device(self.device)
+        train_idx, val_idx = train_val_indices(n, self.val_fraction, self.seed)
+        if moments is None:
+            moments = StreamingMoments(dim)
+            for start in range(0, len(train_idx), 65536):
+                moments.update(C[train_idx[start:start + 65536]])
+        if moments.count < dim + 1:
+            raise DataError(f"{moments.count} normal rows cannot fit a {dim}-dimensional density; "
+                            f"give at least {dim + 1}.")
+        self.n_train_, self.n_val_ = len(train_idx), len(val_idx)
+        self.fingerprint_ = array_fingerprint(C.astype(np.float32))
+
+        dev = self.device_
+        self.whitener_ = Whitener(moments.mean, moments.covariance).to(dev)
+        self.noise_ = LearnedGaussianNoise(dim, learn=self.learn_noise).to(dev)
+        self.density_ = DensityNet(dim, self.hidden, self.layers).to(dev)
+        self.modes_ = {}
+        for k in self.recon_columns_:
+            mean, var = float(moments.mean[k]), float(moments.covariance[k, k])
+            if mean <= 0:
+                raise DataError(f"Column '{self.columns_[k]}' has a non-positive mean; it is not a reconstruction "
+                                "error or dissimilarity.")
+            self.modes_[self.columns_[k]] = _lognormal_mode(mean, var)
+
+        train = torch.tensor(C[train_idx], dtype=torch.float64, device=dev)
+        val = torch.tensor(C[val_idx] if len(val_idx) else C[train_idx], dtype=torch.float64, device=dev)
+        gen = torch_generator(self.seed)
+        dev_gen = torch.Generator(device=dev)
+        dev_gen.manual_seed(self.seed + 1)
+        # Fixed reference noise for validation: comparable losses across epochs.
+        ref_noise = torch.randn(int(math.ceil(self.ratio * len(val))), dim, generator=dev_gen, device=dev)
+        if self.augment_applied_:
+            # Validate against the target the network learns: real rows mixed with
+            # artificial ones, drawn once so every epoch sees the same set.
+            val = self._augment(val, dev_gen)
+        val_u = self.whitener_(val)
+
+        opt_theta = torch.optim.AdamW(self.density_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt_alpha = torch.optim.AdamW([self.noise_.alpha], lr=self.lr, weight_decay=0.0)
+        best = BestState()
+        self.history_ = {"train": [], "val": [], "noise_scale_max": []}
+        started = time.perf_counter()
+        with progress_bar(self.epochs, "fit-nce", self.verbose) as advance:
+            for epoch in range(self.epochs):
+                tr = self._epoch(train, gen, dev_gen, opt_theta, opt_alpha)
+                va = self._validation_loss(val_u, ref_noise)
+                self.history_["train"].append(tr)
+                self.history_["val"].append(va)
+                self.history_["noise_scale_max"].append(float(self.noise_.scale.detach().max()))
+                best.update(va, epoch, self)
+                advance(f"train {tr:.4f} val {va:.4f}")
+        best.restore(self)
+        self.history_["best_epoch"] = best.epoch
+        self.history_["best_val"] = best.loss
+        self.fit_seconds_ = time.perf_counter() - started
+        self.density_.eval()
+        return self
+
+    # BestState copies/restores through these two, so density and noise travel together.
+    def state_dict(self) -> dict[str, Any]:
+        return {"density": self.density_.state_dict(), "alpha": self.noise_.alpha.detach().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        import torch
+
+        self.density_.load_state_dict(state["density"])
+        with torch.no_grad():
+            self.noise_.alpha.copy_(state["alpha"])
+
+    def _nce_loss(self, u_data, u_noise, log_pn_data, log_pn_noise):
+        """-mean log sigma(G_data) - nu * mean log(1 - sigma(G_noise))."""
+        from torch.nn.functional import softplus
+
+        log_nu = math.log(self.ratio)
+        g_data = self.density_(u_data) - log_pn_data - log_nu
+        g_noise = self.density_(u_noise) - log_pn_noise - log_nu
+        return softplus(-g_data).mean() + self.ratio * softplus(g_noise).mean()
+
+    def _augment(self, batch, dev_gen):
+        """Replace the reconstruction columns of a random half of the rows."""
+        import torch
+
+        from cance_cli.nce.augment import sample_truncated_normal
+
+        batch = batch.clone()
+        rows = torch.randperm(len(batch), generator=dev_gen, device=batch.device)[: len(batch) // 2]
+        cols = torch.tensor(self.recon_columns_, device=batch.device)
+        w = self.whitener_
+        # Truncated normals follow the *current* noise marginal of each column.
+        marg_std = w.marginal_std(self.noise_.scale.detach())[cols]
+        modes = torch.tensor([self.modes_[self.columns_[k]] for k in self.recon_columns_],
+                             dtype=torch.float64, device=batch.device)
+        draws = sample_truncated_normal(w.mean[cols], marg_std, torch.zeros_like(modes), modes, len(rows),
+                                        generator=dev_gen)
+        batch[rows[:, None], cols[None, :]] = draws
+        return batch
+
+    def _epoch(self, train, gen, dev_gen, opt_theta, opt_alpha) -> float:
+        import torch
+
+        order = torch.randperm(len(train), generator=gen).to(train.device)
+        n_noise_per_row = self.ratio
+        total, count = 0.0, 0
+        self.density_.train()
+        for start in range(0, len(order), self.batch_size):
+            batch = train[order[start:start + self.batch_size]]
+            if self.augment_applied_:
+                batch = self._augment(batch, dev_gen)
+            u_data = self.whitener_(batch)
+            n_noise = max(1, int(round(n_noise_per_row * len(batch))))
+
+            # theta step: minimise the NCE loss, noise fixed.
+            with torch.no_grad():
+                u_noise = self.noise_.sample(n_noise, dev_gen)
+                lp_data, lp_noise = self.noise_.log_prob(u_data), self.noise_.log_prob(u_noise)
+            loss = self._nce_loss(u_data, u_noise, lp_data, lp_noise)
+            opt_theta.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_theta.step()
+            total += float(loss.detach()) * len(batch)
+            count += len(batch)
+
+            # alpha step: maximise the same loss, density network held fixed.
+            if self.learn_noise:
+                for p in self.density_.parameters():
+                    p.requires_grad_(False)
+                u_noise = self.noise_.sample(n_noise, dev_gen)
+                neg = -self._nce_loss(u_data, u_noise, self.noise_.log_prob(u_data), self.noise_.log_prob(u_noise))
+                opt_alpha.zero_grad(set_to_none=True)
+                neg.backward()
+                opt_alpha.step()
+                for p in self.density_.parameters():
+                    p.requires_grad_(True)
+        return total / max(count, 1)
+
+    def _validation_loss(self, val_u, ref_noise) -> float:
+        import torch
+
+        from cance_cli.nce.noise import LOG_2PI
+
+        self.density_.eval()
+        dim = val_u.shape[1]
+        with torch.no_grad():
+            lp = [-0.5 * (u**2).sum(1) - 0.5 * dim * LOG_2PI for u in (val_u, ref_noise)]
+            return float(self._nce_loss(val_u, ref_noise, *lp))
+
+    # ------------------------------------------------------------------ scoring
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "density_"):
+            raise RuntimeError("This NCEDensity is not fitted yet; call fit() or load().")
+
+    def _whiten_batches(self, C, batch_size: int):
+        import torch
+
+        self._check_fitted()
+        C = _check_rows(C)
+        if C.shape[1] != len(self.columns_):
+            raise DataError(f"The rows have {C.shape[1]} columns but the density was fitted on "
+                            f"{len(self.columns_)}; pass the same feature columns.")
+        for start in range(0, len(C), batch_size):
+            yield self.whitener_(torch.tensor(C[start:start + batch_size], dtype=torch.float64,
+                                              device=self.device_))
+
+    def apply_floor(self, C: np.ndarray) -> np.ndarray:
+        """Raise reconstruction columns below their mode m to m.
+
+        The augmentation only guarantees that the density at low error is above
+        the noise density; the floor makes "an unusually small reconstruction
+        error never looks less normal than a typical one" hold exactly.
+        """
+        C = np.array(C, dtype=np.float64, copy=True)
+        for k in self.recon_columns_:
+            np.maximum(C[:, k], self.modes_[self.columns_[k]], out=C[:, k])
+        return C
+
+    def score_samples(self, C, batch_size: int = 65536, floor: bool | None = None) -> np.ndarray:
+        """Estimated negative log-likelihood of each row; higher = more anomalous.
+
+        ``floor`` (default: on for models fitted with augmentation) scores
+        reconstruction columns below their mode as if they were at the mode.
+        """
+        import torch
+
+        self._check_fitted()
+        if floor is None:
+            floor = self.augment_applied_
+        C = _check_rows(C)
+        if floor and self.recon_columns_ and C.shape[1] == len(self.columns_):
+            C = self.apply_floor(C)
+        self.density_.eval()
+        log_det = float(self.whitener_.log_det)
+        with torch.no_grad():
+            parts = [(-(self.density_(u).double()) + log_det).cpu().numpy()
+                     for u in self._whiten_batches(C, batch_size)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def gaussian_score(self, C, batch_size: int = 65536) -> np.ndarray:
+        """Negative log-density under the fitted Gaussian N(mu, S) (the "Gauss" baseline)."""
+        import torch
+
+        from cance_cli.nce.noise import LOG_2PI
+
+        log_det = float(self.whitener_.log_det)
+        with torch.no_grad():
+            parts = [(0.5 * (u.double() ** 2).sum(1) + 0.5 * u.shape[1] * LOG_2PI + log_det).cpu().numpy()
+                     for u in self._whiten_batches(C, batch_size)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def noise_log_prob(self, C) -> np.ndarray:
+        """log p_n(c; alpha) of the (learned) noise, in feature space."""
+        import torch
+
+        log_det = float(self.whitener_.log_det)
+        with torch.no_grad():
+            return np.concatenate([(self.noise_.log_prob(u).double() - log_det).cpu().numpy()
+                                   for u in self._whiten_batches(C, 65536)])
+
+    @property
+    def noise_scale_(self) -> np.ndarray:
+        return self.noise_.scale.detach().cpu().numpy()
+
+    def augmentation_report(self) -> list[dict[str, float]]:
+        """Per augmented column: mode m, noise mass on [0, m], and the guaranteed
+        lower bound of (augmented marginal / noise marginal) on [0, m]."""
+        import torch
+
+        from cance_cli.nce.augment import noise_mass_below
+
+        self._check_fitted()
+        out = []
+        marg = self.whitener_.marginal_std(self.noise_.scale.detach())
+        for k in self.recon_columns_:
+            name = self.columns_[k]
+            m = torch.tensor(self.modes_[name], dtype=torch.float64)
+            mass = float(noise_mass_below(m, self.whitener_.mean[k].cpu(), marg[k].cpu()))
+            out.append({"column": name, "mode": self.modes_[name], "mean": float(self.whitener_.mean[k]),
+                        "noise_mass_0_m": mass, "min_density_ratio": 0.5 / mass if mass > 0 else float("inf")})
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        h = self.history_
+        return {
+            "best_epoch": h["best_epoch"] + 1, "epochs": len(h["train"]),
+            "train_loss": h["train"][h["best_epoch"]], "val_loss": h["best_val"],
+            "noise_scale": [round(float(a), 4) for a in self.noise_scale_],
+            "augmented": self.augment_applied_,
+            "augmentation": self.augmentation_report() if self.augment_applied_ else [],
+            "n_train": self.n_train_, "n_val": self.n_val_, "fit_seconds": self.fit_seconds_,
+        }
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path, provenance: dict[str, Any] | None = None):
+        self._check_fitted()
+        tensors = {f"density.{k}": v for k, v in self.density_.state_dict().items()}
+        tensors["noise.alpha"] = self.noise_.alpha
+        for k, v in self.whitener_.state_dict().items():
+            tensors[f"whitener.{k}"] = v
+        meta = {"stage": STAGE, "params": self.get_params(), "columns": self.columns_,
+                "recon_columns": self.recon_columns_, "modes": self.modes_,
+                "augment_applied": self.augment_applied_, "fingerprint": self.fingerprint_,
+                "summary": self.summary(), "history": self.history_, **(provenance or {})}
+        return save_checkpoint(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> NCEDensity:
+        import torch
+
+        from cance_cli.models.density import DensityNet
+        from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
+
+        tensors, meta = load_checkpoint(path, STAGE)
+        est = cls(**meta["params"], device=device)
+        est.device_ = resolve_device(device)
+        dim = len(meta["columns"])
+        est.columns_, est.recon_columns_ = meta["columns"], meta["recon_columns"]
+        est.modes_, est.augment_applied_ = meta["modes"], meta["augment_applied"]
+        est.whitener_ = Whitener(tensors["whitener.mean"], np.eye(dim))  # placeholder, overwritten next
+        est.whitener_.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v)
+                                       for k, v in tensors.items() if k.startswith("whitener.")})
+        est.noise_ = LearnedGaussianNoise(dim, learn=meta["params"]["learn_noise"])
+        with torch.no_grad():
+            est.noise_.alpha.copy_(torch.from_numpy(tensors["noise.alpha"]))
+        est.density_ = DensityNet(dim, meta["params"]["hidden"], meta["params"]["layers"])
+        est.density_.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v)
+                                      for k, v in tensors.items() if k.startswith("density.")})
+        for mod in (est.whitener_, est.noise_, est.density_):
+            mod.to(est.device_)
+        est.density_.eval()
+        est.history_ = meta["history"]
+        s = meta["summary"]
+        est.n_train_, est.n_val_, est.fit_seconds_ = s["n_train"], s["n_val"], s["fit_seconds"]
+        est.fingerprint_ = meta["fingerprint"]
+        est.meta_ = meta
+        return est
+
+
+def _lognormal_mode(mean: float, var: float) -> float:
+    from cance_cli.nce.augment import lognormal_mode
+
+    return lognormal_mode(mean, var)

@@ -1,0 +1,207 @@
+"""fit-nce, score, evaluate and demo through the CLI runner, plus the estimator."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from cance_cli.artifacts import AtomicParquetWriter
+from cance_cli.cli import app
+from cance_cli.metrics import detection_metrics
+from cance_cli.pipeline import read_normal_rows
+
+runner = CliRunner()
+NCE = ["--epochs", "5", "--batch-size", "64", "-q"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def error_line(result, code=2):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+def write_features(path, n=400, latent=3, seed=0, anomalies=40, nan_row=None):
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, latent))
+    z[:anomalies] += 4
+    e = np.exp(rng.normal(-6, 0.4, n))
+    e[:anomalies] *= 3
+    d = 2 * e * np.exp(rng.normal(0, 0.1, n))
+    cols = {"id": np.arange(n), "label": np.where(np.arange(n) < anomalies, 1, 0),
+            "is_anomaly": (np.arange(n) < anomalies).astype(np.int8)}
+    cols.update({f"z_{i}": z[:, i].astype(np.float32) for i in range(latent)})
+    cols["recon_error"], cols["cos_dissim"] = e.astype(np.float32), d.astype(np.float32)
+    if nan_row is not None:
+        cols["recon_error"][nan_row] = np.nan
+    table = pa.table(cols)
+    with AtomicParquetWriter(path, table.schema, {"stage": "features", "latent": latent}) as w:
+        w.write({k: v for k, v in cols.items()})
+    return path
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("nce")
+    feats = write_features(folder / "feats.parquet")
+    nce = folder / "nce.safetensors"
+    result = run("fit-nce", feats, "--out", nce, "--json", *NCE)
+    assert result.exit_code == 0, result.output
+    return folder, feats, nce, json.loads(result.stdout)
+
+
+def test_fit_nce_trains_on_normal_rows_and_records_columns(fitted):
+    _, _, nce, summary = fitted
+    assert summary["method"] == "CANCE" and summary["columns"] == 5
+    assert summary["n_train"] + summary["n_val"] == 360  # the 40 anomalies are left out
+    from cance_cli.artifacts import read_checkpoint_meta
+
+    meta = read_checkpoint_meta(nce)
+    assert meta["stage"] == "nce" and meta["columns"] == ["z_0", "z_1", "z_2", "recon_error", "cos_dissim"]
+    assert len(meta["table_sha256"]) == 64 and meta["seed"] == 0
+
+
+@pytest.mark.parametrize("flags, method, n_cols, augmented", [
+    (["--features", "latent"], "LatNCE", 3, False),
+    (["--no-augment"], "CNCE", 5, False),
+    (["--fixed-noise"], "CANCE-fixed-noise", 5, True),
+])
+def test_ablation_switches(fitted, flags, method, n_cols, augmented):
+    folder, feats, _, _ = fitted
+    result = run("fit-nce", feats, "--out", folder / "abl.safetensors", "--json", *flags, *NCE)
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)
+    assert (s["method"], s["columns"], s["augmented"]) == (method, n_cols, augmented)
+    if "--fixed-noise" in flags:
+        assert s["noise_scale"] == [1.0] * 5
+
+
+def test_score_streams_the_same_scores_for_any_batch_size(fitted):
+    folder, feats, nce, _ = fitted
+    outs = []
+    for bs in (7, 1000):
+        out = folder / f"s{bs}.parquet"
+        assert run("score", feats, "--nce", nce, "--out", out, "--batch-size", bs, "-q").exit_code == 0
+        outs.append(pq.read_table(out))
+    assert outs[0].column_names == ["id", "label", "is_anomaly", "score"]
+    # Equal up to float32 rounding (BLAS blocks differently per batch size).
+    np.testing.assert_allclose(outs[0].column("score").to_numpy(), outs[1].column("score").to_numpy(), rtol=1e-5)
+    assert outs[0].column("id").to_pylist() == list(range(400))
+    assert json.loads(outs[0].schema.metadata[b"cance"])["method"] == "CANCE"
+
+
+def test_evaluate_matches_sklearn_and_compares_tables(fitted):
+    folder, feats, nce, _ = fitted
+    run("score", feats, "--nce", nce, "--out", folder / "a.parquet", "-q")
+    run("score", feats, "--method", "error", "--out", folder / "e.parquet", "-q")
+    run("score", feats, "--nce", nce, "--method", "gauss", "--out", folder / "g.parquet", "-q")
+    result = run("evaluate", folder / "a.parquet", folder / "e.parquet", folder / "g.parquet", "--json",
+                 "--plot", folder / "roc.png")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["method"] for r in rows] == ["CANCE", "Error", "Gauss"]
+    t = pq.read_table(folder / "e.parquet")
+    expected = roc_auc_score(t.column("is_anomaly").to_numpy(), t.column("score").to_numpy())
+    assert rows[1]["auroc"] == pytest.approx(expected, abs=1e-12)
+    assert (folder / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    only = run("evaluate", folder / "a.parquet", "--auroc")
+    assert float(only.stdout) == pytest.approx(rows[0]["auroc"], abs=1e-6)
+    assert run("evaluate", folder / "e.parquet", "--min-auroc", "1.01").exit_code == 1
+
+
+def test_f1_at_top_k_by_hand():
+    y = np.array([1, 0, 1, 0, 0, 1])
+    s = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.05])
+    m = detection_metrics(y, s)  # k = 3 anomalies: flags 0.9, 0.8, 0.7 -> 2 true positives
+    assert m["flagged"] == 3 and m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert detection_metrics(y, s, top_k=1)["precision"] == 1.0
+    assert detection_metrics(y, s, contamination=0.5)["flagged"] == 3
+
+
+def test_streaming_subsample_keeps_exact_moments(tmp_path):
+    feats = write_features(tmp_path / "f.parquet", n=500, anomalies=50)
+    cols = ["z_0", "z_1", "z_2", "recon_error", "cos_dissim"]
+    rows, moments = read_normal_rows(feats, cols, max_rows=100, seed=3)
+    t = pq.read_table(feats)
+    keep = t.column("is_anomaly").to_numpy() == 0
+    normal = np.column_stack([t.column(c).to_numpy().astype(np.float64) for c in cols])[keep]
+    assert rows.shape == (100, 5) and moments.count == 450
+    np.testing.assert_allclose(moments.covariance, np.cov(normal, rowvar=False), rtol=1e-10)
+    assert all(any(np.array_equal(r, n) for n in normal) for r in rows[:10])  # real normal rows
+
+
+def test_bad_inputs_for_score_fit_and_evaluate(tmp_path, fitted):
+    folder, feats, nce, _ = fitted
+    nan_feats = write_features(tmp_path / "nan.parquet", nan_row=123)
+    pq.write_table(pq.read_table(feats).drop(["recon_error"]), tmp_path / "nocol.parquet")
+    run("train-ae", "builtin:digits", "--normal", "1", "--epochs", "1", "--decoder-epochs", "0", "--latent", "2",
+        "--out", tmp_path / "ae.safetensors", "-q")
+    run("score", feats, "--method", "error", "--out", tmp_path / "scores.parquet", "-q")
+    pq.write_table(pq.read_table(tmp_path / "scores.parquet").drop(["is_anomaly"]), tmp_path / "nolabel.parquet")
+    one_class = pq.read_table(tmp_path / "scores.parquet").filter(pa.compute.equal(
+        pq.read_table(tmp_path / "scores.parquet").column("is_anomaly"), 0))
+    pq.write_table(one_class, tmp_path / "allnormal.parquet")
+    cases = [
+        (("score", nan_feats, "--nce", nce), "NaN or infinite values (column 'recon_error', row 123)"),
+        (("score", tmp_path / "nocol.parquet", "--nce", nce), "no column 'recon_error'"),
+        (("score", tmp_path / "nocol.parquet", "--method", "error"), "no column 'recon_error'"),
+        (("score", feats, "--nce", tmp_path / "ae.safetensors"), "'autoencoder' checkpoint"),
+        (("score", feats), "needs --nce"),
+        (("score", tmp_path / "scores.parquet", "--method", "error"), "already a score table"),
+        (("fit-nce", nan_feats), "NaN or infinite"),
+        (("fit-nce", tmp_path / "nocol.parquet"), "no column 'recon_error'"),
+        (("fit-nce", feats, "--features", "pixels"), "--features must be"),
+        (("fit-nce", feats, "--ratio", "0"), "--ratio must be positive"),
+        (("fit-nce", tmp_path / "missing.parquet"), "does not exist"),
+        (("evaluate", feats), "is a feature table"),
+        (("evaluate", tmp_path / "nolabel.parquet"), "no column 'is_anomaly'"),
+        (("evaluate", tmp_path / "allnormal.parquet"), "no anomalous rows"),
+    ]
+    for args, fragment in cases:
+        out = tmp_path / "out.any"
+        extra = ["--out", out] if args[0] in ("score", "fit-nce") else []
+        line = error_line(run(*args, *extra))
+        assert fragment in line, (args, line)
+        assert not out.exists()
+
+
+def test_estimator_fit_predict_save_load(tmp_path):
+    from cance_cli import CANCE
+    from cance_cli.data import load_data
+
+    ds = load_data("builtin:digits", "train")
+    normal = ds.subset(np.flatnonzero(ds.y == 0))
+    test = load_data("builtin:digits", "test")
+    est = CANCE(latent=4, ae_epochs=15, decoder_epochs=3, ae_batch_size=32, nce_epochs=10, nce_batch_size=64,
+                contamination=0.1, device="cpu")
+    assert est.fit(normal) is est
+    scores = est.score_samples(test)
+    assert scores.shape == (len(test),) and roc_auc_score(test.y != 0, scores) > 0.9
+    pred = est.predict(test)
+    assert set(np.unique(pred)) <= {0, 1}
+    np.testing.assert_array_equal(pred, (est.decision_function(test) > 0).astype(int))
+    est.save(tmp_path / "model")
+    back = CANCE.load(tmp_path / "model")
+    np.testing.assert_array_equal(back.score_samples(test), scores)
+    assert back.threshold_ == est.threshold_
+    pre = CANCE(feature_map="precomputed", nce_epochs=5, device="cpu").fit(est.autoencoder_.composite_features(normal))
+    assert pre.score_samples(est.autoencoder_.composite_features(test)).shape == (len(test),)
+
+
+def test_demo_runs_on_two_digits(tmp_path):
+    result = run("demo", "--out-dir", tmp_path / "demo", "--classes", "0,1", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout[result.stdout.index("{"):])
+    assert set(doc["auroc"]["mean"]) == {"Error", "Gauss", "LatNCE", "CNCE", "CANCE"}
+    assert doc["auroc"]["mean"]["CANCE"] > 0.9
+    assert (tmp_path / "demo" / "digit-0" / "nce-CANCE.safetensors").exists()
