@@ -202,7 +202,9 @@ def open_table(path: str | os.PathLike):
     if not path.is_file():
         raise ArtifactError(f"Table {path} does not exist; check the path or create it with an earlier stage.")
     try:
-        return pq.ParquetFile(str(path))
+        # pre_buffer=False: with it, iter_batches keeps every column chunk it has
+        # read (measured: +150 MB per million 36-column rows); without, memory is flat.
+        return pq.ParquetFile(str(path), pre_buffer=False)
     except Exception:
         raise ArtifactError(f"{path} is not a readable Parquet file; pass a table written by cance.") from None
 

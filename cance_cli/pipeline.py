@@ -24,7 +24,7 @@ from cance_cli.nce.stats import StreamingMoments
 
 RECON = ["recon_error", "cos_dissim"]
 PASS_THROUGH = ["id", "label", "is_anomaly"]
-READ_BATCH = 65536
+READ_BATCH = 16384  # measured: ~ best rows/s at a third of the memory of 65536 (docs/benchmarks.md)
 
 
 def feature_columns(path, schema, features: str = "composite") -> list[str]:

@@ -15,7 +15,7 @@ def score(
     nce: Path = typer.Option(None, "--nce", help="Checkpoint from `cance fit-nce` (not needed for --method error)."),
     out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Score table to write."),
     method: str = typer.Option("nce", help="nce (the density), gauss (its fitted Gaussian) or error (recon_error)."),
-    batch_size: int = typer.Option(65536, help="Rows per record batch; memory stays flat as the table grows."),
+    batch_size: int = typer.Option(16384, help="Rows per record batch; memory stays flat as the table grows."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
