@@ -1,0 +1,170 @@
+"""Regenerate the result tables in docs/benchmarks.md from docs/results/*.jsonl.
+
+Tables sit between ``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers;
+the prose around them is kept. Run after any benchmark:
+
+    python benchmarks/report.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+METHODS = ["Error", "Gauss", "LatNCE", "CNCE", "CANCE"]
+
+
+def load(name: str) -> list[dict]:
+    path = RESULTS / name
+    return [json.loads(line) for line in open(path)] if path.exists() else []
+
+
+def mean_std(values: list[float], digits: int = 3) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def ablation_table(rows: list[dict]) -> str:
+    """Per normal class: mean ± std AUROC over seeds per method; best in bold."""
+    if not rows:
+        return "_no results yet_"
+    cell: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    seeds: dict[str, set] = defaultdict(set)
+    for r in rows:
+        cell[r["normal"]][r["method"]].append(r["auroc"])
+        seeds[r["normal"]].add(r["seed"])
+    classes = sorted(cell, key=lambda c: (len(c), c))
+    lines = ["| normal | seeds | " + " | ".join(METHODS) + " |", "|---|---|" + "---|" * len(METHODS)]
+    per_seed_means: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for cls in classes:
+        means = {m: np.mean(cell[cls][m]) for m in METHODS if cell[cls][m]}
+        best = max(means.values())
+        cells = []
+        for m in METHODS:
+            text = mean_std(cell[cls][m])
+            cells.append(f"**{text}**" if m in means and means[m] == best else text)
+        lines.append(f"| {cls} | {len(seeds[cls])} | " + " | ".join(cells) + " |")
+    for r in rows:
+        per_seed_means[r["method"]][r["seed"]].append(r["auroc"])
+    complete = [c for c in classes if all(cell[c][m] for m in METHODS)]
+    avg = {m: [np.mean([np.mean(cell[c][m]) for c in complete])] for m in METHODS} if complete else {}
+    if avg:
+        best = max(v[0] for v in avg.values())
+        cells = [f"**{v[0]:.4f}**" if v[0] == best else f"{v[0]:.4f}" for v in (avg[m] for m in METHODS)]
+        lines.append(f"| **mean ({len(complete)} classes)** | | " + " | ".join(cells) + " |")
+        wins = sum(np.mean(cell[c]["CANCE"]) >= np.mean(cell[c]["CNCE"]) for c in complete)
+        beats = sum(np.mean(cell[c]["CNCE"]) > np.mean(cell[c]["Error"]) for c in complete)
+        lines.append("")
+        lines.append(f"CANCE ≥ CNCE on {wins} of {len(complete)} classes; CNCE > Error on {beats} of "
+                     f"{len(complete)}.")
+    return "\n".join(lines)
+
+
+def ae_table(rows: list[dict]) -> str:
+    """Reconstruction-error AUROC, condition number and AE time per class."""
+    rows = [r for r in rows if r["method"] == "Error"]
+    if not rows:
+        return "_no results yet_"
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[r["normal"]].append(r)
+    lines = ["| normal | seeds | AUROC (recon_error) | latent condition number | AE training s |",
+             "|---|---|---|---|---|"]
+    aurocs, conds = [], []
+    for cls in sorted(by, key=lambda c: (len(c), c)):
+        rs = by[cls]
+        trained = [r["ae_seconds"] for r in rs if r["ae_seconds"] > 5]  # < 5 s: reused checkpoint
+        lines.append(f"| {cls} | {len(rs)} | {mean_std([r['auroc'] for r in rs])} | "
+                     f"{mean_std([r['latent_condition_number'] for r in rs], 1)} | "
+                     f"{mean_std(trained, 0) if trained else 'reused'} |")
+        aurocs.append(np.mean([r["auroc"] for r in rs]))
+        conds += [r["latent_condition_number"] for r in rs]
+    lines.append(f"| **mean** | | **{np.mean(aurocs):.4f}** | max {max(conds):.1f} | |")
+    return "\n".join(lines)
+
+
+def lam_table(rows: list[dict]) -> str:
+    if not rows:
+        return "_no results yet_"
+    lines = ["| λ | class | AUROC (recon_error) | condition number | max abs corr |", "|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: (r["lam"], r["class"])):
+        lines.append(f"| {r['lam']} | {r['class']} | {r['auroc_error']:.4f} | {r['condition_number']:.1f} | "
+                     f"{r['max_abs_corr']:.3f} |")
+    return "\n".join(lines)
+
+
+def throughput_table(rows: list[dict]) -> str:
+    if not rows:
+        return "_no results yet_"
+    lines = ["| rows | batch size | seconds (incl. ~2 s start-up) | rows/s | peak RSS MB |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['rows']:,} | {r['batch_size']:,} | {r['seconds']} | {r['rows_per_second']:,} | "
+                     f"{r.get('peak_rss_mb', r.get('peak_rss_mb_max_so_far'))} |")
+    return "\n".join(lines)
+
+
+def generic_table(rows: list[dict], key: str = "auroc") -> str:
+    """Method x class table for sweeps tagged with 'tag'."""
+    if not rows:
+        return "_no results yet_"
+    cell: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        cell[(r.get("tag") or "default", r["normal"], r["method"])].append(r[key])
+    tags = sorted({k[0] for k in cell})
+    classes = sorted({k[1] for k in cell})
+    methods = [m for m in METHODS if any(k[2] == m for k in cell)]
+    lines = ["| setting | method | " + " | ".join(classes) + " | mean |", "|---|---|" + "---|" * (len(classes) + 1)]
+    for t in tags:
+        for m in methods:
+            vals = [np.mean(cell[(t, c, m)]) if cell[(t, c, m)] else None for c in classes]
+            shown = [f"{v:.4f}" if v is not None else "-" for v in vals]
+            ok = [v for v in vals if v is not None]
+            lines.append(f"| {t} | {m} | " + " | ".join(shown) + f" | {np.mean(ok):.4f} |")
+    return "\n".join(lines)
+
+
+def epochs_table() -> str:
+    """Class 0, seed 0: the same autoencoder, NCE trained 200 vs 100 epochs."""
+    lines = ["| data | NCE epochs | " + " | ".join(METHODS) + " |", "|---|---|" + "---|" * len(METHODS)]
+    for data in ("mnist", "fashion"):
+        for epochs, name in ((200, f"{data}-c0-nce200epochs.jsonl"), (100, f"{data}-one-class.jsonl")):
+            rows = {r["method"]: r["auroc"] for r in load(name) if r["normal"] == "0" and r["seed"] == 0}
+            if rows:
+                lines.append(f"| {data} | {epochs} | " + " | ".join(f"{rows.get(m, float('nan')):.4f}"
+                                                                 for m in METHODS) + " |")
+    return "\n".join(lines)
+
+
+SECTIONS = {
+    "mnist-ae": lambda: ae_table(load("mnist-one-class.jsonl")),
+    "fashion-ae": lambda: ae_table(load("fashion-one-class.jsonl")),
+    "mnist-ablation": lambda: ablation_table(load("mnist-one-class.jsonl")),
+    "fashion-ablation": lambda: ablation_table(load("fashion-one-class.jsonl")),
+    "lam-sweep": lambda: lam_table(load("mnist-lam-sweep.jsonl")),
+    "throughput": lambda: throughput_table(load("score-throughput.jsonl")),
+    "ratio-sweep": lambda: generic_table(load("mnist-ratio-sweep.jsonl")),
+    "epochs-200": epochs_table,
+}
+
+
+def main() -> None:
+    text = DOC.read_text()
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- BEGIN {name} -->\n).*?(<!-- END {name} -->)", re.S)
+        text = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), text)
+    DOC.write_text(text)
+    print(f"updated {DOC}")
+
+
+if __name__ == "__main__":
+    main()
