@@ -45,8 +45,9 @@ def write_feature_table(ae, dataset: Dataset, out: str | Path, normal: list[str]
                         batch_size: int = 1024, provenance: dict[str, Any] | None = None,
                         progress=None) -> int:
     """Compute composite features of every row of ``dataset`` with a fitted
-    :class:`~cance_cli.training.autoencoder.ConstrainedAutoencoder` and write
-    them to ``out`` (Parquet). Returns the number of rows written.
+    feature map (a :class:`~cance_cli.training.autoencoder.ConstrainedAutoencoder`
+    or a :class:`~cance_cli.pca.PCAFeatureMap`) and write them to ``out``
+    (Parquet). Returns the number of rows written.
 
     ``normal`` adds ``is_anomaly`` (1 for rows whose label is not in it).
     ``progress`` is called once per batch.

@@ -10,6 +10,7 @@ import typer
 
 from cance_cli._version import __version__
 from cance_cli.cli.demo import demo
+from cance_cli.cli.embed import embed
 from cance_cli.cli.evaluate import evaluate
 from cance_cli.cli.features import features
 from cance_cli.cli.fit_nce import fit_nce
@@ -39,6 +40,7 @@ def _root(
     """Unsupervised anomaly detection with composite features and NCE."""
 
 
+app.command("embed")(embed)
 app.command("train-ae")(train_ae)
 app.command("features")(features)
 app.command("fit-nce")(fit_nce)

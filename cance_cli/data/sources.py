@@ -21,11 +21,13 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
 
 
-def load_data(spec: str, split: str = "train", label_col: str | None = None) -> Dataset:
+def load_data(spec: str, split: str = "train", label_col: str | None = None,
+              columns: list[str] | None = None) -> Dataset:
     """Load ``spec`` (a path or ``builtin:NAME``) as a :class:`Dataset`.
 
     Sources with train/test splits honour ``split``; single-file sources hold
-    one split and report it as ``"all"``.
+    one split and report it as ``"all"``. ``columns`` (names or glob patterns
+    such as ``e_*``) picks the feature columns of a Parquet/CSV table.
     """
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}.")
@@ -52,7 +54,7 @@ def load_data(spec: str, split: str = "train", label_col: str | None = None) -> 
     if suffix == ".mat":
         return load_mat(path)
     if suffix in TABLE_SUFFIXES:
-        return load_table(path, label_col)
+        return load_table(path, label_col, columns)
     raise DataError(
         f"Cannot read {path}: unknown format '{suffix or 'no suffix'}'; "
         "use an idx/CIFAR/image folder, .npz, .mat, .parquet or .csv."
@@ -292,7 +294,20 @@ def load_mat(path: Path) -> Dataset:
     return ds
 
 
-def load_table(path: Path, label_col: str | None) -> Dataset:
+def _pick_columns(path: Path, names: list[str], patterns: list[str]) -> list[str]:
+    import fnmatch
+
+    picked: list[str] = []
+    for pattern in patterns:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+        if not hits:
+            raise DataError(f"{path} has no column matching '{pattern}' (columns: {', '.join(names[:12])}); "
+                            "fix --columns.")
+        picked += [h for h in hits if h not in picked]
+    return picked
+
+
+def load_table(path: Path, label_col: str | None, columns: list[str] | None = None) -> Dataset:
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
@@ -317,7 +332,10 @@ def load_table(path: Path, label_col: str | None) -> Dataset:
         y = _labels(y) if np.issubdtype(y.dtype, np.number) else y.astype(str)
     ids = (np.asarray(table.column("id").to_numpy(zero_copy_only=False)) if "id" in names
            else np.arange(table.num_rows, dtype=np.int64))
-    features = [c for c in names if c not in (label_col, "id", "is_anomaly")]
+    if columns:
+        features = _pick_columns(path, names, columns)
+    else:
+        features = [c for c in names if c not in (label_col, "id", "is_anomaly")]
     for col in features:
         ftype = table.schema.field(col).type
         if not (pat.is_integer(ftype) or pat.is_floating(ftype) or pat.is_boolean(ftype)):

@@ -1,0 +1,158 @@
+"""Embedding backbones for `cance embed`: pretrained ResNet-18, raw pixels,
+or any TorchScript model a user exported.
+
+Weights are never downloaded: they come from ``--weights``, from torch's hub
+cache if it already holds torchvision's standard file, or (tests only) from a
+recorded random initialisation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import file_sha256
+from cance_cli.errors import ArtifactError, ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's IMAGENET1K_V1 weights
+
+
+@dataclass
+class Backbone:
+    """A callable from a float batch in [0, 1] (N, C, H, W) to embeddings (N, k)."""
+
+    name: str
+    module: Any | None
+    imagenet: bool
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def import_torchvision():
+    """torchvision, or None where it cannot be imported (e.g. with a CPU-only torch)."""
+    try:
+        import torchvision
+
+        return torchvision
+    except Exception:  # ImportError, or OSError/RuntimeError from its compiled ops
+        return None
+
+
+def resnet18_module(prefer_torchvision: bool = True):
+    """An un-initialised-by-download ResNet-18, torchvision's if it imports."""
+    tv = import_torchvision() if prefer_torchvision else None
+    if tv is not None:
+        return tv.models.resnet18(weights=None), "torchvision"
+    from cance_cli.models.resnet import ResNet18
+
+    return ResNet18(), "cance"
+
+
+def read_state_dict(path: str | os.PathLike) -> dict:
+    """A state dict from a torchvision ``.pth`` (weights_only) or a safetensors file."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"Weight file {path} does not exist; check --weights.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path), device="cpu")
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ArtifactError(f"Cannot read weights from {path} ({type(exc).__name__}); pass a torchvision .pth "
+                            "state dict or a safetensors file.") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ArtifactError(f"{path} does not hold a state dict; pass a torchvision .pth or safetensors file.")
+    return state
+
+
+def hub_weights() -> Path | None:
+    import torch
+
+    candidate = Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_FILE
+    return candidate if candidate.is_file() else None
+
+
+def load_backbone(spec: str, weights: str | None = None, random_init: bool = False, seed: int = 0) -> Backbone:
+    """Build the backbone named by ``spec``: resnet18, pixels, or torchscript:FILE."""
+    import torch
+
+    if spec == "pixels":
+        return Backbone("pixels", None, imagenet=False, meta={"backbone": "pixels"})
+    if spec.startswith("torchscript:"):
+        path = Path(spec.split(":", 1)[1])
+        if not path.is_file():
+            raise ArtifactError(f"TorchScript file {path} does not exist.")
+        try:
+            module = torch.jit.load(str(path), map_location="cpu")
+        except Exception as exc:
+            raise ArtifactError(f"{path} is not a TorchScript model ({type(exc).__name__}); export it with "
+                                "torch.jit.trace or torch.jit.script.") from None
+        return Backbone("torchscript", module.eval(), imagenet=True,
+                        meta={"backbone": "torchscript", "file": str(path), "sha256": file_sha256(path)})
+    if spec != "resnet18":
+        raise ConfigError(f"Unknown --backbone {spec!r}; use resnet18, pixels or torchscript:FILE.")
+    if random_init and weights is None:
+        torch.manual_seed(seed)  # the recorded seed reproduces the random weights
+    module, impl = resnet18_module()
+    meta: dict[str, Any] = {"backbone": "resnet18", "implementation": impl}
+    if weights is None and not random_init:
+        found = hub_weights()
+        if found is None:
+            raise ArtifactError(
+                f"No ResNet-18 weights: download torchvision's {RESNET18_FILE} where you have internet, then pass "
+                f"--weights FILE (or put it in {Path(torch.hub.get_dir()) / 'checkpoints'}); --random-init is for "
+                "tests only.")
+        weights = str(found)
+    if weights is not None:
+        state = read_state_dict(weights)
+        try:
+            module.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            raise ArtifactError(f"{weights} does not hold ResNet-18 weights ({first[:160]}); pass torchvision's "
+                                f"{RESNET18_FILE} or the same weights as safetensors.") from None
+        meta.update({"weights": str(weights), "weights_sha256": file_sha256(weights)})
+    else:
+        meta.update({"weights": "random-init", "seed": seed})
+    module.fc = torch.nn.Identity()  # the last average pool, flattened: 512-d
+    return Backbone("resnet18", module.eval(), imagenet=True, meta=meta)
+
+
+def imagenet_preprocess(x, size: int = 224):
+    """[0, 1] images -> resized to size x size, 3 channels, ImageNet-normalised."""
+    import torch
+    import torch.nn.functional as F
+
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    if x.shape[1] != 3:
+        raise ConfigError(f"ImageNet backbones need 1 or 3 channels, got {x.shape[1]}.")
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def embed_batch(backbone: Backbone, batch: np.ndarray, device) -> np.ndarray:
+    """Embeddings of one float32 batch (images in [0, 1], or table rows for pixels)."""
+    import torch
+
+    if backbone.module is None:
+        return batch.reshape(len(batch), -1).astype(np.float32)
+    x = torch.from_numpy(batch).to(device)
+    if x.ndim != 4:
+        raise ConfigError(f"--backbone {backbone.name} needs images, but the data are rows; use --backbone pixels.")
+    with torch.no_grad():
+        out = backbone.module(imagenet_preprocess(x) if backbone.imagenet else x)
+    return out.reshape(len(out), -1).float().cpu().numpy()

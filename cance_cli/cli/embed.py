@@ -1,0 +1,62 @@
+"""`cance embed`: embeddings of every input from a pretrained backbone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cance_cli.cli._common import (
+    DEVICE_HELP,
+    JSON_HELP,
+    LABEL_HELP,
+    NORMAL_HELP,
+    SEED_HELP,
+    SPLIT_HELP,
+    handle_errors,
+    print_json,
+    stdout_console,
+)
+
+
+@handle_errors
+def embed(
+    data: str = typer.Argument(..., help="Images (idx/CIFAR/image folder/npz) or, for --backbone pixels, any source."),
+    backbone: str = typer.Option("resnet18", help="resnet18, pixels, or torchscript:FILE."),
+    weights: Path = typer.Option(None, help="ResNet-18 weights: torchvision .pth or safetensors."),
+    random_init: bool = typer.Option(False, "--random-init", help="Random ResNet-18 weights (tests only)."),
+    out: Path = typer.Option(Path("emb.parquet"), "--out", "-o", help="Embedding table to write."),
+    split: str = typer.Option("train", help=SPLIT_HELP),
+    normal: str = typer.Option(None, help=NORMAL_HELP.replace(" (training keeps only those)", "")),
+    label_col: str = typer.Option(None, help=LABEL_HELP),
+    batch_size: int = typer.Option(64, help="Images per inference batch."),
+    seed: int = typer.Option(0, help=SEED_HELP + " (only --random-init uses it)"),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Embed every input: ImageNet preprocessing and ResNet-18's last average pool (512-d), or raw pixels.
+
+    Example: cance embed ../shared/data/mnist --backbone resnet18 --weights resnet18-f37072fd.pth --out emb.parquet
+    """
+    from cance_cli.backbones import load_backbone
+    from cance_cli.data import load_data, parse_normal
+    from cance_cli.embed import write_embedding_table
+    from cance_cli.errors import ConfigError
+    from cance_cli.training.common import progress_bar, resolve_device
+
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be positive, got {batch_size}.")
+    model = load_backbone(backbone, str(weights) if weights else None, random_init, seed)
+    dev = resolve_device(device)
+    ds = load_data(data, split, label_col)
+    normal_classes = parse_normal(normal)
+    n_batches = -(-len(ds) // batch_size)
+    with progress_bar(n_batches, "embed", not quiet and n_batches > 4) as advance:
+        rows, width = write_embedding_table(model, ds, out, normal_classes, batch_size, str(dev),
+                                            {"data_fingerprint": ds.fingerprint()}, progress=advance)
+    doc = {"table": str(out), "rows": rows, "width": width, **model.meta}
+    if json_out:
+        print_json(doc)
+    else:
+        stdout_console().print(f"wrote {rows} x {width} {backbone} embeddings to {out}")

@@ -1,0 +1,111 @@
+"""PCA as the feature map of the pretrained-network path (METHOD step 1b).
+
+PCA is a linear autoencoder: z = the first k principal components of an
+embedding, x_hat = its PCA reconstruction, and the composite feature is
+[z, mean (x - x_hat)^2, 1 - cos(x, x_hat)] with the same column names as the
+autoencoder path, so fit-nce, score and evaluate work unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import array_fingerprint, load_checkpoint, save_checkpoint
+from cance_cli.data.dataset import Dataset
+from cance_cli.errors import ConfigError, DataError
+
+STAGE = "pca"
+
+
+def _rows(X) -> np.ndarray:
+    X = X.x if isinstance(X, Dataset) else X
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        X = X.reshape(len(X), -1)
+    if not np.isfinite(X).all():
+        raise DataError("The embeddings contain NaN or infinite values; re-embed or drop those rows.")
+    return X
+
+
+class PCAFeatureMap:
+    """Composite features from a PCA of embeddings.
+
+    Parameters
+    ----------
+    n_components : int
+        k, the latent dimension.
+    whiten : bool
+        Divide z by the square root of each component's variance. The density
+        step whitens its input anyway, so this changes only the table's scale.
+
+    Attributes
+    ----------
+    mean_, components_, explained_variance_ : ndarray
+    """
+
+    def __init__(self, n_components: int = 32, whiten: bool = False):
+        self.n_components = n_components
+        self.whiten = whiten
+
+    @property
+    def latent(self) -> int:
+        return self.n_components
+
+    def fit(self, X, y=None) -> PCAFeatureMap:
+        from sklearn.decomposition import PCA
+
+        E = _rows(X)
+        if not 1 <= self.n_components <= min(E.shape):
+            raise ConfigError(f"--pca must be between 1 and {min(E.shape)} for {E.shape[0]} rows of width "
+                              f"{E.shape[1]}, got {self.n_components}.")
+        pca = PCA(n_components=self.n_components, svd_solver="full").fit(E)
+        self.mean_, self.components_ = pca.mean_, pca.components_
+        self.explained_variance_ = pca.explained_variance_
+        self.explained_variance_ratio_ = float(pca.explained_variance_ratio_.sum())
+        self.input_width_ = E.shape[1]
+        self.fingerprint_ = array_fingerprint(E.astype(np.float32))
+        return self
+
+    def check_input(self, X) -> None:
+        width = _rows(X[:1] if not isinstance(X, Dataset) else X.x[:1]).shape[1]
+        if width != self.input_width_:
+            raise DataError(f"The embeddings have {width} columns but the PCA was fitted on {self.input_width_}; "
+                            "use the same backbone and columns.")
+
+    def iter_composite(self, X, batch_size: int = 4096):
+        """Yield ``(start, z, recon_error, cos_dissim)`` per batch."""
+        E_all = X.x if isinstance(X, Dataset) else X
+        self.check_input(X)
+        scale = np.sqrt(self.explained_variance_) if self.whiten else 1.0
+        for start in range(0, len(E_all), batch_size):
+            E = _rows(E_all[start:start + batch_size])
+            z = (E - self.mean_) @ self.components_.T
+            recon = z @ self.components_ + self.mean_
+            err = ((E - recon) ** 2).mean(axis=1)
+            norms = np.linalg.norm(E, axis=1) * np.linalg.norm(recon, axis=1)
+            dissim = 1.0 - (E * recon).sum(axis=1) / np.maximum(norms, 1e-12)
+            yield start, (z / scale).astype(np.float32), err.astype(np.float32), dissim.astype(np.float32)
+
+    def composite_features(self, X, batch_size: int = 4096) -> np.ndarray:
+        return np.concatenate([np.column_stack([z, e, d]) for _, z, e, d in self.iter_composite(X, batch_size)])
+
+    def save(self, path, provenance: dict[str, Any] | None = None):
+        tensors = {"mean": self.mean_, "components": self.components_, "explained_variance": self.explained_variance_}
+        meta = {"stage": STAGE, "params": {"n_components": self.n_components, "whiten": self.whiten},
+                "input_width": self.input_width_, "explained_variance_ratio": self.explained_variance_ratio_,
+                "fingerprint": self.fingerprint_, **(provenance or {})}
+        return save_checkpoint(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path) -> PCAFeatureMap:
+        tensors, meta = load_checkpoint(path, STAGE)
+        est = cls(**meta["params"])
+        est.mean_, est.components_ = tensors["mean"], tensors["components"]
+        est.explained_variance_ = tensors["explained_variance"]
+        est.input_width_ = meta["input_width"]
+        est.explained_variance_ratio_ = meta["explained_variance_ratio"]
+        est.fingerprint_ = meta["fingerprint"]
+        est.meta_ = meta
+        return est

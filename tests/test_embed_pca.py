@@ -1,0 +1,156 @@
+"""The pretrained-network path: backbones, `cance embed`, PCA composite features."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cance_cli.backbones import import_torchvision, load_backbone
+from cance_cli.cli import app
+from cance_cli.data import load_data
+from cance_cli.errors import ArtifactError, DataError
+from cance_cli.models.resnet import ResNet18
+from cance_cli.pca import PCAFeatureMap
+
+runner = CliRunner()
+FIXTURE = Path(__file__).parent / "fixtures" / "torchvision_resnet18_state_dict.json"
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_in_project_resnet18_keys_and_shapes_match_torchvision():
+    expected = [(k, tuple(s)) for k, s in json.loads(FIXTURE.read_text())["keys"]]
+    ours = [(k, tuple(v.shape)) for k, v in ResNet18().state_dict().items()]
+    assert ours == expected
+
+
+def test_in_project_resnet18_equals_torchvision_where_it_imports():
+    tv = import_torchvision()
+    if tv is None:
+        pytest.skip("torchvision does not import with this torch build (optional extra)")
+    torch.manual_seed(0)
+    ref = tv.models.resnet18(weights=None).eval()
+    ours = ResNet18().eval()
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        assert (ours(x) - ref(x)).abs().max() < 1e-5
+
+
+def test_resnet18_embeddings_shape_and_weight_files(tmp_path):
+    model = load_backbone("resnet18", random_init=True, seed=3)
+    assert model.meta["weights"] == "random-init" and model.meta["seed"] == 3
+    state = ResNet18().state_dict()
+    state.update({k: v for k, v in model.module.state_dict().items()})  # fc is Identity after loading
+    torch.save(state, tmp_path / "w.pth")
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    x = torch.rand(2, 1, 28, 28).numpy()
+    from cance_cli.backbones import embed_batch
+
+    ref = embed_batch(model, x, "cpu")
+    assert ref.shape == (2, 512)
+    for name in ("w.pth", "w.safetensors"):
+        again = load_backbone("resnet18", weights=str(tmp_path / name))
+        np.testing.assert_allclose(embed_batch(again, x, "cpu"), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_missing_and_wrong_weights_give_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(ArtifactError, match="No ResNet-18 weights.*--weights FILE"):
+        load_backbone("resnet18")
+    from safetensors.torch import save_file
+
+    save_file({"other.weight": torch.zeros(3)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ArtifactError, match="does not hold ResNet-18 weights"):
+        load_backbone("resnet18", weights=str(tmp_path / "other.safetensors"))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(ArtifactError, match="Cannot read weights"):
+        load_backbone("resnet18", weights=str(tmp_path / "junk.pth"))
+    result = run("embed", "builtin:digits", "--weights", tmp_path / "junk.pth", "--out", tmp_path / "e.parquet")
+    assert result.exit_code == 2 and "Cannot read weights" in result.output
+    assert not (tmp_path / "e.parquet").exists()
+
+
+def test_embed_cli_pixels_and_torchscript(tmp_path):
+    out = tmp_path / "pix.parquet"
+    result = run("embed", "builtin:digits", "--backbone", "pixels", "--normal", "2", "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    t = pq.read_table(out)
+    ds = load_data("builtin:digits", "train")
+    assert t.column_names[:3] == ["id", "label", "is_anomaly"] and t.num_columns == 3 + 64
+    np.testing.assert_allclose(t.column("e_5").to_numpy(), ds.batch(slice(None)).reshape(len(ds), -1)[:, 5])
+    meta = json.loads(t.schema.metadata[b"cance"])
+    assert meta["stage"] == "embeddings" and meta["backbone"] == "pixels"
+
+    tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    torch.jit.trace(tiny, torch.rand(1, 3, 224, 224)).save(str(tmp_path / "tiny.pt"))
+    ts_out = tmp_path / "ts.parquet"
+    result = run("embed", "builtin:digits", "--split", "test", "--backbone", f"torchscript:{tmp_path / 'tiny.pt'}",
+                 "--out", ts_out, "--batch-size", "256", "--device", "cpu", "-q")
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(ts_out).num_columns == 2 + 4  # id, label, e_0..e_3
+
+
+def _embeddings(n=300, width=20, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, 5)) @ rng.normal(size=(5, width)) + 0.1 * rng.normal(size=(n, width)) + 1.0)
+
+
+def test_pca_composite_matches_numpy_and_round_trips(tmp_path):
+    E = _embeddings()
+    fmap = PCAFeatureMap(4).fit(E)
+    feats = fmap.composite_features(E)
+    z = (E - E.mean(0)) @ fmap.components_.T
+    recon = z @ fmap.components_ + E.mean(0)
+    np.testing.assert_allclose(feats[:, :4], z, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(feats[:, 4], ((E - recon) ** 2).mean(1), rtol=1e-4)
+    cos = (E * recon).sum(1) / (np.linalg.norm(E, axis=1) * np.linalg.norm(recon, axis=1))
+    np.testing.assert_allclose(feats[:, 5], 1 - cos, rtol=1e-3, atol=1e-7)
+    fmap.save(tmp_path / "pca.safetensors")
+    np.testing.assert_array_equal(PCAFeatureMap.load(tmp_path / "pca.safetensors").composite_features(E), feats)
+    white = PCAFeatureMap(4, whiten=True).fit(E).composite_features(E)
+    np.testing.assert_allclose(white[:, :4].std(0, ddof=1), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(white[:, 4:], feats[:, 4:], rtol=1e-5)
+    with pytest.raises(DataError, match="fitted on 20"):
+        fmap.composite_features(E[:, :7])
+
+
+def test_features_cli_pca_path_and_errors(tmp_path):
+    import pyarrow as pa
+
+    E = _embeddings(200, 12).astype(np.float32)
+    cols = {"id": np.arange(200), "label": np.arange(200) % 2}
+    cols.update({f"e_{i}": E[:, i] for i in range(12)})
+    pq.write_table(pa.table(cols), tmp_path / "emb.parquet")
+    out = tmp_path / "f.parquet"
+    result = run("features", tmp_path / "emb.parquet", "--pca", 3, "--normal", "0", "--out", out,
+                 "--pca-out", tmp_path / "p.safetensors", "-q")
+    assert result.exit_code == 0, result.output
+    t = pq.read_table(out)
+    assert t.column_names == ["id", "label", "is_anomaly", "z_0", "z_1", "z_2", "recon_error", "cos_dissim"]
+    assert json.loads(t.schema.metadata[b"cance"])["feature_map"] == "pca"
+    # Reuse on another table; fit-nce works on it unchanged.
+    assert run("features", tmp_path / "emb.parquet", "--pca-model", tmp_path / "p.safetensors",
+               "--out", tmp_path / "g.parquet", "-q").exit_code == 0
+    assert run("fit-nce", out, "--epochs", "3", "--out", tmp_path / "n.safetensors", "-q").exit_code == 0
+    narrow = {k: v for k, v in cols.items() if k not in ("e_10", "e_11")}
+    pq.write_table(pa.table(narrow), tmp_path / "narrow.parquet")
+    cases = [
+        (("features", tmp_path / "narrow.parquet", "--pca-model", tmp_path / "p.safetensors"), "fitted on 12"),
+        (("features", tmp_path / "emb.parquet", "--pca", 3, "--columns", "x_*"), "no column matching 'x_*'"),
+        (("features", tmp_path / "emb.parquet", "--pca", 50), "--pca must be between 1 and"),
+        (("features", tmp_path / "emb.parquet", "--pca", 3, "--ae", tmp_path / "p.safetensors"), "exactly one"),
+        (("features", tmp_path / "emb.parquet", "--pca-model", tmp_path / "n.safetensors"), "'nce' checkpoint"),
+    ]
+    for args, fragment in cases:
+        result = run(*args, "--out", tmp_path / "bad.parquet")
+        assert result.exit_code == 2 and fragment in result.output, (args, result.output)
+        assert not (tmp_path / "bad.parquet").exists()
