@@ -46,3 +46,21 @@ def tiny_images_npz(tmp_path) -> Path:
     path = tmp_path / "imgs.npz"
     np.savez(path, x=x, y=y)
     return path
+
+
+def cli(*args):
+    """Invoke the `cance` app through Typer's runner with stringified arguments."""
+    from typer.testing import CliRunner
+
+    from cance_cli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_error_line(result, code: int = 2) -> str:
+    """Assert the run failed with ``code`` and printed one 'Error: ...' line, no traceback."""
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    return lines[0]

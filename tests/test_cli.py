@@ -3,43 +3,31 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from cance_cli.cli import app
+from tests.conftest import cli, one_error_line
 
-runner = CliRunner()
 TRAIN = ["--epochs", "2", "--decoder-epochs", "1", "--latent", "4", "--batch-size", "32", "-q"]
 
 
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_error_line(result, code=2):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     ae = folder / "ae.safetensors"
-    result = run("train-ae", "builtin:digits", "--normal", "3", "--out", ae, "--json", *TRAIN)
+    result = cli("train-ae", "builtin:digits", "--normal", "3", "--out", ae, "--json", *TRAIN)
     assert result.exit_code == 0, result.output
     return folder, ae, json.loads(result.stdout)
 
 
 def test_help_lists_subcommands_and_each_has_help():
-    result = run("--help")
+    result = cli("--help")
     assert result.exit_code == 0
     for name in ("train-ae", "features"):
         assert name in result.output
-        sub = run(name, "--help")
+        sub = cli(name, "--help")
         assert sub.exit_code == 0 and "Example" in sub.output
-    assert run("--version").output.startswith("cance ")
+    assert cli("--version").output.startswith("cance ")
 
 
 def test_train_ae_json_summary(trained):
@@ -51,7 +39,7 @@ def test_train_ae_json_summary(trained):
 def test_features_table_schema_and_provenance(trained):
     folder, ae, _ = trained
     out = folder / "test.parquet"
-    result = run("features", "builtin:digits", "--split", "test", "--ae", ae, "--out", out, "--json", "-q")
+    result = cli("features", "builtin:digits", "--split", "test", "--ae", ae, "--out", out, "--json", "-q")
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)
     assert table.column_names == ["id", "label", "is_anomaly", "z_0", "z_1", "z_2", "z_3",
@@ -65,8 +53,8 @@ def test_features_table_schema_and_provenance(trained):
 
 def test_features_of_table_source_round_trip(tmp_path, blobs_npz):
     ae = tmp_path / "t.safetensors"
-    assert run("train-ae", blobs_npz, "--normal", "0", "--out", ae, *TRAIN).exit_code == 0
-    result = run("features", blobs_npz, "--ae", ae, "--out", tmp_path / "f.parquet", "-q")
+    assert cli("train-ae", blobs_npz, "--normal", "0", "--out", ae, *TRAIN).exit_code == 0
+    result = cli("features", blobs_npz, "--ae", ae, "--out", tmp_path / "f.parquet", "-q")
     assert result.exit_code == 0, result.output
     t = pq.read_table(tmp_path / "f.parquet")
     assert t.num_rows == 180 and int(np.sum(t.column("is_anomaly"))) == 30
@@ -94,7 +82,7 @@ def test_bad_inputs_give_one_sentence_and_exit_2(tmp_path, trained, tiny_images_
         (("features", "builtin:digits", "--ae", ae, "--out", tmp_path / "no" / "x.parquet"), "does not exist"),
     ]
     for args, fragment in cases:
-        line = one_error_line(run(*args, *(TRAIN if args[0] == "train-ae" else [])))
+        line = one_error_line(cli(*args, *(TRAIN if args[0] == "train-ae" else [])))
         assert fragment in line, (args, line)
 
 
@@ -102,6 +90,6 @@ def test_failed_run_leaves_existing_output_untouched(tmp_path, trained, tiny_ima
     _, ae, _ = trained
     out = tmp_path / "feats.parquet"
     out.write_bytes(b"precious")
-    one_error_line(run("features", tiny_images_npz, "--ae", ae, "--out", out))
+    one_error_line(cli("features", tiny_images_npz, "--ae", ae, "--out", out))
     assert out.read_bytes() == b"precious"
     assert not list(tmp_path.glob(".feats.parquet.*"))  # no temp file left behind

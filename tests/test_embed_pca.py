@@ -7,21 +7,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from cance_cli.backbones import import_torchvision, load_backbone
-from cance_cli.cli import app
 from cance_cli.data import load_data
 from cance_cli.errors import ArtifactError, DataError
 from cance_cli.models.resnet import ResNet18
 from cance_cli.pca import PCAFeatureMap
+from tests.conftest import cli
 
-runner = CliRunner()
 FIXTURE = Path(__file__).parent / "fixtures" / "torchvision_resnet18_state_dict.json"
 
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_in_project_resnet18_keys_and_shapes_match_torchvision():
@@ -74,14 +69,14 @@ def test_missing_and_wrong_weights_give_clear_errors(tmp_path, monkeypatch):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(ArtifactError, match="Cannot read weights"):
         load_backbone("resnet18", weights=str(tmp_path / "junk.pth"))
-    result = run("embed", "builtin:digits", "--weights", tmp_path / "junk.pth", "--out", tmp_path / "e.parquet")
+    result = cli("embed", "builtin:digits", "--weights", tmp_path / "junk.pth", "--out", tmp_path / "e.parquet")
     assert result.exit_code == 2 and "Cannot read weights" in result.output
     assert not (tmp_path / "e.parquet").exists()
 
 
 def test_embed_cli_pixels_and_torchscript(tmp_path):
     out = tmp_path / "pix.parquet"
-    result = run("embed", "builtin:digits", "--backbone", "pixels", "--normal", "2", "--out", out, "-q")
+    result = cli("embed", "builtin:digits", "--backbone", "pixels", "--normal", "2", "--out", out, "-q")
     assert result.exit_code == 0, result.output
     t = pq.read_table(out)
     ds = load_data("builtin:digits", "train")
@@ -93,7 +88,7 @@ def test_embed_cli_pixels_and_torchscript(tmp_path):
     tiny = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
     torch.jit.trace(tiny, torch.rand(1, 3, 224, 224)).save(str(tmp_path / "tiny.pt"))
     ts_out = tmp_path / "ts.parquet"
-    result = run("embed", "builtin:digits", "--split", "test", "--backbone", f"torchscript:{tmp_path / 'tiny.pt'}",
+    result = cli("embed", "builtin:digits", "--split", "test", "--backbone", f"torchscript:{tmp_path / 'tiny.pt'}",
                  "--out", ts_out, "--batch-size", "256", "--device", "cpu", "-q")
     assert result.exit_code == 0, result.output
     assert pq.read_table(ts_out).num_columns == 2 + 4  # id, label, e_0..e_3
@@ -131,16 +126,16 @@ def test_features_cli_pca_path_and_errors(tmp_path):
     cols.update({f"e_{i}": E[:, i] for i in range(12)})
     pq.write_table(pa.table(cols), tmp_path / "emb.parquet")
     out = tmp_path / "f.parquet"
-    result = run("features", tmp_path / "emb.parquet", "--pca", 3, "--normal", "0", "--out", out,
+    result = cli("features", tmp_path / "emb.parquet", "--pca", 3, "--normal", "0", "--out", out,
                  "--pca-out", tmp_path / "p.safetensors", "-q")
     assert result.exit_code == 0, result.output
     t = pq.read_table(out)
     assert t.column_names == ["id", "label", "is_anomaly", "z_0", "z_1", "z_2", "recon_error", "cos_dissim"]
     assert json.loads(t.schema.metadata[b"cance"])["feature_map"] == "pca"
     # Reuse on another table; fit-nce works on it unchanged.
-    assert run("features", tmp_path / "emb.parquet", "--pca-model", tmp_path / "p.safetensors",
+    assert cli("features", tmp_path / "emb.parquet", "--pca-model", tmp_path / "p.safetensors",
                "--out", tmp_path / "g.parquet", "-q").exit_code == 0
-    assert run("fit-nce", out, "--epochs", "3", "--out", tmp_path / "n.safetensors", "-q").exit_code == 0
+    assert cli("fit-nce", out, "--epochs", "3", "--out", tmp_path / "n.safetensors", "-q").exit_code == 0
     narrow = {k: v for k, v in cols.items() if k not in ("e_10", "e_11")}
     pq.write_table(pa.table(narrow), tmp_path / "narrow.parquet")
     cases = [
@@ -151,6 +146,6 @@ def test_features_cli_pca_path_and_errors(tmp_path):
         (("features", tmp_path / "emb.parquet", "--pca-model", tmp_path / "n.safetensors"), "'nce' checkpoint"),
     ]
     for args, fragment in cases:
-        result = run(*args, "--out", tmp_path / "bad.parquet")
+        result = cli(*args, "--out", tmp_path / "bad.parquet")
         assert result.exit_code == 2 and fragment in result.output, (args, result.output)
         assert not (tmp_path / "bad.parquet").exists()

@@ -7,27 +7,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
-from typer.testing import CliRunner
 
 from cance_cli.artifacts import AtomicParquetWriter
-from cance_cli.cli import app
 from cance_cli.metrics import detection_metrics
 from cance_cli.pipeline import read_normal_rows
+from tests.conftest import cli, one_error_line
 
-runner = CliRunner()
 NCE = ["--epochs", "5", "--batch-size", "64", "-q"]
 
 
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def error_line(result, code=2):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    return lines[0]
 
 
 def write_features(path, n=400, latent=3, seed=0, anomalies=40, nan_row=None):
@@ -54,7 +42,7 @@ def fitted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nce")
     feats = write_features(folder / "feats.parquet")
     nce = folder / "nce.safetensors"
-    result = run("fit-nce", feats, "--out", nce, "--json", *NCE)
+    result = cli("fit-nce", feats, "--out", nce, "--json", *NCE)
     assert result.exit_code == 0, result.output
     return folder, feats, nce, json.loads(result.stdout)
 
@@ -77,7 +65,7 @@ def test_fit_nce_trains_on_normal_rows_and_records_columns(fitted):
 ])
 def test_ablation_switches(fitted, flags, method, n_cols, augmented):
     folder, feats, _, _ = fitted
-    result = run("fit-nce", feats, "--out", folder / "abl.safetensors", "--json", *flags, *NCE)
+    result = cli("fit-nce", feats, "--out", folder / "abl.safetensors", "--json", *flags, *NCE)
     assert result.exit_code == 0, result.output
     s = json.loads(result.stdout)
     assert (s["method"], s["columns"], s["augmented"]) == (method, n_cols, augmented)
@@ -90,7 +78,7 @@ def test_score_streams_the_same_scores_for_any_batch_size(fitted):
     outs = []
     for bs in (7, 1000):
         out = folder / f"s{bs}.parquet"
-        assert run("score", feats, "--nce", nce, "--out", out, "--batch-size", bs, "-q").exit_code == 0
+        assert cli("score", feats, "--nce", nce, "--out", out, "--batch-size", bs, "-q").exit_code == 0
         outs.append(pq.read_table(out))
     assert outs[0].column_names == ["id", "label", "is_anomaly", "score"]
     # Equal up to float32 rounding (BLAS blocks differently per batch size).
@@ -101,10 +89,10 @@ def test_score_streams_the_same_scores_for_any_batch_size(fitted):
 
 def test_evaluate_matches_sklearn_and_compares_tables(fitted):
     folder, feats, nce, _ = fitted
-    run("score", feats, "--nce", nce, "--out", folder / "a.parquet", "-q")
-    run("score", feats, "--method", "error", "--out", folder / "e.parquet", "-q")
-    run("score", feats, "--nce", nce, "--method", "gauss", "--out", folder / "g.parquet", "-q")
-    result = run("evaluate", folder / "a.parquet", folder / "e.parquet", folder / "g.parquet", "--json",
+    cli("score", feats, "--nce", nce, "--out", folder / "a.parquet", "-q")
+    cli("score", feats, "--method", "error", "--out", folder / "e.parquet", "-q")
+    cli("score", feats, "--nce", nce, "--method", "gauss", "--out", folder / "g.parquet", "-q")
+    result = cli("evaluate", folder / "a.parquet", folder / "e.parquet", folder / "g.parquet", "--json",
                  "--plot", folder / "roc.png")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
@@ -113,9 +101,9 @@ def test_evaluate_matches_sklearn_and_compares_tables(fitted):
     expected = roc_auc_score(t.column("is_anomaly").to_numpy(), t.column("score").to_numpy())
     assert rows[1]["auroc"] == pytest.approx(expected, abs=1e-12)
     assert (folder / "roc.png").read_bytes()[:4] == b"\x89PNG"
-    only = run("evaluate", folder / "a.parquet", "--auroc")
+    only = cli("evaluate", folder / "a.parquet", "--auroc")
     assert float(only.stdout) == pytest.approx(rows[0]["auroc"], abs=1e-6)
-    assert run("evaluate", folder / "e.parquet", "--min-auroc", "1.01").exit_code == 1
+    assert cli("evaluate", folder / "e.parquet", "--min-auroc", "1.01").exit_code == 1
 
 
 def test_f1_at_top_k_by_hand():
@@ -144,9 +132,9 @@ def test_bad_inputs_for_score_fit_and_evaluate(tmp_path, fitted):
     folder, feats, nce, _ = fitted
     nan_feats = write_features(tmp_path / "nan.parquet", nan_row=123)
     pq.write_table(pq.read_table(feats).drop(["recon_error"]), tmp_path / "nocol.parquet")
-    run("train-ae", "builtin:digits", "--normal", "1", "--epochs", "1", "--decoder-epochs", "0", "--latent", "2",
+    cli("train-ae", "builtin:digits", "--normal", "1", "--epochs", "1", "--decoder-epochs", "0", "--latent", "2",
         "--out", tmp_path / "ae.safetensors", "-q")
-    run("score", feats, "--method", "error", "--out", tmp_path / "scores.parquet", "-q")
+    cli("score", feats, "--method", "error", "--out", tmp_path / "scores.parquet", "-q")
     pq.write_table(pq.read_table(tmp_path / "scores.parquet").drop(["is_anomaly"]), tmp_path / "nolabel.parquet")
     one_class = pq.read_table(tmp_path / "scores.parquet").filter(pa.compute.equal(
         pq.read_table(tmp_path / "scores.parquet").column("is_anomaly"), 0))
@@ -170,7 +158,7 @@ def test_bad_inputs_for_score_fit_and_evaluate(tmp_path, fitted):
     for args, fragment in cases:
         out = tmp_path / "out.any"
         extra = ["--out", out] if args[0] in ("score", "fit-nce") else []
-        line = error_line(run(*args, *extra))
+        line = one_error_line(cli(*args, *extra))
         assert fragment in line, (args, line)
         assert not out.exists()
 
@@ -199,7 +187,7 @@ def test_estimator_fit_predict_save_load(tmp_path):
 
 
 def test_demo_runs_on_two_digits(tmp_path):
-    result = run("demo", "--out-dir", tmp_path / "demo", "--classes", "0,1", "--json")
+    result = cli("demo", "--out-dir", tmp_path / "demo", "--classes", "0,1", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout[result.stdout.index("{"):])
     assert set(doc["auroc"]["mean"]) == {"Error", "Gauss", "LatNCE", "CNCE", "CANCE"}

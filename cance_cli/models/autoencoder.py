@@ -55,7 +55,24 @@ class LatentNorm(nn.BatchNorm1d):
         super().__init__(latent, affine=False)
 
 
-class ConvAutoencoder(nn.Module):
+class _Autoencoder(nn.Module):
+    """Shared interface: ``encoder`` ends in :class:`LatentNorm`, ``decoder`` mirrors it."""
+
+    encoder: nn.Sequential
+    decoder: nn.Sequential
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return z, self.decode(z)
+
+
+class ConvAutoencoder(_Autoencoder):
     """Stride-2 conv encoder (BN + LeakyReLU), linear to latent, mirrored decoder."""
 
     def __init__(self, input_shape: list[int], latent: int, channels: list[int], output: str = "sigmoid"):
@@ -85,18 +102,8 @@ class ConvAutoencoder(nn.Module):
             dec.append(nn.Sigmoid())
         self.decoder = nn.Sequential(*dec)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encode(x)
-        return z, self.decode(z)
-
-
-class MLPAutoencoder(nn.Module):
+class MLPAutoencoder(_Autoencoder):
     """Fully connected autoencoder for rows (or small, flattened images)."""
 
     def __init__(self, input_shape: list[int], latent: int, hidden: list[int], output: str = "linear"):
@@ -119,16 +126,6 @@ class MLPAutoencoder(nn.Module):
             dec.append(nn.Sigmoid())
         dec.append(nn.Unflatten(1, self.input_shape))
         self.decoder = nn.Sequential(*dec)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encode(x)
-        return z, self.decode(z)
 
 
 def build_autoencoder(config: dict[str, Any]) -> nn.Module:

@@ -179,41 +179,15 @@ class ConstrainedAutoencoder:
         self.history_ = {"stage1": {"train": [], "val": []}, "stage2": {"train": [], "val": []}}
         with progress_bar(total, "train-ae", self.verbose) as advance:
             # Stage 1: encoder + decoder, MSE + lam * covariance penalty.
-            best = BestState()
-            opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
-            for epoch in range(self.epochs):
-                self.model_.train()
-                tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage=1)
-                va = self._evaluate(stored, scale, val_idx, stage=1) if len(val_idx) else tr
-                self.history_["stage1"]["train"].append(tr)
-                self.history_["stage1"]["val"].append(va)
-                best.update(va, epoch, self.model_)
-                advance(f"stage 1 train {tr:.5f} val {va:.5f}")
-            best.restore(self.model_)
-            self.history_["stage1"]["best_epoch"] = best.epoch
-            self.history_["stage1"]["best_val"] = best.loss
-
+            self._train_stage(1, self.epochs, self.model_.parameters(), stored, scale, train_idx, val_idx, gen,
+                              advance)
             # Stage 2: encoder frozen (eval mode, BN statistics fixed); decoder on MSE.
-            encoder, decoder = self.model_.encoder, self.model_.decoder
+            encoder = self.model_.encoder
             encoder.eval()
             for p in encoder.parameters():
                 p.requires_grad_(False)
-            best = BestState()
-            if self.decoder_epochs:
-                best.update(self._evaluate(stored, scale, val_idx if len(val_idx) else train_idx, stage=2),
-                            -1, self.model_)
-            opt = torch.optim.Adam(decoder.parameters(), lr=self.lr)
-            for epoch in range(self.decoder_epochs):
-                decoder.train()
-                tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage=2)
-                va = self._evaluate(stored, scale, val_idx, stage=2) if len(val_idx) else tr
-                self.history_["stage2"]["train"].append(tr)
-                self.history_["stage2"]["val"].append(va)
-                best.update(va, epoch, self.model_)
-                advance(f"stage 2 train {tr:.5f} val {va:.5f}")
-            best.restore(self.model_)
-            self.history_["stage2"]["best_epoch"] = best.epoch
-            self.history_["stage2"]["best_val"] = best.loss
+            self._train_stage(2, self.decoder_epochs, self.model_.decoder.parameters(), stored, scale, train_idx,
+                              val_idx, gen, advance)
             for p in encoder.parameters():
                 p.requires_grad_(True)
         self.model_.eval()
@@ -221,6 +195,29 @@ class ConstrainedAutoencoder:
         z = self.transform_stored(stored, scale, train_idx)
         self.latent_condition_number_, self.latent_max_abs_corr_ = latent_conditioning(z)
         return self
+
+    def _train_stage(self, stage: int, epochs: int, params, stored, scale, train_idx, val_idx, gen,
+                     advance) -> None:
+        """Train one stage; keep (and restore) the weights of its lowest validation loss."""
+        import torch
+
+        history = self.history_[f"stage{stage}"]
+        select_on = val_idx if len(val_idx) else train_idx
+        best = BestState()
+        if stage == 2 and epochs:  # stage 2 may not beat stage 1's decoder
+            best.update(self._evaluate(stored, scale, select_on, stage), -1, self.model_)
+        opt = torch.optim.Adam(params, lr=self.lr)
+        trained = self.model_ if stage == 1 else self.model_.decoder
+        for epoch in range(epochs):
+            trained.train()
+            tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage)
+            va = self._evaluate(stored, scale, val_idx, stage) if len(val_idx) else tr
+            history["train"].append(tr)
+            history["val"].append(va)
+            best.update(va, epoch, self.model_)
+            advance(f"stage {stage} train {tr:.5f} val {va:.5f}")
+        best.restore(self.model_)
+        history["best_epoch"], history["best_val"] = best.epoch, best.loss
 
     def _run_epoch(self, stored, scale, index, gen, opt, stage: int) -> float:
         import torch
