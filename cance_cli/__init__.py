@@ -13,6 +13,7 @@ from cance_cli._version import __version__
 _LAZY = {
     "CANCE": "cance_cli.estimator",
     "NCEDensity": "cance_cli.training.nce",
+    "PCAFeatureMap": "cance_cli.pca",
     "ConstrainedAutoencoder": "cance_cli.training.autoencoder",
     "load_data": "cance_cli.data",
     "Dataset": "cance_cli.data",

@@ -126,7 +126,7 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
 
 
 def score_table(table, out, nce=None, method: str = "nce", batch_size: int = READ_BATCH,
-                progress=None) -> dict[str, Any]:
+                device: str = "cpu", progress=None) -> dict[str, Any]:
     """Stream ``table`` and write ``id``/``label``/``is_anomaly`` plus ``score``.
 
     ``method``: ``nce`` (the checkpoint's density), ``gauss`` (the checkpoint's
@@ -155,7 +155,7 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
     else:
         if nce is None:
             raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
-        model = NCEDensity.load(nce)
+        model = NCEDensity.load(nce, device=device)
         columns = model.columns_
         require_columns(table, schema, columns, f"it was in the table {nce} was fitted on; "
                         "compute features the same way.")

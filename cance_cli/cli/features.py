@@ -33,7 +33,7 @@ def features(
         None, help="Normal classes for the is_anomaly column (default: those of the checkpoint or table)."),
     label_col: str = typer.Option(None, help=LABEL_HELP + " Default: the one used in training, or 'label'."),
     batch_size: int = typer.Option(1024, help="Rows per inference batch."),
-    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

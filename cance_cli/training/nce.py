@@ -389,6 +389,7 @@ class NCEDensity:
 
     @classmethod
     def load(cls, path, device: str = "cpu") -> NCEDensity:
+        """Rebuild a fitted density from a checkpoint (tensors are stored on CPU)."""
         import torch
 
         from cance_cli.models.density import DensityNet
