@@ -37,6 +37,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--variants", nargs="+", default=["LatNCE", "CNCE", "CANCE"])
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--feature-map", choices=["autoencoder", "pixels-pca"], default="autoencoder",
+                    help="pixels-pca: PCA with --latent components on flattened pixels (no autoencoder)")
     ap.add_argument("--work", default="bench_out")
     ap.add_argument("--tag", default="", help="suffix of the work folder (keeps sweeps apart; AE is reused)")
     ap.add_argument("--out", required=True)
@@ -56,7 +58,9 @@ def main() -> None:
         for cls in args.classes.split(","):
             if (cls, seed, args.tag) in done:
                 continue
-            folder = Path(args.work) / f"{name}-lat{args.latent}-lam{args.lam}-e{args.epochs}" / f"c{cls}-s{seed}"
+            setting = (f"{name}-lat{args.latent}-lam{args.lam}-e{args.epochs}" if args.feature_map == "autoencoder"
+                       else f"{name}-pixels-pca{args.latent}")
+            folder = Path(args.work) / setting / f"c{cls}-s{seed}"
             if args.tag:
                 folder = folder / args.tag
                 # Reuse the untagged run's autoencoder and features: only the density changes.
@@ -65,7 +69,7 @@ def main() -> None:
                         folder.mkdir(parents=True, exist_ok=True)
                         (folder / f).symlink_to((folder.parent / f).resolve())
             t0 = time.perf_counter()
-            rows = run_class(train, test, [cls], folder, ae, nce, seed, args.variants)
+            rows = run_class(train, test, [cls], folder, ae, nce, seed, args.variants, feature_map=args.feature_map)
             with open(args.out, "a") as fh:
                 for r in rows:
                     r.update({"data": name, "tag": args.tag, "ae": ae, "nce": nce, "wall_seconds":

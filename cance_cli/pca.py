@@ -19,8 +19,9 @@ from cance_cli.errors import ConfigError, DataError
 STAGE = "pca"
 
 
-def _rows(X) -> np.ndarray:
-    X = X.x if isinstance(X, Dataset) else X
+def _rows(X, index=slice(None)) -> np.ndarray:
+    """Rows of ``X`` (array or Dataset, scaled as the Dataset defines) as float64 (N, width)."""
+    X = X.batch(index) if isinstance(X, Dataset) else X[index]
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         X = X.reshape(len(X), -1)
@@ -69,18 +70,17 @@ class PCAFeatureMap:
         return self
 
     def check_input(self, X) -> None:
-        width = _rows(X[:1] if not isinstance(X, Dataset) else X.x[:1]).shape[1]
+        width = _rows(X, slice(0, 1)).shape[1]
         if width != self.input_width_:
             raise DataError(f"The embeddings have {width} columns but the PCA was fitted on {self.input_width_}; "
                             "use the same backbone and columns.")
 
     def iter_composite(self, X, batch_size: int = 4096):
         """Yield ``(start, z, recon_error, cos_dissim)`` per batch."""
-        E_all = X.x if isinstance(X, Dataset) else X
         self.check_input(X)
         scale = np.sqrt(self.explained_variance_) if self.whiten else 1.0
-        for start in range(0, len(E_all), batch_size):
-            E = _rows(E_all[start:start + batch_size])
+        for start in range(0, len(X), batch_size):
+            E = _rows(X, slice(start, start + batch_size))
             z = (E - self.mean_) @ self.components_.T
             recon = z @ self.components_ + self.mean_
             err = ((E - recon) ** 2).mean(axis=1)

@@ -13,6 +13,7 @@ import numpy as np
 
 from cance_cli.data.dataset import Dataset
 from cance_cli.features import write_feature_table
+from cance_cli.pca import PCAFeatureMap
 from cance_cli.pipeline import evaluate_tables, fit_nce_table, score_table
 from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
@@ -25,20 +26,38 @@ VARIANTS: dict[str, dict[str, Any]] = {
 METHODS = ["Error", "Gauss", "LatNCE", "CNCE", "CANCE"]
 
 
+def _feature_map(kind: str, normal_train: Dataset, folder: Path, ae_params: dict[str, Any], seed: int,
+                 reuse: bool, provenance: dict[str, Any]):
+    """The fitted feature map: the constrained autoencoder, or a PCA of raw pixels."""
+    if kind == "pixels-pca":
+        path = folder / "pca.safetensors"
+        if reuse and path.exists():
+            return PCAFeatureMap.load(path)
+        fmap = PCAFeatureMap(ae_params["latent"]).fit(normal_train)
+        fmap.save(path, provenance)
+        return fmap
+    path = folder / "ae.safetensors"
+    if reuse and path.exists():
+        return ConstrainedAutoencoder.load(path)
+    ae = ConstrainedAutoencoder(**ae_params, seed=seed).fit(normal_train)
+    ae.save(path, provenance)
+    return ae
+
+
 def run_class(train: Dataset, test: Dataset, normal: list[str], folder: Path, ae_params: dict[str, Any],
               nce_params: dict[str, Any], seed: int, variants: list[str] | None = None,
-              reuse: bool = True) -> list[dict[str, Any]]:
-    """Run the pipeline for one choice of normal classes; return one row per method."""
+              reuse: bool = True, feature_map: str = "autoencoder") -> list[dict[str, Any]]:
+    """Run the pipeline for one choice of normal classes; return one row per method.
+
+    ``feature_map``: ``autoencoder`` (the constrained AE) or ``pixels-pca``
+    (a PCA with ``ae_params["latent"]`` components on flattened pixels).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     variants = variants or list(VARIANTS)
-    ae_path = folder / "ae.safetensors"
     started = time.perf_counter()
     normal_train = train.subset(train.normal_mask(normal))
-    if reuse and ae_path.exists():
-        ae = ConstrainedAutoencoder.load(ae_path)
-    else:
-        ae = ConstrainedAutoencoder(**ae_params, seed=seed).fit(normal_train)
-        ae.save(ae_path, {"source": train.source, "split": train.split, "normal_classes": normal, "seed": seed})
+    ae = _feature_map(feature_map, normal_train, folder, ae_params, seed, reuse,
+                      {"source": train.source, "split": train.split, "normal_classes": normal, "seed": seed})
     ae_seconds = time.perf_counter() - started
     feats_train, feats_test = folder / "feats-train.parquet", folder / "feats-test.parquet"
     if not (reuse and feats_train.exists() and feats_test.exists()):
@@ -67,7 +86,8 @@ def run_class(train: Dataset, test: Dataset, normal: list[str], folder: Path, ae
         rows.append({"normal": ",".join(normal), "seed": seed, "method": name, "auroc": metrics["auroc"],
                      "auprc": metrics["auprc"], "f1": metrics["f1"], "ae_seconds": ae_seconds,
                      "nce_seconds": timings.get(name, 0.0),
-                     "latent_condition_number": ae.latent_condition_number_})
+                     "latent_condition_number": getattr(ae, "latent_condition_number_", None),
+                     "feature_map": feature_map})
     return rows
 
 

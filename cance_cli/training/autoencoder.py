@@ -149,7 +149,6 @@ class ConstrainedAutoencoder:
         ``X`` is a :class:`~cance_cli.data.Dataset`, ``(N, F)`` rows, or
         ``(N, C, H, W)`` / ``(N, H, W)`` images already scaled to [0, 1].
         """
-        import torch
 
         from cance_cli.models.autoencoder import build_autoencoder, default_config
 
