@@ -145,6 +145,38 @@ def epochs_table() -> str:
     return "\n".join(lines)
 
 
+def ratio_rows() -> list[dict]:
+    """The ν sweep plus the ν = 10 runs of the main benchmark on the same classes and seed."""
+    sweep = load("mnist-ratio-sweep.jsonl")
+    classes = {r["normal"] for r in sweep}
+    main = [dict(r, tag="ratio10") for r in load("mnist-one-class.jsonl")
+            if r["seed"] == 0 and r["normal"] in classes and r["method"] == "CANCE"]
+    return [r for r in sweep if r["method"] == "CANCE"] + main
+
+
+def floor_table() -> str:
+    rows = load("floor-ablation.jsonl")
+    if not rows:
+        return "_no results yet_"
+    lines = ["| data | runs | CANCE with floor | CANCE without floor | max abs difference |", "|---|---|---|---|---|"]
+    for data in sorted({r["data"] for r in rows}):
+        rs = [r for r in rows if r["data"] == data]
+        diff = max(abs(r["floor"] - r["no_floor"]) for r in rs)
+        lines.append(f"| {data} | {len(rs)} | {np.mean([r['floor'] for r in rs]):.4f} | "
+                     f"{np.mean([r['no_floor'] for r in rs]):.4f} | {diff:.4f} |")
+    return "\n".join(lines)
+
+
+def embed_table() -> str:
+    rows = load("embed-throughput.jsonl")
+    if not rows:
+        return "_no results yet_"
+    lines = ["| device | threads | batch size | images | images/s |", "|---|---|---|---|---|"]
+    lines += [f"| {r['device']} | {r['threads']} | {r['batch_size']} | {r['images']} | {r['images_per_second']} |"
+              for r in rows]
+    return "\n".join(lines)
+
+
 SECTIONS = {
     "mnist-ae": lambda: ae_table(load("mnist-one-class.jsonl")),
     "fashion-ae": lambda: ae_table(load("fashion-one-class.jsonl")),
@@ -152,7 +184,9 @@ SECTIONS = {
     "fashion-ablation": lambda: ablation_table(load("fashion-one-class.jsonl")),
     "lam-sweep": lambda: lam_table(load("mnist-lam-sweep.jsonl")),
     "throughput": lambda: throughput_table(load("score-throughput.jsonl")),
-    "ratio-sweep": lambda: generic_table(load("mnist-ratio-sweep.jsonl")),
+    "ratio-sweep": lambda: generic_table(ratio_rows()),
+    "floor": floor_table,
+    "embed": embed_table,
     "epochs-200": epochs_table,
 }
 

@@ -126,11 +126,13 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
 
 
 def score_table(table, out, nce=None, method: str = "nce", batch_size: int = READ_BATCH,
-                device: str = "cpu", progress=None) -> dict[str, Any]:
+                device: str = "cpu", floor: bool | None = None, progress=None) -> dict[str, Any]:
     """Stream ``table`` and write ``id``/``label``/``is_anomaly`` plus ``score``.
 
     ``method``: ``nce`` (the checkpoint's density), ``gauss`` (the checkpoint's
     fitted Gaussian), or ``error`` (``recon_error`` itself, no checkpoint).
+    ``floor``: score reconstruction columns below their mode as at the mode
+    (default: on for densities fitted with augmentation).
     Memory holds one record batch at a time.
     """
     import pyarrow as pa
@@ -163,7 +165,9 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
         checkpoint = {"checkpoint": str(nce), "checkpoint_sha256": file_sha256(nce)}
     keep = [c for c in PASS_THROUGH if c in schema.names]
     out_schema = pa.schema([schema.field(c) for c in keep] + [pa.field("score", pa.float64())])
-    doc = {"stage": "scores", "method": name, "score_kind": method, "table": str(table),
+    if model is not None and method == "nce":
+        floor = model.augment_applied_ if floor is None else floor
+    doc = {"stage": "scores", "method": name, "score_kind": method, "table": str(table), "floor": bool(floor),
            "feature_source": {k: meta.get(k) for k in ("source", "split", "normal_classes")}, **checkpoint}
     offset = 0
     with AtomicParquetWriter(out, out_schema, doc) as writer:
@@ -174,7 +178,7 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
             elif method == "gauss":
                 scores = model.gaussian_score(rows, batch_size)
             else:
-                scores = model.score_samples(rows, batch_size)
+                scores = model.score_samples(rows, batch_size, floor=floor)
             cols = {c: batch.column(c) for c in keep}
             cols["score"] = scores
             writer.write(cols)

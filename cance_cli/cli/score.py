@@ -16,6 +16,9 @@ def score(
     out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Score table to write."),
     method: str = typer.Option("nce", help="nce (the density), gauss (its fitted Gaussian) or error (recon_error)."),
     batch_size: int = typer.Option(16384, help="Rows per record batch; memory stays flat as the table grows."),
+    floor: bool = typer.Option(None, "--floor/--no-floor",
+                               help="Score recon_error/cos_dissim below their mode as at the mode "
+                                    "(default: on for densities fitted with augmentation)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -30,7 +33,7 @@ def score(
 
     n_batches = -(-open_table(table).metadata.num_rows // max(batch_size, 1))
     with progress_bar(n_batches, "score", not quiet and n_batches > 4) as advance:
-        doc = score_table(table, out, nce, method, batch_size, device=device, progress=advance)
+        doc = score_table(table, out, nce, method, batch_size, device=device, floor=floor, progress=advance)
     if json_out:
         print_json(doc)
     else:
