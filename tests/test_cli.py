@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
 def test_help_lists_subcommands_and_each_has_help():
     result = cli("--help")
     assert result.exit_code == 0
-    for name in ("train-ae", "features"):
+    for name in ("embed", "train-ae", "features", "fit-nce", "score", "evaluate", "demo"):
         assert name in result.output
         sub = cli(name, "--help")
         assert sub.exit_code == 0 and "Example" in sub.output

@@ -109,6 +109,7 @@ class NCEDensity:
         import torch
 
         from cance_cli.models.density import DensityNet
+        from cance_cli.nce.augment import lognormal_mode
         from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
 
         self._check_params()
@@ -144,7 +145,7 @@ class NCEDensity:
             if mean <= 0:
                 raise DataError(f"Column '{self.columns_[k]}' has a non-positive mean; it is not a reconstruction "
                                 "error or dissimilarity.")
-            self.modes_[self.columns_[k]] = _lognormal_mode(mean, var)
+            self.modes_[self.columns_[k]] = lognormal_mode(mean, var)
 
         train = torch.tensor(C[train_idx], dtype=torch.float64, device=dev)
         val = torch.tensor(C[val_idx] if len(val_idx) else C[train_idx], dtype=torch.float64, device=dev)
@@ -223,7 +224,6 @@ class NCEDensity:
         import torch
 
         order = torch.randperm(len(train), generator=gen).to(train.device)
-        n_noise_per_row = self.ratio
         total, count = 0.0, 0
         self.density_.train()
         for start in range(0, len(order), self.batch_size):
@@ -231,7 +231,7 @@ class NCEDensity:
             if self.augment_applied_:
                 batch = self._augment(batch, dev_gen)
             u_data = self.whitener_(batch)
-            n_noise = max(1, int(round(n_noise_per_row * len(batch))))
+            n_noise = max(1, int(round(self.ratio * len(batch))))
 
             # theta step: minimise the NCE loss, noise fixed.
             with torch.no_grad():
@@ -401,7 +401,8 @@ class NCEDensity:
         dim = len(meta["columns"])
         est.columns_, est.recon_columns_ = meta["columns"], meta["recon_columns"]
         est.modes_, est.augment_applied_ = meta["modes"], meta["augment_applied"]
-        est.whitener_ = Whitener(tensors["whitener.mean"], np.eye(dim))  # placeholder, overwritten next
+        # Build with the right shapes, then load the stored buffers into it.
+        est.whitener_ = Whitener(tensors["whitener.mean"], np.eye(dim))
         est.whitener_.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v)
                                        for k, v in tensors.items() if k.startswith("whitener.")})
         est.noise_ = LearnedGaussianNoise(dim, learn=meta["params"]["learn_noise"])
@@ -419,9 +420,3 @@ class NCEDensity:
         est.fingerprint_ = meta["fingerprint"]
         est.meta_ = meta
         return est
-
-
-def _lognormal_mode(mean: float, var: float) -> float:
-    from cance_cli.nce.augment import lognormal_mode
-
-    return lognormal_mode(mean, var)
