@@ -135,8 +135,8 @@ def load_checkpoint(
         allowed = (expected_stage,) if isinstance(expected_stage, str) else expected_stage
         if meta["stage"] not in allowed:
             raise ArtifactError(
-                f"{path} is a '{meta['stage']}' checkpoint, but this step needs a "
-                f"'{' or '.join(allowed)}' checkpoint; pass the right file."
+                f"{path} is a checkpoint of stage '{meta['stage']}', but this step needs stage "
+                f"'{' or '.join(allowed)}'; pass the right file."
             )
     return load_file(str(path)), meta
 

@@ -143,7 +143,7 @@ def test_features_cli_pca_path_and_errors(tmp_path):
         (("features", tmp_path / "emb.parquet", "--pca", 3, "--columns", "x_*"), "no column matching 'x_*'"),
         (("features", tmp_path / "emb.parquet", "--pca", 50), "--pca must be between 1 and"),
         (("features", tmp_path / "emb.parquet", "--pca", 3, "--ae", tmp_path / "p.safetensors"), "exactly one"),
-        (("features", tmp_path / "emb.parquet", "--pca-model", tmp_path / "n.safetensors"), "'nce' checkpoint"),
+        (("features", tmp_path / "emb.parquet", "--pca-model", tmp_path / "n.safetensors"), "stage 'nce'"),
     ]
     for args, fragment in cases:
         result = cli(*args, "--out", tmp_path / "bad.parquet")

@@ -143,7 +143,7 @@ def test_bad_inputs_for_score_fit_and_evaluate(tmp_path, fitted):
         (("score", nan_feats, "--nce", nce), "NaN or infinite values (column 'recon_error', row 123)"),
         (("score", tmp_path / "nocol.parquet", "--nce", nce), "no column 'recon_error'"),
         (("score", tmp_path / "nocol.parquet", "--method", "error"), "no column 'recon_error'"),
-        (("score", feats, "--nce", tmp_path / "ae.safetensors"), "'autoencoder' checkpoint"),
+        (("score", feats, "--nce", tmp_path / "ae.safetensors"), "stage 'autoencoder'"),
         (("score", feats), "needs --nce"),
         (("score", tmp_path / "scores.parquet", "--method", "error"), "already a score table"),
         (("fit-nce", nan_feats), "NaN or infinite"),

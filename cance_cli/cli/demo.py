@@ -27,6 +27,7 @@ def demo(
 
     from cance_cli.bench.one_class import METHODS, run_class, summarise
     from cance_cli.data import load_data, parse_normal
+    from cance_cli.errors import ConfigError
     from cance_cli.training.common import progress_bar
 
     # The demo's networks are tiny: one thread is several times faster than two
@@ -34,6 +35,9 @@ def demo(
     torch.set_num_threads(1)
     train, test = load_data("builtin:digits", "train"), load_data("builtin:digits", "test")
     chosen = parse_normal(classes) or []
+    unknown = sorted(set(chosen) - set(train.label_values()), key=str)
+    if unknown:
+        raise ConfigError(f"--classes names {', '.join(unknown)}, but the digits are 0-9; pick from those.")
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     with progress_bar(len(chosen), "demo", True) as advance:
