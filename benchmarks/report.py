@@ -186,6 +186,7 @@ SECTIONS = {
     "throughput": lambda: throughput_table(load("score-throughput.jsonl")),
     "ratio-sweep": lambda: generic_table(ratio_rows()),
     "floor": floor_table,
+    "mnist-pixels-pca": lambda: ablation_table(load("mnist-pixels-pca.jsonl")),
     "embed": embed_table,
     "epochs-200": epochs_table,
 }
