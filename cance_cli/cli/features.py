@@ -63,8 +63,8 @@ def features(
     else:
         from cance_cli.pca import PCAFeatureMap
 
-        emb_meta = table_meta(open_table(data).schema_arrow)
-        names = open_table(data).schema_arrow.names
+        schema = open_table(data).schema_arrow
+        emb_meta, names = table_meta(schema), schema.names
         label = label_col if label_col is not None else ("label" if "label" in names else None)
         picked = [c.strip() for c in columns.split(",")] if columns else None
         ds = load_data(data, split, label, picked)
