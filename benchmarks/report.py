@@ -187,6 +187,7 @@ SECTIONS = {
     "ratio-sweep": lambda: generic_table(ratio_rows()),
     "floor": floor_table,
     "mnist-pixels-pca": lambda: ablation_table(load("mnist-pixels-pca.jsonl")),
+    "fashion-pixels-pca": lambda: ablation_table(load("fashion-pixels-pca.jsonl")),
     "embed": embed_table,
     "epochs-200": epochs_table,
 }
