@@ -215,8 +215,3 @@ def require_columns(path, schema, columns: list[str], hint: str) -> None:
     missing = [c for c in columns if c not in names]
     if missing:
         raise ArtifactError(f"Table {path} has no column '{missing[0]}' ({len(missing)} missing); {hint}")
-
-
-def temp_dir(prefix: str = "cance-") -> Path:
-    """A fresh temporary folder (for demos and tests)."""
-    return Path(tempfile.mkdtemp(prefix=prefix))

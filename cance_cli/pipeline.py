@@ -62,32 +62,40 @@ def _rows(path, batch, columns: list[str], offset: int) -> np.ndarray:
 
 def read_normal_rows(path, columns: list[str], max_rows: int, seed: int) -> tuple[np.ndarray, StreamingMoments]:
     """Stream a feature table: exact moments over all normal rows, and the rows
-    themselves (a seeded random subset of ``max_rows`` if there are more)."""
+    themselves (a seeded random subset of ``max_rows`` if there are more).
+
+    One pass when the normal rows fit in ``max_rows``; a second, sampling pass
+    only when they do not.
+    """
     pf = open_table(path)
     has_flag = "is_anomaly" in pf.schema_arrow.names
     read_cols = columns + (["is_anomaly"] if has_flag else [])
+
+    def normal_batches():
+        offset = 0
+        for batch in pf.iter_batches(READ_BATCH, columns=read_cols):
+            rows = _rows(path, batch, columns, offset)
+            keep = _normal_filter(batch, has_flag)
+            offset += batch.num_rows
+            yield rows if keep is None else rows[keep]
+
     moments = StreamingMoments(len(columns))
-    offset = 0
-    for batch in pf.iter_batches(READ_BATCH, columns=read_cols):
-        rows = _rows(path, batch, columns, offset)
-        keep = _normal_filter(batch, has_flag)
-        moments.update(rows if keep is None else rows[keep])
-        offset += batch.num_rows
+    parts: list[np.ndarray] | None = []
+    for rows in normal_batches():
+        moments.update(rows)
+        if parts is not None:
+            parts.append(rows)
+            if moments.count > max_rows:
+                parts = None  # too many to keep: sample in a second pass
     if moments.count == 0:
         raise DataError(f"{path} has no normal rows (is_anomaly == 0); check the table or --normal.")
-    chosen = None
-    if moments.count > max_rows:
+    if parts is None:
         chosen = np.sort(np.random.default_rng(seed).choice(moments.count, max_rows, replace=False))
-    parts, seen = [], 0
-    for batch in pf.iter_batches(READ_BATCH, columns=read_cols):
-        rows = _rows(path, batch, columns, 0)
-        keep = _normal_filter(batch, has_flag)
-        rows = rows if keep is None else rows[keep]
-        if chosen is not None:
+        parts, seen = [], 0
+        for rows in normal_batches():
             lo, hi = np.searchsorted(chosen, [seen, seen + len(rows)])
-            rows = rows[chosen[lo:hi] - seen]
-            seen += int(keep.sum()) if keep is not None else batch.num_rows
-        parts.append(rows)
+            parts.append(rows[chosen[lo:hi] - seen])
+            seen += len(rows)
     return np.concatenate(parts), moments
 
 

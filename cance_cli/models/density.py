@@ -10,6 +10,11 @@ from torch import nn
 LOG_2PI = math.log(2 * math.pi)
 
 
+def standard_normal_log_prob(u: torch.Tensor) -> torch.Tensor:
+    """log N(u; 0, I) per row."""
+    return -0.5 * (u**2).sum(dim=1) - 0.5 * u.shape[1] * LOG_2PI
+
+
 class DensityNet(nn.Module):
     """Unnormalised log-density ``f(u)`` over whitened composite features.
 
@@ -34,5 +39,4 @@ class DensityNet(nn.Module):
         self.dim = dim
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        base = -0.5 * (u**2).sum(dim=1) - 0.5 * self.dim * LOG_2PI
-        return base + self.correction(u).squeeze(1)
+        return standard_normal_log_prob(u) + self.correction(u).squeeze(1)

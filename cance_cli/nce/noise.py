@@ -11,16 +11,14 @@ widen). Densities are converted back to feature space by subtracting
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from cance_cli.errors import DataError
+from cance_cli.models.density import standard_normal_log_prob
 
-LOG_2PI = math.log(2 * math.pi)
 INITIAL_ALPHA = -3.0
 
 
@@ -82,4 +80,4 @@ class LearnedGaussianNoise(nn.Module):
 
     def log_prob(self, u: torch.Tensor) -> torch.Tensor:
         a = self.scale
-        return -0.5 * ((u / a) ** 2).sum(dim=1) - torch.log(a).sum() - 0.5 * u.shape[1] * LOG_2PI
+        return standard_normal_log_prob(u / a) - torch.log(a).sum()

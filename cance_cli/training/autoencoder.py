@@ -159,8 +159,6 @@ class ConstrainedAutoencoder:
         self.kind_ = kind
         self.input_shape_ = [int(s) for s in stored.shape[1:]]
         train_idx, val_idx = train_val_indices(len(stored), self.val_fraction, self.seed)
-        if len(train_idx) < 2:
-            raise DataError("At least 2 training rows are needed.")
         self.input_mean_ = self.input_scale_ = None
         if kind == "table":
             rows = np.asarray(stored[train_idx], dtype=np.float64)

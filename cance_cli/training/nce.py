@@ -260,12 +260,11 @@ class NCEDensity:
     def _validation_loss(self, val_u, ref_noise) -> float:
         import torch
 
-        from cance_cli.nce.noise import LOG_2PI
+        from cance_cli.models.density import standard_normal_log_prob
 
         self.density_.eval()
-        dim = val_u.shape[1]
         with torch.no_grad():
-            lp = [-0.5 * (u**2).sum(1) - 0.5 * dim * LOG_2PI for u in (val_u, ref_noise)]
+            lp = [standard_normal_log_prob(u) for u in (val_u, ref_noise)]
             return float(self._nce_loss(val_u, ref_noise, *lp))
 
     # ------------------------------------------------------------------ scoring
@@ -274,14 +273,19 @@ class NCEDensity:
         if not hasattr(self, "density_"):
             raise RuntimeError("This NCEDensity is not fitted yet; call fit() or load().")
 
-    def _whiten_batches(self, C, batch_size: int):
-        import torch
-
+    def _checked(self, C) -> np.ndarray:
+        """Rows as finite float64 of the fitted width (a clear error otherwise)."""
         self._check_fitted()
         C = _check_rows(C)
         if C.shape[1] != len(self.columns_):
             raise DataError(f"The rows have {C.shape[1]} columns but the density was fitted on "
                             f"{len(self.columns_)}; pass the same feature columns.")
+        return C
+
+    def _whiten_batches(self, C: np.ndarray, batch_size: int):
+        """Whitened batches of rows already passed through :meth:`_checked`."""
+        import torch
+
         for start in range(0, len(C), batch_size):
             yield self.whitener_(torch.tensor(C[start:start + batch_size], dtype=torch.float64,
                                               device=self.device_))
@@ -306,11 +310,10 @@ class NCEDensity:
         """
         import torch
 
-        self._check_fitted()
+        C = self._checked(C)
         if floor is None:
             floor = self.augment_applied_
-        C = _check_rows(C)
-        if floor and self.recon_columns_ and C.shape[1] == len(self.columns_):
+        if floor and self.recon_columns_:
             C = self.apply_floor(C)
         self.density_.eval()
         log_det = float(self.whitener_.log_det)
@@ -323,12 +326,12 @@ class NCEDensity:
         """Negative log-density under the fitted Gaussian N(mu, S) (the "Gauss" baseline)."""
         import torch
 
-        from cance_cli.nce.noise import LOG_2PI
+        from cance_cli.models.density import standard_normal_log_prob
 
         log_det = float(self.whitener_.log_det)
         with torch.no_grad():
-            parts = [(0.5 * (u.double() ** 2).sum(1) + 0.5 * u.shape[1] * LOG_2PI + log_det).cpu().numpy()
-                     for u in self._whiten_batches(C, batch_size)]
+            parts = [(log_det - standard_normal_log_prob(u.double())).cpu().numpy()
+                     for u in self._whiten_batches(self._checked(C), batch_size)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def noise_log_prob(self, C) -> np.ndarray:
@@ -338,7 +341,7 @@ class NCEDensity:
         log_det = float(self.whitener_.log_det)
         with torch.no_grad():
             return np.concatenate([(self.noise_.log_prob(u).double() - log_det).cpu().numpy()
-                                   for u in self._whiten_batches(C, 65536)])
+                                   for u in self._whiten_batches(self._checked(C), 65536)])
 
     @property
     def noise_scale_(self) -> np.ndarray:
