@@ -10,7 +10,7 @@ from cance_cli.artifacts import atomic_path
 from cance_cli.errors import ConfigError
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
 
@@ -26,7 +26,7 @@ def roc_and_histograms(curves: list[tuple[str, np.ndarray, np.ndarray]], out: st
     (normal vs anomalous). ``curves`` holds (name, is_anomaly, scores)."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    plt = _pyplot()
+    plt = pyplot()
     n = len(curves)
     fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.8))
     roc_ax = axes[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from cance_cli._version import __version__
+from cance_cli.cli.bench import bench
 from cance_cli.cli.demo import demo
 from cance_cli.cli.embed import embed
 from cance_cli.cli.evaluate import evaluate
@@ -47,6 +48,7 @@ app.command("fit-nce")(fit_nce)
 app.command("score")(score)
 app.command("evaluate")(evaluate)
 app.command("demo")(demo)
+app.command("bench")(bench)
 
 
 def main() -> None:

@@ -1,0 +1,304 @@
+"""Run a protocol: every method on the same splits and seeds, one result table.
+
+Results go to ``OUT/results.csv`` (one row per split x seed x method: AUROC,
+AUPRC, precision/recall/F1 at k = number of test anomalies, seconds),
+``OUT/results.md`` (mean ± std table, best in bold, average rank) and
+``OUT/run.json`` (protocol, configuration, versions, machine). Scores of the
+first seed are kept in ``WORK/scores/`` for ROC plots. A rerun skips the
+(split, seed, method) rows already in ``results.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cance_cli.bench.baselines import BASELINES, QUADRATIC, make_detector, pyod_available
+from cance_cli.bench.protocols import Split
+from cance_cli.errors import ConfigError
+
+CANCE_METHODS = ("Error", "Gauss", "LatNCE", "CNCE", "CANCE")
+PCA_METHODS = ("Error-PCA", "LatNCE-PCA", "CNCE-PCA", "CANCE-PCA")
+ALL_METHODS = CANCE_METHODS + PCA_METHODS + BASELINES
+RESULT_FIELDS = ["protocol", "data", "split", "normal", "seed", "method", "auroc", "auprc", "precision", "recall",
+                 "f1", "seconds", "n_train", "n_test", "n_test_anomalies"]
+
+
+@dataclass
+class BenchConfig:
+    """Settings shared by every split of a run (recorded in ``run.json``).
+
+    ``ae`` and ``nce`` hold the CANCE pipeline's settings (a callable may
+    adapt them to a split's size, as the tabular protocol does);
+    ``baseline_options`` per-method keyword overrides; ``max_train`` caps the
+    training rows of the quadratic-cost baselines; ``fixed`` names settings
+    (``{"ae": {...}, ...}``) that :func:`adapt_to_split` must not resize.
+    """
+
+    ae: dict[str, Any] = field(default_factory=lambda: {"latent": 32, "lam": 0.01, "epochs": 30,
+                                                        "decoder_epochs": 10})
+    nce: dict[str, Any] = field(default_factory=lambda: {"ratio": 10.0, "epochs": 100, "batch_size": 256,
+                                                         "hidden": 128})
+    dagmm: dict[str, Any] = field(default_factory=lambda: {"latent": 4, "n_gmm": 4, "epochs": 30,
+                                                           "batch_size": 256})
+    baseline_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    max_train: int = 10000
+    device: str = "cpu"
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ae": self.ae, "nce": self.nce, "dagmm": self.dagmm, "baseline_options": self.baseline_options,
+                "max_train": self.max_train, "device": self.device, "fixed_by_user": self.fixed,
+                "tables": TABULAR_RULE}
+
+
+def check_methods(methods: Iterable[str]) -> list[str]:
+    methods = list(methods)
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown:
+        raise ConfigError(f"Unknown method {', '.join(unknown)}; choose from {', '.join(ALL_METHODS)}.")
+    return methods
+
+
+def default_methods() -> list[str]:
+    """Everything that runs here: the CANCE ablations, sklearn baselines, DAGMM, PyOD when installed."""
+    return [m for m in ALL_METHODS if not m.endswith("-PCA") and (pyod_available() or m not in
+                                                                     ("DeepSVDD", "VAE", "KNN"))]
+
+
+def versions() -> dict[str, str]:
+    """Artifact versions plus the libraries the baselines come from."""
+    import sklearn
+    import torch  # noqa: F401  (so artifacts.versions reports it)
+
+    from cance_cli.artifacts import versions as artifact_versions
+
+    out = {**artifact_versions(), "scikit-learn": sklearn.__version__}
+    if pyod_available():
+        import pyod
+
+        out["pyod"] = pyod.__version__
+    return out
+
+
+def machine() -> str:
+    return f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} CPUs".replace("  ", " ")
+
+
+# --------------------------------------------------------------------------- inputs for the baselines
+
+
+def flat_inputs(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Training and test rows as flat float32: pixels in [0, 1], or columns
+    standardised with the training rows' mean and standard deviation."""
+    train = split.train.batch(slice(None)).reshape(len(split.train), -1)
+    test = split.test.batch(slice(None)).reshape(len(split.test), -1)
+    if split.train.kind == "table":
+        mean, std = train.mean(axis=0), train.std(axis=0)
+        std = np.where(std > 1e-12, std, 1.0)
+        train, test = (train - mean) / std, (test - mean) / std
+    return train.astype(np.float32), test.astype(np.float32)
+
+
+def _cap(x: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    if len(x) <= limit:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), limit, replace=False))]
+
+
+# --------------------------------------------------------------------------- one split
+
+
+def _cance_scores(split: Split, methods: list[str], seed: int, folder: Path, config: BenchConfig,
+                  feature_map: str) -> dict[str, tuple[np.ndarray, float]]:
+    """Scores and seconds of the CANCE-family methods through the staged pipeline."""
+    from cance_cli.bench.one_class import run_class
+    from cance_cli.pipeline import load_scores
+
+    suffix = "-PCA" if feature_map == "pixels-pca" else ""
+    wanted = [m[: len(m) - len(suffix)] for m in methods]
+    variants = [v for v in ("LatNCE", "CNCE", "CANCE") if v in wanted or (v == "CNCE" and "Gauss" in wanted)]
+    rows = run_class(split.train, split.test, split.normal, folder, {**config.ae, "device": config.device},
+                     {**config.nce, "device": config.device}, seed, variants or ["CNCE"], feature_map=feature_map)
+    out = {}
+    for r in rows:
+        if r["method"] in wanted:
+            _, _, scores = load_scores(folder / f"scores-{r['method']}.parquet")
+            out[r["method"] + suffix] = (scores, r["ae_seconds"] + r["nce_seconds"])
+    return out
+
+
+def _baseline_scores(name: str, split: Split, seed: int, config: BenchConfig,
+                     inputs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
+    started = time.perf_counter()
+    train, test = inputs
+    if name == "DAGMM":
+        from cance_cli.training.dagmm import DAGMM
+
+        opts = {**config.dagmm, **config.baseline_options.get("DAGMM", {})}
+        if split.train.kind == "image":  # the conv compression network wants images
+            train = split.train.batch(slice(None))
+            test = split.test.batch(slice(None))
+        det = DAGMM(seed=seed, device=config.device, **opts).fit(train)
+    else:
+        det = make_detector(name, train.shape[1], seed, config.baseline_options.get(name))
+        det.fit(_cap(train, config.max_train, seed) if name in QUADRATIC else train)
+    scores = np.asarray(det.score_samples(test), dtype=np.float64)
+    return scores, time.perf_counter() - started
+
+
+def run_split(split: Split, methods: list[str], seed: int, work: Path, config: BenchConfig,
+              log: Callable[[str], None] = lambda message: None) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Every method on one split; returns result rows and the scores per method."""
+    from cance_cli.metrics import detection_metrics
+
+    folder = work / split.protocol / f"{split.name}-s{seed}"
+    config = adapt_to_split(config, split)
+    y = split.is_anomaly
+    found: dict[str, tuple[np.ndarray, float]] = {}
+    ae_family = [m for m in methods if m in CANCE_METHODS]
+    if ae_family:
+        found.update(_cance_scores(split, ae_family, seed, folder / "autoencoder", config, "autoencoder"))
+    pca_family = [m for m in methods if m in PCA_METHODS]
+    if pca_family:
+        found.update(_cance_scores(split, pca_family, seed, folder / "pixels-pca", config, "pixels-pca"))
+    inputs = None
+    for name in methods:
+        if name in BASELINES:
+            inputs = inputs or flat_inputs(split)
+            found[name] = _baseline_scores(name, split, seed, config, inputs)
+            log(f"{split.name} seed {seed} {name}: {found[name][1]:.1f} s")
+    info = split.describe()
+    rows = []
+    for name in methods:
+        scores, seconds = found[name]
+        if not np.isfinite(scores).all():  # a diverged baseline scores what it can; say so in the table
+            scores = np.nan_to_num(scores, nan=np.nanmax(scores[np.isfinite(scores)], initial=0.0),
+                                   posinf=np.finfo(np.float64).max, neginf=np.finfo(np.float64).min)
+        m = detection_metrics(y, scores)
+        rows.append({"protocol": split.protocol, "data": split.train.source, "split": split.name,
+                     "normal": info["normal"], "seed": seed, "method": name, "auroc": m["auroc"],
+                     "auprc": m["auprc"], "precision": m["precision"], "recall": m["recall"], "f1": m["f1"],
+                     "seconds": seconds, "n_train": info["n_train"], "n_test": info["n_test"],
+                     "n_test_anomalies": info["n_test_anomalies"]})
+    return rows, {name: found[name][0] for name in methods}
+
+
+# --------------------------------------------------------------------------- a whole protocol
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        for k in ("auroc", "auprc", "precision", "recall", "f1", "seconds"):
+            r[k] = float(r[k])
+        for k in ("seed", "n_train", "n_test", "n_test_anomalies"):
+            r[k] = int(r[k])
+    return rows
+
+
+def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
+    from cance_cli.artifacts import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=RESULT_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def save_scores(path: Path, split: Split, scores: dict[str, np.ndarray]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cance_cli.artifacts import atomic_path, schema_with_meta
+
+    columns = {"id": pa.array(split.test.ids), "is_anomaly": pa.array(split.is_anomaly)}
+    columns.update({name: pa.array(s) for name, s in scores.items()})
+    table = pa.table(columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        pq.write_table(table.replace_schema_metadata(schema_with_meta(
+            table.schema, {"stage": "bench-scores", "protocol": split.protocol, "split": split.name}).metadata), tmp)
+
+
+def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], seeds: list[int], out: Path,
+                 work: Path, config: BenchConfig, protocol: str, data: str,
+                 log: Callable[[str], None] = lambda message: None) -> list[dict[str, Any]]:
+    """Run ``methods`` on ``splits(seed)`` for each seed; write and return all rows.
+
+    ``splits`` takes the seed because some protocols (tabular) draw the split
+    with it; the others ignore it.
+    """
+    from cance_cli.artifacts import atomic_path
+    from cance_cli.bench.report import summary_table
+
+    methods = check_methods(methods)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "results.csv"
+    rows = read_results(results)
+    done = {(r["split"], r["seed"], r["method"]) for r in rows}
+    run_doc = {"protocol": protocol, "data": data, "methods": methods, "seeds": seeds, "config": config.to_json(),
+               "versions": versions(), "machine": machine(), "torch_threads": _torch_threads(),
+               "date": time.strftime("%Y-%m-%d")}
+    with atomic_path(out / "run.json") as tmp:
+        Path(tmp).write_text(json.dumps(run_doc, indent=2, default=str) + "\n")
+    for seed in seeds:
+        for split in splits(seed):
+            todo = [m for m in methods if (split.name, seed, m) not in done]
+            if not todo:
+                continue
+            new, scores = run_split(split, todo, seed, work, config, log)
+            rows += new
+            write_results(results, rows)
+            if seed == seeds[0]:
+                save_scores(work / "scores" / f"{protocol}-{split.name}-s{seed}.parquet", split, scores)
+            log(f"{split.name} seed {seed}: " + " ".join(f"{r['method']}={r['auroc']:.3f}" for r in new))
+    with atomic_path(out / "results.md") as tmp:
+        Path(tmp).write_text(f"# {protocol} on {data}\n\nAUROC\n\n{summary_table(rows, 'auroc', methods)}\n\n"
+                             f"F1 of the anomaly class (k = number of test anomalies)\n\n"
+                             f"{summary_table(rows, 'f1', methods)}\n")
+    return rows
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+TABULAR_RULE = ("tables: latent = clip(F // 8, 2, 8); AE epochs = clip(200000 / n_train, 10, 200), decoder "
+                "epochs a third of that; batch 128 (1024 above 50,000 rows); NCE on at most 20,000 rows; DAGMM "
+                "latent 1, epochs = clip(100000 / n_train, 10, 200)")
+
+
+def adapt_to_split(config: BenchConfig, split: Split) -> BenchConfig:
+    """The settings for a table split: sized by its width F and training rows (``TABULAR_RULE``).
+
+    Image splits keep ``config`` as given; so do settings the user fixed
+    explicitly in ``config.fixed``.
+    """
+    if split.train.kind != "table":
+        return config
+    n, f = len(split.train), int(np.prod(split.train.sample_shape))
+    epochs = int(np.clip(round(200_000 / n), 10, 200))
+    batch = 128 if n < 50_000 else 1024
+    ae = {**config.ae, "latent": int(np.clip(f // 8, 2, 8)), "epochs": epochs, "decoder_epochs": max(epochs // 3, 3),
+          "batch_size": batch}
+    nce = {**config.nce, "max_rows": 20_000}
+    dagmm = {**config.dagmm, "latent": 1, "epochs": int(np.clip(round(100_000 / n), 10, 200)), "batch_size": batch}
+    fixed = config.fixed
+    return BenchConfig(ae={**ae, **fixed.get("ae", {})}, nce={**nce, **fixed.get("nce", {})},
+                       dagmm={**dagmm, **fixed.get("dagmm", {})}, baseline_options=config.baseline_options,
+                       max_train=config.max_train, device=config.device, fixed=fixed)

@@ -1,0 +1,99 @@
+"""`cance bench`: one protocol, CANCE and the usual alternatives, one table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cance_cli.cli._common import DEVICE_HELP, JSON_HELP, handle_errors, print_json
+
+QUICK = {"ae": {"epochs": 3, "decoder_epochs": 1}, "nce": {"epochs": 10}, "dagmm": {"epochs": 3},
+         "baseline_options": {"DeepSVDD": {"epochs": 2}, "VAE": {"epoch_num": 2}}}
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+@handle_errors
+def bench(
+    protocol: str = typer.Argument(..., help="one-class, multimodal, leave-one-out, corrupted or tabular."),
+    data: str = typer.Argument(..., help="Image source (idx/CIFAR/image folder/builtin:digits), or for "
+                                         "tabular the folder holding thyroid.mat, arrhythmia.mat, abalone.data "
+                                         "and kddcup.data_10_percent.gz."),
+    out: Path = typer.Option(..., help="Folder for results.csv, results.md, run.json (and --roc)."),
+    work: Path = typer.Option(None, help="Folder for every stage's artifacts (default: OUT/work)."),
+    methods: str = typer.Option(None, help="Comma list (default: all that run here). CANCE family: Error, Gauss, "
+                                           "LatNCE, CNCE, CANCE, and Error-PCA ... CANCE-PCA for pixels + PCA; "
+                                           "baselines: IsolationForest, LOF, OCSVM, KDE, DAGMM, DeepSVDD, VAE, "
+                                           "KNN (the last three need the bench extra)."),
+    seeds: str = typer.Option("0", help="Comma list of seeds, e.g. 0,1,2 (tabular: also the split seed)."),
+    classes: str = typer.Option(None, help="one-class / leave-one-out: the classes to take in turn."),
+    sets: str = typer.Option(None, help="multimodal: normal class sets, e.g. '0,1;0,8;1,8' (the default)."),
+    corruptions: str = typer.Option(None, help="corrupted: comma list (default: all 15)."),
+    datasets: str = typer.Option(None, help="tabular: comma list of thyroid, arrhythmia, abalone, kddcup99."),
+    latent: int = typer.Option(32, help="Latent size of the autoencoder / PCA (image data; tables are sized "
+                                        "by rule, see run.json)."),
+    ae_epochs: int = typer.Option(30, help="Autoencoder stage-1 epochs (image data)."),
+    nce_epochs: int = typer.Option(100, help="NCE epochs."),
+    ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
+    max_train: int = typer.Option(10000, help="Training-row cap for LOF, OCSVM, KDE and KNN."),
+    quick: bool = typer.Option(False, "--quick", help="A reduced run for CI-sized checks: 2 classes / data sets, "
+                                                     "3 corruptions, 1,000 test rows, a few epochs."),
+    roc: Path = typer.Option(None, help="Write the ROC curves of the first split and seed to this PNG."),
+    device: str = typer.Option("cpu", help=DEVICE_HELP),
+    threads: int = typer.Option(1, help="torch threads (small networks run fastest on 1)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+) -> None:
+    """Run every method on the same splits and seeds; write one table.
+
+    Example: cance bench tabular ../shared/data/tabular --seeds 0,1,2,3,4 --out results/tabular
+    """
+    import torch
+
+    from cance_cli.bench.protocols import make_splits
+    from cance_cli.bench.report import roc_figure, summary_table
+    from cance_cli.bench.run import BenchConfig, default_methods, run_protocol
+    from cance_cli.errors import ConfigError
+
+    torch.set_num_threads(threads)
+    try:
+        seed_list = [int(s) for s in _csv(seeds) or []]
+    except ValueError:
+        raise ConfigError(f"--seeds must be a comma list of integers, got {seeds!r}.") from None
+    chosen = _csv(methods) or default_methods()
+    config = BenchConfig(device=device, max_train=max_train)
+    config.ae.update(latent=latent, epochs=ae_epochs)
+    config.nce.update(ratio=ratio, epochs=nce_epochs)
+    class_list, corruption_list, dataset_list = _csv(classes), _csv(corruptions), _csv(datasets)
+    max_test = None
+    if quick:
+        for part in ("ae", "nce", "dagmm"):
+            getattr(config, part).update(QUICK[part])
+            config.fixed[part] = dict(QUICK[part])
+        config.baseline_options = QUICK["baseline_options"]
+        config.max_train = min(max_train, 2000)
+        max_test = 1000
+        class_list = class_list or ["0", "1"]
+        sets = sets or "0,1"
+        corruption_list = corruption_list or ["shot_noise", "rotate", "zigzag"]
+        dataset_list = dataset_list or ["thyroid", "abalone"]
+    set_list = [s.split(",") for s in sets.split(";")] if sets else None
+    splits = make_splits(protocol, data, class_list, set_list, corruption_list, dataset_list, max_test)
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    rows = run_protocol(splits, chosen, seed_list, out, work or out / "work", config, protocol, data,
+                        log=lambda message: err.print(f"[dim]{message}[/]"))
+    if roc is not None and rows:
+        first = rows[0]
+        table = (work or out / "work") / "scores" / f"{protocol}-{first['split']}-s{first['seed']}.parquet"
+        if table.exists():
+            roc_figure(table, roc, f"{protocol}: {first['split']}")
+    if json_out:
+        print_json({"protocol": protocol, "out": str(out), "rows": rows})
+        return
+    metric = "f1" if protocol == "tabular" else "auroc"
+    typer.echo(f"{metric.upper()} ({protocol}; mean ± std over seeds; results in {out}/results.csv)")
+    typer.echo(summary_table(rows, metric, chosen))
