@@ -1,0 +1,210 @@
+"""The benchmark harness: protocol splits, corruptions, baselines, DAGMM, report, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from cance_cli.bench.corruptions import CORRUPTIONS, corrupt
+from cance_cli.bench.protocols import corrupted, leave_one_out, multimodal, one_class, tabular
+from cance_cli.bench.report import summary_table
+from cance_cli.data import load_data
+from cance_cli.errors import ConfigError
+from tests.conftest import cli, one_error_line, shared_path
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("builtin:digits", "train"), load_data("builtin:digits", "test")
+
+
+# --------------------------------------------------------------------------- protocol splits
+
+
+def _train_counts(split) -> dict[str, int]:
+    labels, counts = np.unique(split.train.y.astype(str), return_counts=True)
+    return dict(zip(labels, counts.tolist()))
+
+
+def test_one_class_trains_on_its_class_only_and_tests_everything(digits):
+    train, test = digits
+    splits = list(one_class(train, test))
+    assert [s.name for s in splits] == [str(c) for c in range(10)]
+    for s in splits:
+        assert _train_counts(s) == {s.name: int((train.y == int(s.name)).sum())}
+        assert len(s.test) == len(test)
+        assert s.is_anomaly.sum() == int((test.y != int(s.name)).sum())
+    assert not set(train.ids) & set(test.ids)  # the builtin split never shares a row
+
+
+def test_multimodal_and_leave_one_out_class_counts(digits):
+    train, test = digits
+    (s01,) = multimodal(train, test, [("0", "1")])
+    assert _train_counts(s01) == {"0": int((train.y == 0).sum()), "1": int((train.y == 1).sum())}
+    assert s01.is_anomaly.sum() == int((~np.isin(test.y, [0, 1])).sum())
+    loo = {s.name: s for s in leave_one_out(train, test)}
+    assert set(_train_counts(loo["3"])) == {str(c) for c in range(10)} - {"3"}
+    assert loo["3"].is_anomaly.sum() == int((test.y == 3).sum())
+    with pytest.raises(ConfigError, match="not in"):
+        list(one_class(train, test, ["11"]))
+
+
+def test_corrupted_protocol_pairs_clean_and_corrupted_copies(digits):
+    train, test = digits
+    (split,) = corrupted(train, test, ["rotate"], seed=0, max_test=50)
+    assert len(split.train) == len(train) and set(_train_counts(split)) == {"0"}
+    assert len(split.test) == 100 and split.is_anomaly.sum() == 50
+    assert len(set(split.test.ids)) == 100
+    np.testing.assert_allclose(split.test.x[:50], test.batch(slice(0, 50)))
+
+
+def _tabular_checks(split, n_normal: int, n_anomalies: int) -> None:
+    assert not split.train.y.any(), "training rows must all be normal"
+    assert not set(split.train.ids) & set(split.test.ids), "a test row was seen in training"
+    assert len(split.train) == round(0.5 * n_normal)
+    assert split.is_anomaly.sum() == n_anomalies  # every anomaly is in the test set
+    assert len(split.train) + len(split.test) == n_normal + n_anomalies
+
+
+def test_tabular_split_is_half_the_normals_and_depends_on_the_seed():
+    folder = shared_path("tabular", "thyroid.mat").parent
+    a, b = tabular("thyroid", folder, 0), tabular("thyroid", folder, 1)
+    _tabular_checks(a, 3679, 93)
+    assert not np.array_equal(a.train.ids, b.train.ids)
+    np.testing.assert_array_equal(a.train.ids, tabular("thyroid", folder, 0).train.ids)
+
+
+def test_abalone_keeps_rings_3_21_against_8_9_10():
+    folder = shared_path("tabular", "abalone.data").parent
+    split = tabular("abalone", folder, 0)
+    _tabular_checks(split, 1891, 29)  # rings 8/9/10: 568 + 689 + 634; rings 3 and 21: 15 + 14
+    assert split.train.x.shape[1] == 10  # one-hot sex + 7 measurements
+
+
+def test_tabular_missing_file_says_where_to_put_it(tmp_path):
+    result = cli("bench", "tabular", tmp_path, "--datasets", "thyroid", "--out", tmp_path / "o")
+    assert "thyroid.mat not found" in one_error_line(result)
+
+
+# --------------------------------------------------------------------------- corruptions
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_each_corruption_is_deterministic_in_range_and_changes_the_image(name, digits):
+    images = digits[1].batch(slice(0, 12))  # (12, 1, 8, 8) in [0, 1]
+    images = np.kron(images, np.ones((1, 1, 3, 3), dtype=np.float32))  # 24x24: room for lines and shifts
+    out = corrupt(images, name, seed=3)
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    np.testing.assert_array_equal(out, corrupt(images, name, seed=3))
+    assert np.abs(out - images).mean() > 1e-3
+    if name != "canny_edges":  # the only corruption without random parameters
+        assert not np.array_equal(out, corrupt(images, name, seed=4))
+
+
+def test_there_are_at_least_ten_corruptions_and_unknown_names_fail():
+    assert len(CORRUPTIONS) >= 10
+    with pytest.raises(ConfigError, match="Unknown corruption"):
+        corrupt(np.zeros((1, 8, 8)), "snow")
+
+
+# --------------------------------------------------------------------------- baselines and DAGMM
+
+
+def _blob_with_outliers():
+    rng = np.random.default_rng(0)
+    train = rng.normal(0, 1, (400, 5)).astype(np.float32)
+    test = np.concatenate([rng.normal(0, 1, (100, 5)), rng.normal(0, 1, (20, 5)) + 5]).astype(np.float32)
+    return train, test, np.r_[np.zeros(100), np.ones(20)].astype(bool)
+
+
+@pytest.mark.parametrize("name", ["IsolationForest", "LOF", "OCSVM", "KDE"])
+def test_sklearn_baselines_score_outliers_higher(name):
+    from sklearn.metrics import roc_auc_score
+
+    from cance_cli.bench.baselines import make_detector
+
+    train, test, y = _blob_with_outliers()
+    scores = make_detector(name, 5, seed=0).fit(train).score_samples(test)
+    assert roc_auc_score(y, scores) > 0.95
+
+
+def test_pyod_baselines_say_how_to_install_when_missing(monkeypatch):
+    from cance_cli.bench import baselines
+
+    monkeypatch.setattr(baselines, "pyod_available", lambda: False)
+    with pytest.raises(ConfigError, match=r"cance\[bench\]"):
+        baselines.make_detector("DeepSVDD", 5, seed=0)
+
+
+def test_gmm_energy_equals_the_mixture_negative_log_likelihood():
+    import torch
+
+    from cance_cli.training.dagmm import gmm_energy, gmm_params
+
+    rng = np.random.default_rng(0)
+    phi = np.array([0.3, 0.7])
+    mu = np.array([[0.0, 0.0, 1.0], [3.0, -1.0, 0.5]])
+    a = rng.normal(size=(2, 3, 3))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(3)
+    x = rng.normal(size=(50, 3)) * 2
+    want = -np.log(sum(p * multivariate_normal(m, c).pdf(x) for p, m, c in zip(phi, mu, cov)))
+    got = gmm_energy(torch.tensor(x), torch.tensor(phi), torch.tensor(mu), torch.tensor(cov), eps=0.0)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-8)
+    # Hard memberships give each component its cluster's weight, mean and (biased) covariance.
+    gamma = np.zeros((50, 2))
+    gamma[:20, 0] = gamma[20:, 1] = 1
+    p, m, c = gmm_params(torch.tensor(x), torch.tensor(gamma))
+    np.testing.assert_allclose(p.numpy(), [0.4, 0.6])
+    np.testing.assert_allclose(m.numpy()[1], x[20:].mean(0))
+    np.testing.assert_allclose(c.numpy()[0], np.cov(x[:20].T, bias=True))
+
+
+def test_dagmm_flags_far_rows_on_a_table():
+    from sklearn.metrics import roc_auc_score
+
+    from cance_cli.training.dagmm import DAGMM
+
+    train, test, y = _blob_with_outliers()
+    det = DAGMM(latent=1, n_gmm=2, epochs=15, batch_size=64, seed=0, device="cpu").fit(train)
+    scores = det.score_samples(test)
+    assert np.isfinite(scores).all() and roc_auc_score(y, scores) > 0.9
+    np.testing.assert_allclose(det.phi_.sum().item(), 1.0)
+
+
+# --------------------------------------------------------------------------- report and CLI
+
+
+def test_summary_table_bolds_the_best_and_ranks_methods():
+    rows = [{"split": s, "seed": seed, "method": m, "auroc": v + 0.01 * seed}
+            for s, vals in {"a": {"X": 0.9, "Y": 0.8}, "b": {"X": 0.6, "Y": 0.75}, "c": {"X": 0.9}}.items()
+            for m, v in vals.items() for seed in (0, 1)]
+    lines = summary_table(rows, "auroc").splitlines()
+    assert lines[0] == "| split | seeds | X | Y |"
+    assert lines[2] == "| a | 2 | **0.905 ± 0.005** | 0.805 ± 0.005 |"
+    assert lines[4] == "| c | 2 | **0.905 ± 0.005** | - |"
+    assert lines[5] == "| **mean (2)** | | 0.755 | **0.780** |"  # c lacks Y: only complete splits count
+    assert lines[6] == "| **avg rank** | | **1.50** | **1.50** |"
+
+
+def test_cli_bench_one_class_quick_writes_results(tmp_path):
+    out = tmp_path / "run"
+    result = cli("bench", "one-class", "builtin:digits", "--quick", "--classes", "3", "--methods",
+                 "Error,CANCE,IsolationForest,DAGMM", "--out", out, "--roc", tmp_path / "roc.png")
+    assert result.exit_code == 0, result.output
+    from cance_cli.bench.run import read_results
+
+    rows = read_results(out / "results.csv")
+    assert [r["method"] for r in rows] == ["Error", "CANCE", "IsolationForest", "DAGMM"]
+    assert all(0.5 < r["auroc"] <= 1 for r in rows if r["method"] != "DAGMM")
+    assert (out / "run.json").exists() and (out / "results.md").exists() and (tmp_path / "roc.png").exists()
+    again = cli("bench", "one-class", "builtin:digits", "--quick", "--classes", "3", "--methods",
+                "Error,CANCE,IsolationForest,DAGMM", "--out", out)
+    assert again.exit_code == 0 and len(read_results(out / "results.csv")) == 4  # resumed, nothing redone
+
+
+def test_cli_bench_rejects_unknown_protocol_and_method(tmp_path):
+    assert "Unknown protocol" in one_error_line(cli("bench", "few-shot", "builtin:digits", "--out", tmp_path))
+    assert "Unknown method" in one_error_line(cli("bench", "one-class", "builtin:digits", "--methods", "SVDD++",
+                                                  "--out", tmp_path))
