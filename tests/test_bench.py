@@ -208,3 +208,21 @@ def test_cli_bench_rejects_unknown_protocol_and_method(tmp_path):
     assert "Unknown protocol" in one_error_line(cli("bench", "few-shot", "builtin:digits", "--out", tmp_path))
     assert "Unknown method" in one_error_line(cli("bench", "one-class", "builtin:digits", "--methods", "SVDD++",
                                                   "--out", tmp_path))
+
+
+def test_corrupted_splits_train_once_and_reuse_the_models(tmp_path, digits):
+    from pathlib import Path
+
+    from cance_cli.bench.run import BenchConfig, run_protocol
+
+    train, test = digits
+    config = BenchConfig(ae={"latent": 4, "epochs": 2, "decoder_epochs": 1}, nce={"epochs": 3},
+                         dagmm={"latent": 2, "n_gmm": 2, "epochs": 2, "batch_size": 64})
+    rows = run_protocol(lambda seed: corrupted(train, test, ["rotate", "zigzag"], 0, 60),
+                        ["Error", "CANCE", "IsolationForest"], [0], tmp_path / "out", tmp_path / "work", config,
+                        "corrupted", "digits")
+    assert [(r["split"], r["method"]) for r in rows] == [
+        (c, m) for c in ("rotate", "zigzag") for m in ("Error", "CANCE", "IsolationForest")]
+    models = list(Path(tmp_path / "work").rglob("ae.safetensors"))
+    assert len(models) == 1, models  # one autoencoder for both corruptions
+    assert len(list(Path(tmp_path / "work").rglob("nce-CANCE.safetensors"))) == 1

@@ -46,22 +46,30 @@ def _feature_map(kind: str, normal_train: Dataset, folder: Path, ae_params: dict
 
 def run_class(train: Dataset, test: Dataset, normal: list[str], folder: Path, ae_params: dict[str, Any],
               nce_params: dict[str, Any], seed: int, variants: list[str] | None = None,
-              reuse: bool = True, feature_map: str = "autoencoder") -> list[dict[str, Any]]:
+              reuse: bool = True, feature_map: str = "autoencoder",
+              model_folder: Path | None = None) -> list[dict[str, Any]]:
     """Run the pipeline for one choice of normal classes; return one row per method.
 
     ``feature_map``: ``autoencoder`` (the constrained AE) or ``pixels-pca``
     (a PCA with ``ae_params["latent"]`` components on flattened pixels).
+    ``model_folder``: where the trained stages (feature map, training
+    features, densities) live when several test sets share one training set;
+    what it already holds is reused. Test features and scores go to ``folder``.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    shared = model_folder is not None
+    model_folder = model_folder or folder
+    model_folder.mkdir(parents=True, exist_ok=True)
     variants = variants or list(VARIANTS)
     started = time.perf_counter()
     normal_train = train.subset(train.normal_mask(normal))
-    ae = _feature_map(feature_map, normal_train, folder, ae_params, seed, reuse,
+    ae = _feature_map(feature_map, normal_train, model_folder, ae_params, seed, reuse or shared,
                       {"source": train.source, "split": train.split, "normal_classes": normal, "seed": seed})
     ae_seconds = time.perf_counter() - started
-    feats_train, feats_test = folder / "feats-train.parquet", folder / "feats-test.parquet"
-    if not (reuse and feats_train.exists() and feats_test.exists()):
+    feats_train, feats_test = model_folder / "feats-train.parquet", folder / "feats-test.parquet"
+    if not ((reuse or shared) and feats_train.exists()):
         write_feature_table(ae, normal_train, feats_train, normal)
+    if not (reuse and feats_test.exists()):
         write_feature_table(ae, test, feats_test, normal)
 
     timings = {"Error": 0.0}
@@ -69,10 +77,11 @@ def run_class(train: Dataset, test: Dataset, normal: list[str], folder: Path, ae
     score_table(feats_test, scores["Error"], method="error")
     for name in variants:
         opts = VARIANTS[name]
-        nce_path = folder / f"nce-{name}.safetensors"
+        nce_path = model_folder / f"nce-{name}.safetensors"
         t0 = time.perf_counter()
-        fit_nce_table(feats_train, nce_path, features=opts["features"],
-                      **{**nce_params, "augment": opts["augment"], "seed": seed})
+        if not (shared and nce_path.exists()):
+            fit_nce_table(feats_train, nce_path, features=opts["features"],
+                          **{**nce_params, "augment": opts["augment"], "seed": seed})
         timings[name] = time.perf_counter() - t0
         scores[name] = folder / f"scores-{name}.parquet"
         score_table(feats_test, scores[name], nce_path)

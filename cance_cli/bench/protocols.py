@@ -113,7 +113,8 @@ def corrupted(train: Dataset, test: Dataset, corruptions: list[str] | None = Non
         ids = np.concatenate([clean.ids, clean.ids + (int(clean.ids.max()) + 1)])
         test_set = Dataset(x=x, y=np.repeat([0, 1], len(clean)).astype(np.int64), ids=ids, kind="image",
                            source=f"{clean.source}+{name}", split="test")
-        yield Split("corrupted", name, train_all, test_set, ["0"], seed, {"corruption_seed": seed})
+        yield Split("corrupted", name, train_all, test_set, ["0"], seed,
+                    {"corruption_seed": seed, "train_key": "all-train"})
 
 
 def tabular(name: str, folder: str | Path, seed: int, train_fraction: float = 0.5) -> Split:

@@ -119,7 +119,7 @@ def _cap(x: np.ndarray, limit: int, seed: int) -> np.ndarray:
 
 
 def _cance_scores(split: Split, methods: list[str], seed: int, folder: Path, config: BenchConfig,
-                  feature_map: str) -> dict[str, tuple[np.ndarray, float]]:
+                  feature_map: str, model_folder: Path | None) -> dict[str, tuple[np.ndarray, float]]:
     """Scores and seconds of the CANCE-family methods through the staged pipeline."""
     from cance_cli.bench.one_class import run_class
     from cance_cli.pipeline import load_scores
@@ -128,7 +128,8 @@ def _cance_scores(split: Split, methods: list[str], seed: int, folder: Path, con
     wanted = [m[: len(m) - len(suffix)] for m in methods]
     variants = [v for v in ("LatNCE", "CNCE", "CANCE") if v in wanted or (v == "CNCE" and "Gauss" in wanted)]
     rows = run_class(split.train, split.test, split.normal, folder, {**config.ae, "device": config.device},
-                     {**config.nce, "device": config.device}, seed, variants or ["CNCE"], feature_map=feature_map)
+                     {**config.nce, "device": config.device}, seed, variants or ["CNCE"], feature_map=feature_map,
+                     model_folder=model_folder)
     out = {}
     for r in rows:
         if r["method"] in wanted:
@@ -138,10 +139,15 @@ def _cance_scores(split: Split, methods: list[str], seed: int, folder: Path, con
 
 
 def _baseline_scores(name: str, split: Split, seed: int, config: BenchConfig,
-                     inputs: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, float]:
+                     inputs: tuple[np.ndarray, np.ndarray], fitted: dict) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
     train, test = inputs
-    if name == "DAGMM":
+    key = (split.meta.get("train_key"), seed, name)
+    if key[0] is not None and key in fitted:  # the same training set as an earlier split
+        det = fitted[key]
+        if name == "DAGMM" and split.train.kind == "image":
+            test = split.test.batch(slice(None))
+    elif name == "DAGMM":
         from cance_cli.training.dagmm import DAGMM
 
         opts = {**config.dagmm, **config.baseline_options.get("DAGMM", {})}
@@ -152,30 +158,41 @@ def _baseline_scores(name: str, split: Split, seed: int, config: BenchConfig,
     else:
         det = make_detector(name, train.shape[1], seed, config.baseline_options.get(name))
         det.fit(_cap(train, config.max_train, seed) if name in QUADRATIC else train)
+    if key[0] is not None:
+        fitted[key] = det
     scores = np.asarray(det.score_samples(test), dtype=np.float64)
     return scores, time.perf_counter() - started
 
 
 def run_split(split: Split, methods: list[str], seed: int, work: Path, config: BenchConfig,
-              log: Callable[[str], None] = lambda message: None) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Every method on one split; returns result rows and the scores per method."""
+              log: Callable[[str], None] = lambda message: None,
+              fitted: dict | None = None) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """Every method on one split; returns result rows and the scores per method.
+
+    Splits whose ``meta["train_key"]`` match share one training set: their
+    models are trained once (``fitted`` keeps the baselines, a shared folder
+    the CANCE stages), and the seconds reported for later splits are scoring
+    time only.
+    """
+    fitted = {} if fitted is None else fitted
     from cance_cli.metrics import detection_metrics
 
     folder = work / split.protocol / f"{split.name}-s{seed}"
     config = adapt_to_split(config, split)
     y = split.is_anomaly
     found: dict[str, tuple[np.ndarray, float]] = {}
-    ae_family = [m for m in methods if m in CANCE_METHODS]
-    if ae_family:
-        found.update(_cance_scores(split, ae_family, seed, folder / "autoencoder", config, "autoencoder"))
-    pca_family = [m for m in methods if m in PCA_METHODS]
-    if pca_family:
-        found.update(_cance_scores(split, pca_family, seed, folder / "pixels-pca", config, "pixels-pca"))
+    train_key = split.meta.get("train_key")
+    shared = work / split.protocol / f"{train_key}-s{seed}" if train_key else None
+    for family, feature_map in ((CANCE_METHODS, "autoencoder"), (PCA_METHODS, "pixels-pca")):
+        chosen = [m for m in methods if m in family]
+        if chosen:
+            found.update(_cance_scores(split, chosen, seed, folder / feature_map, config, feature_map,
+                                       shared / feature_map if shared else None))
     inputs = None
     for name in methods:
         if name in BASELINES:
             inputs = inputs or flat_inputs(split)
-            found[name] = _baseline_scores(name, split, seed, config, inputs)
+            found[name] = _baseline_scores(name, split, seed, config, inputs, fitted)
             log(f"{split.name} seed {seed} {name}: {found[name][1]:.1f} s")
     info = split.describe()
     rows = []
@@ -249,6 +266,7 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
     results = out / "results.csv"
     rows = read_results(results)
     done = {(r["split"], r["seed"], r["method"]) for r in rows}
+    fitted: dict = {}
     run_doc = {"protocol": protocol, "data": data, "methods": methods, "seeds": seeds, "config": config.to_json(),
                "versions": versions(), "machine": machine(), "torch_threads": _torch_threads(),
                "date": time.strftime("%Y-%m-%d")}
@@ -259,7 +277,7 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
             todo = [m for m in methods if (split.name, seed, m) not in done]
             if not todo:
                 continue
-            new, scores = run_split(split, todo, seed, work, config, log)
+            new, scores = run_split(split, todo, seed, work, config, log, fitted)
             rows += new
             write_results(results, rows)
             if seed == seeds[0]:
