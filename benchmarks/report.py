@@ -177,7 +177,55 @@ def embed_table() -> str:
     return "\n".join(lines)
 
 
+BENCH = RESULTS / "bench"
+
+
+def bench_rows(name: str) -> list[dict]:
+    from cance_cli.bench.run import read_results
+
+    return read_results(BENCH / name / "results.csv")
+
+
+def one_class_all_rows(data: str) -> list[dict]:
+    """Baselines from `cance bench` plus the CANCE ablations of the one-class
+    runs above (the same splits: class c normal, the whole test set)."""
+    rows = [dict(r, split=r["split"]) for r in bench_rows(f"{data}-one-class")]
+    for name, suffix in ((f"{data}-one-class.jsonl", ""), (f"{data}-pixels-pca.jsonl", "-PCA")):
+        for r in load(name):
+            if suffix and r["method"] == "Gauss":
+                continue
+            rows.append({"split": r["normal"], "seed": r["seed"], "method": r["method"] + suffix,
+                         "auroc": r["auroc"], "f1": r["f1"],
+                         "seconds": r["ae_seconds"] + r["nce_seconds"]})
+    return rows
+
+
+def bench_section(rows: list[dict], metric: str = "auroc") -> str:
+    from cance_cli.bench.report import summary_table
+
+    return summary_table(rows, metric) if rows else "_no results yet_"
+
+
+def bench_timing(rows: list[dict]) -> str:
+    from cance_cli.bench.report import timing_table
+
+    return timing_table(rows) if rows else "_no results yet_"
+
+
 SECTIONS = {
+    "bench-tabular-f1": lambda: bench_section(bench_rows("tabular"), "f1"),
+    "bench-tabular-auroc": lambda: bench_section(bench_rows("tabular")),
+    "bench-tabular-time": lambda: bench_timing(bench_rows("tabular")),
+    "bench-mnist-one-class": lambda: bench_section(one_class_all_rows("mnist")),
+    "bench-mnist-one-class-time": lambda: bench_timing(one_class_all_rows("mnist")),
+    "bench-fashion-one-class": lambda: bench_section(one_class_all_rows("fashion")),
+    "bench-fashion-one-class-time": lambda: bench_timing(one_class_all_rows("fashion")),
+    "bench-multimodal": lambda: bench_section(bench_rows("mnist-multimodal")),
+    "bench-multimodal-time": lambda: bench_timing(bench_rows("mnist-multimodal")),
+    "bench-corrupted": lambda: bench_section(bench_rows("mnist-corrupted")),
+    "bench-corrupted-time": lambda: bench_timing(bench_rows("mnist-corrupted")),
+    "bench-loo": lambda: bench_section(bench_rows("fashion-leave-one-out")),
+    "bench-loo-time": lambda: bench_timing(bench_rows("fashion-leave-one-out")),
     "mnist-ae": lambda: ae_table(load("mnist-one-class.jsonl")),
     "fashion-ae": lambda: ae_table(load("fashion-one-class.jsonl")),
     "mnist-ablation": lambda: ablation_table(load("mnist-one-class.jsonl")),
