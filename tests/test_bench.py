@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
@@ -198,10 +200,12 @@ def test_cli_bench_one_class_quick_writes_results(tmp_path):
     rows = read_results(out / "results.csv")
     assert [r["method"] for r in rows] == ["Error", "CANCE", "IsolationForest", "DAGMM"]
     assert all(0.5 < r["auroc"] <= 1 for r in rows if r["method"] != "DAGMM")
-    assert (out / "run.json").exists() and (out / "results.md").exists() and (tmp_path / "roc.png").exists()
+    assert (out / "runs.jsonl").exists() and (out / "results.md").exists() and (tmp_path / "roc.png").exists()
     again = cli("bench", "one-class", "builtin:digits", "--quick", "--classes", "3", "--methods",
                 "Error,CANCE,IsolationForest,DAGMM", "--out", out)
     assert again.exit_code == 0 and len(read_results(out / "results.csv")) == 4  # resumed, nothing redone
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert len(runs) == 2 and runs[0]["options"]["classes"] == ["3"] and "torch" in runs[0]["versions"]
 
 
 def test_cli_bench_rejects_unknown_protocol_and_method(tmp_path):

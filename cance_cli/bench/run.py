@@ -3,7 +3,8 @@
 Results go to ``OUT/results.csv`` (one row per split x seed x method: AUROC,
 AUPRC, precision/recall/F1 at k = number of test anomalies, seconds),
 ``OUT/results.md`` (mean ± std table, best in bold, average rank) and
-``OUT/run.json`` (protocol, configuration, versions, machine). Scores of the
+``OUT/runs.jsonl`` (one line per invocation: protocol, options, configuration,
+versions, machine, date). Scores of the
 first seed are kept in ``WORK/scores/`` for ROC plots. A rerun skips the
 (split, seed, method) rows already in ``results.csv``.
 """
@@ -35,7 +36,7 @@ RESULT_FIELDS = ["protocol", "data", "split", "normal", "seed", "method", "auroc
 
 @dataclass
 class BenchConfig:
-    """Settings shared by every split of a run (recorded in ``run.json``).
+    """Settings shared by every split of a run (recorded in ``runs.jsonl``).
 
     ``ae`` and ``nce`` hold the CANCE pipeline's settings (a callable may
     adapt them to a split's size, as the tabular protocol does);
@@ -252,7 +253,8 @@ def save_scores(path: Path, split: Split, scores: dict[str, np.ndarray]) -> None
 
 def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], seeds: list[int], out: Path,
                  work: Path, config: BenchConfig, protocol: str, data: str,
-                 log: Callable[[str], None] = lambda message: None) -> list[dict[str, Any]]:
+                 log: Callable[[str], None] = lambda message: None,
+                 options: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Run ``methods`` on ``splits(seed)`` for each seed; write and return all rows.
 
     ``splits`` takes the seed because some protocols (tabular) draw the split
@@ -267,11 +269,13 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
     rows = read_results(results)
     done = {(r["split"], r["seed"], r["method"]) for r in rows}
     fitted: dict = {}
-    run_doc = {"protocol": protocol, "data": data, "methods": methods, "seeds": seeds, "config": config.to_json(),
-               "versions": versions(), "machine": machine(), "torch_threads": _torch_threads(),
-               "date": time.strftime("%Y-%m-%d")}
-    with atomic_path(out / "run.json") as tmp:
-        Path(tmp).write_text(json.dumps(run_doc, indent=2, default=str) + "\n")
+    run_doc = {"protocol": protocol, "data": data, "options": options or {}, "methods": methods, "seeds": seeds,
+               "config": config.to_json(), "versions": versions(), "machine": machine(),
+               "torch_threads": _torch_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    log_path = out / "runs.jsonl"
+    earlier = log_path.read_text() if log_path.exists() else ""
+    with atomic_path(log_path) as tmp:  # appended, so every invocation's settings stay beside the rows
+        Path(tmp).write_text(earlier + json.dumps(run_doc, default=str) + "\n")
     for seed in seeds:
         for split in splits(seed):
             todo = [m for m in methods if (split.name, seed, m) not in done]

@@ -22,7 +22,7 @@ def bench(
     data: str = typer.Argument(..., help="Image source (idx/CIFAR/image folder/builtin:digits), or for "
                                          "tabular the folder holding thyroid.mat, arrhythmia.mat, abalone.data "
                                          "and kddcup.data_10_percent.gz."),
-    out: Path = typer.Option(..., help="Folder for results.csv, results.md, run.json (and --roc)."),
+    out: Path = typer.Option(..., help="Folder for results.csv, results.md, runs.jsonl (and --roc)."),
     work: Path = typer.Option(None, help="Folder for every stage's artifacts (default: OUT/work)."),
     methods: str = typer.Option(None, help="Comma list (default: all that run here). CANCE family: Error, Gauss, "
                                            "LatNCE, CNCE, CANCE, and Error-PCA ... CANCE-PCA for pixels + PCA; "
@@ -34,7 +34,7 @@ def bench(
     corruptions: str = typer.Option(None, help="corrupted: comma list (default: all 15)."),
     datasets: str = typer.Option(None, help="tabular: comma list of thyroid, arrhythmia, abalone, kddcup99."),
     latent: int = typer.Option(32, help="Latent size of the autoencoder / PCA (image data; tables are sized "
-                                        "by rule, see run.json)."),
+                                        "by rule, see runs.jsonl)."),
     ae_epochs: int = typer.Option(30, help="Autoencoder stage-1 epochs (image data)."),
     nce_epochs: int = typer.Option(100, help="NCE epochs."),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
@@ -84,8 +84,10 @@ def bench(
     from rich.console import Console
 
     err = Console(stderr=True)
+    options = {"classes": class_list, "sets": set_list, "corruptions": corruption_list, "datasets": dataset_list,
+               "max_test": max_test, "quick": quick}
     rows = run_protocol(splits, chosen, seed_list, out, work or out / "work", config, protocol, data,
-                        log=lambda message: err.print(f"[dim]{message}[/]"))
+                        log=lambda message: err.print(f"[dim]{message}[/]"), options=options)
     if roc is not None and rows:
         first = rows[0]
         table = (work or out / "work") / "scores" / f"{protocol}-{first['split']}-s{first['seed']}.parquet"
