@@ -100,10 +100,12 @@ def roc_figure(scores_table: str | Path, out: str | Path, title: str, methods: l
     names = methods or [c for c in table.column_names if c not in ("id", "is_anomaly")]
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    for name in names:
+    colours = plt.get_cmap("tab20").colors  # 20 distinct colours; the default cycle repeats after 10
+    for i, name in enumerate(names):
         s = table.column(name).to_numpy()
         fpr, tpr, _ = roc_curve(y, s)
-        ax.plot(fpr, tpr, lw=1.2, label=f"{name} ({roc_auc_score(y, s):.3f})")
+        ax.plot(fpr, tpr, lw=1.2, color=colours[(2 * i) % 20 + (2 * i) // 20], ls="-" if i < 10 else "--",
+                label=f"{name} ({roc_auc_score(y, s):.3f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     ax.legend(fontsize=6.5, loc="lower right")
