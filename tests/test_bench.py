@@ -230,3 +230,16 @@ def test_corrupted_splits_train_once_and_reuse_the_models(tmp_path, digits):
     models = list(Path(tmp_path / "work").rglob("ae.safetensors"))
     assert len(models) == 1, models  # one autoencoder for both corruptions
     assert len(list(Path(tmp_path / "work").rglob("nce-CANCE.safetensors"))) == 1
+
+
+def test_kddcup99_normal_traffic_is_the_anomaly_class_and_categories_are_one_hot():
+    from cance_cli.data.tabular import load_tabular
+
+    folder = shared_path("tabular", "kddcup.data_10_percent.gz").parent
+    x, is_anomaly, names = load_tabular("kddcup99", folder)
+    assert x.shape == (494021, 118) and is_anomaly.sum() == 97278  # "normal." rows
+    for j in (1, 2, 3):  # protocol_type, service, flag: exactly one level set per row
+        group = [i for i, n in enumerate(names) if n.startswith(f"f{j}_")]
+        np.testing.assert_array_equal(x[:, group].sum(axis=1), 1.0)
+    split = tabular("kddcup99", folder, 0)
+    _tabular_checks(split, 396743, 97278)  # train on half of the attacks, test the rest + all normal traffic
