@@ -38,6 +38,7 @@ def bench(
     ae_epochs: int = typer.Option(30, help="Autoencoder stage-1 epochs (image data)."),
     nce_epochs: int = typer.Option(100, help="NCE epochs."),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
+    dagmm_epochs: int = typer.Option(30, help="DAGMM training epochs (image data)."),
     max_train: int = typer.Option(10000, help="Training-row cap for LOF, OCSVM, KDE and KNN."),
     quick: bool = typer.Option(False, "--quick", help="A reduced run for CI-sized checks: 2 classes / data sets, "
                                                      "3 corruptions, 1,000 test rows, a few epochs."),
@@ -66,6 +67,7 @@ def bench(
     config = BenchConfig(device=device, max_train=max_train)
     config.ae.update(latent=latent, epochs=ae_epochs)
     config.nce.update(ratio=ratio, epochs=nce_epochs)
+    config.dagmm.update(epochs=dagmm_epochs)
     class_list, corruption_list, dataset_list = _csv(classes), _csv(corruptions), _csv(datasets)
     max_test = None
     if quick:
