@@ -200,16 +200,22 @@ def one_class_all_rows(data: str) -> list[dict]:
     return rows
 
 
+def _order() -> list[str]:
+    from cance_cli.bench.run import ALL_METHODS
+
+    return list(ALL_METHODS)
+
+
 def bench_section(rows: list[dict], metric: str = "auroc") -> str:
     from cance_cli.bench.report import summary_table
 
-    return summary_table(rows, metric) if rows else "_no results yet_"
+    return summary_table(rows, metric, _order()) if rows else "_no results yet_"
 
 
 def bench_timing(rows: list[dict]) -> str:
     from cance_cli.bench.report import timing_table
 
-    return timing_table(rows) if rows else "_no results yet_"
+    return timing_table(rows, _order()) if rows else "_no results yet_"
 
 
 SECTIONS = {
