@@ -243,3 +243,10 @@ def test_kddcup99_normal_traffic_is_the_anomaly_class_and_categories_are_one_hot
         np.testing.assert_array_equal(x[:, group].sum(axis=1), 1.0)
     split = tabular("kddcup99", folder, 0)
     _tabular_checks(split, 396743, 97278)  # train on half of the attacks, test the rest + all normal traffic
+
+
+def test_cli_bench_checks_every_class_set_before_training(tmp_path):
+    result = cli("bench", "multimodal", "builtin:digits", "--sets", "0,1;0,42", "--methods", "Error",
+                 "--out", tmp_path / "o")
+    assert "Class 42 is not in" in one_error_line(result)
+    assert not (tmp_path / "o" / "results.csv").exists()  # nothing ran for the valid {0,1}

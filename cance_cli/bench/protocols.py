@@ -67,11 +67,15 @@ def _labels_of(train: Dataset, test: Dataset) -> list[str]:
     return train.label_values()
 
 
-def _class_split(protocol: str, train: Dataset, test: Dataset, normal: list[str], name: str) -> Split:
-    missing = [c for c in normal if c not in train.label_values()]
+def _check_classes(train: Dataset, classes) -> None:
+    missing = [c for c in classes if c not in train.label_values()]
     if missing:
         raise ConfigError(f"Class {','.join(missing)} is not in {train.source} "
                           f"(classes: {','.join(train.label_values())}); pick from those.")
+
+
+def _class_split(protocol: str, train: Dataset, test: Dataset, normal: list[str], name: str) -> Split:
+    _check_classes(train, normal)
     train_normal = train.subset(train.normal_mask(normal))
     return Split(protocol, name, train_normal, test, list(normal))
 
@@ -159,6 +163,9 @@ def make_splits(protocol: str, data: str, classes: list[str] | None = None,
     from cance_cli.data.sources import load_data
 
     train, test = load_data(data, "train"), load_data(data, "test")
+    if protocol != "corrupted":  # fail before any training, not at the split that names a wrong class
+        _labels_of(train, test)
+        _check_classes(train, [c for group in (sets or []) for c in group] + (classes or []))
     if max_test is not None and protocol != "corrupted":
         test = test.subset(np.sort(np.random.default_rng(0).permutation(len(test))[:max_test]))
     if protocol == "one-class":
