@@ -143,19 +143,17 @@ def _baseline_scores(name: str, split: Split, seed: int, config: BenchConfig,
                      inputs: tuple[np.ndarray, np.ndarray], fitted: dict) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
     train, test = inputs
+    images = name == "DAGMM" and split.train.kind == "image"  # its conv compression network wants images
+    if images:
+        test = split.test.batch(slice(None))
     key = (split.meta.get("train_key"), seed, name)
     if key[0] is not None and key in fitted:  # the same training set as an earlier split
         det = fitted[key]
-        if name == "DAGMM" and split.train.kind == "image":
-            test = split.test.batch(slice(None))
     elif name == "DAGMM":
         from cance_cli.training.dagmm import DAGMM
 
         opts = {**config.dagmm, **config.baseline_options.get("DAGMM", {})}
-        if split.train.kind == "image":  # the conv compression network wants images
-            train = split.train.batch(slice(None))
-            test = split.test.batch(slice(None))
-        det = DAGMM(seed=seed, device=config.device, **opts).fit(train)
+        det = DAGMM(seed=seed, device=config.device, **opts).fit(split.train.batch(slice(None)) if images else train)
     else:
         det = make_detector(name, train.shape[1], seed, config.baseline_options.get(name))
         det.fit(_cap(train, config.max_train, seed) if name in QUADRATIC else train)
