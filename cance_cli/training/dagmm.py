@@ -97,12 +97,13 @@ class DAGMM:
         self.device = device
 
     def _objective(self, x):
+        import torch
         import torch.nn.functional as F
 
         x_hat, feature, gamma = self.model_(x)
         phi, mu, cov = gmm_params(feature, gamma)
         energy = gmm_energy(feature, phi, mu, cov)
-        inv_diag = (1.0 / torch_diag(cov).clamp_min(1e-12)).sum()
+        inv_diag = (1.0 / torch.diagonal(cov, dim1=-2, dim2=-1).clamp_min(1e-12)).sum()
         return F.mse_loss(x_hat, x) + self.lambda_energy * energy.mean() + self.lambda_cov * inv_diag
 
     def fit(self, X: np.ndarray, y=None) -> DAGMM:
@@ -166,9 +167,3 @@ class DAGMM:
         """Sample energy per row; higher = more anomalous."""
         feature, _ = self._features(X)
         return gmm_energy(feature, self.phi_, self.mu_, self.cov_).cpu().numpy()
-
-
-def torch_diag(cov):
-    import torch
-
-    return torch.diagonal(cov, dim1=-2, dim2=-1)
