@@ -250,3 +250,14 @@ def test_cli_bench_checks_every_class_set_before_training(tmp_path):
                  "--out", tmp_path / "o")
     assert "Class 42 is not in" in one_error_line(result)
     assert not (tmp_path / "o" / "results.csv").exists()  # nothing ran for the valid {0,1}
+
+
+@pytest.mark.parametrize("name", ["VAE", "DeepSVDD"])
+def test_pyod_deep_baselines_train_on_fewer_rows_than_a_batch(name):
+    pytest.importorskip("pyod", reason="PyOD is the optional bench extra")
+    from cance_cli.bench.baselines import make_detector
+
+    train, test, _ = _blob_with_outliers()
+    option = {"epoch_num": 1} if name == "VAE" else {"epochs": 1}
+    scores = make_detector(name, 5, seed=0, options=option).fit(train[:50]).score_samples(test)
+    assert scores.shape == (len(test),) and np.isfinite(scores).all()

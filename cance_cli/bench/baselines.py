@@ -81,6 +81,10 @@ class _PyOD:
         self.estimator = estimator
 
     def fit(self, X):
+        # PyOD's deep models drop the last partial batch: with fewer rows than
+        # batch_size nothing would train and PyOD fails inside its loop.
+        if hasattr(self.estimator, "batch_size"):
+            self.estimator.batch_size = max(1, min(self.estimator.batch_size, len(X)))
         self.estimator.fit(X)
         return self
 

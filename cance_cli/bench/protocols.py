@@ -57,8 +57,8 @@ class Split:
                 "n_test_anomalies": int(self.is_anomaly.sum()), **self.meta}
 
 
-def _relabel(ds: Dataset, y: np.ndarray, ids: np.ndarray | None = None) -> Dataset:
-    return replace(ds, y=np.asarray(y, dtype=np.int64), ids=ds.ids if ids is None else ids)
+def _relabel(ds: Dataset, y: np.ndarray) -> Dataset:
+    return replace(ds, y=np.asarray(y, dtype=np.int64))
 
 
 def _labels_of(train: Dataset, test: Dataset) -> list[str]:

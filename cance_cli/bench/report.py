@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-
-def _natural_key(name: str):
-    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+from cance_cli.data.dataset import natural_key
 
 
 def _cells(rows: list[dict[str, Any]], metric: str):
@@ -47,7 +45,7 @@ def summary_table(rows: list[dict[str, Any]], metric: str = "auroc", methods: li
     sign = 1.0 if higher_is_better else -1.0
     lines = ["| split | seeds | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     complete, ranks = [], []
-    for split in sorted(cells, key=_natural_key):
+    for split in sorted(cells, key=natural_key):
         means = {m: np.mean(cells[split][m]) for m in methods if cells[split].get(m)}
         best = max(sign * v for v in means.values())
         texts = []

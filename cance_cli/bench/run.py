@@ -17,13 +17,13 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cance_cli.bench.baselines import BASELINES, QUADRATIC, make_detector, pyod_available
+from cance_cli.bench.baselines import BASELINES, PYOD, QUADRATIC, make_detector, pyod_available
 from cance_cli.bench.protocols import Split
 from cance_cli.errors import ConfigError
 
@@ -38,8 +38,8 @@ RESULT_FIELDS = ["protocol", "data", "split", "normal", "seed", "method", "auroc
 class BenchConfig:
     """Settings shared by every split of a run (recorded in ``runs.jsonl``).
 
-    ``ae`` and ``nce`` hold the CANCE pipeline's settings (a callable may
-    adapt them to a split's size, as the tabular protocol does);
+    ``ae`` and ``nce`` hold the CANCE pipeline's settings (:func:`adapt_to_split`
+    resizes them for table splits);
     ``baseline_options`` per-method keyword overrides; ``max_train`` caps the
     training rows of the quadratic-cost baselines; ``fixed`` names settings
     (``{"ae": {...}, ...}``) that :func:`adapt_to_split` must not resize.
@@ -72,8 +72,8 @@ def check_methods(methods: Iterable[str]) -> list[str]:
 
 def default_methods() -> list[str]:
     """Everything that runs here: the CANCE ablations, sklearn baselines, DAGMM, PyOD when installed."""
-    return [m for m in ALL_METHODS if not m.endswith("-PCA") and (pyod_available() or m not in
-                                                                     ("DeepSVDD", "VAE", "KNN"))]
+    pyod = pyod_available()
+    return [m for m in ALL_METHODS if m not in PCA_METHODS and (pyod or m not in PYOD)]
 
 
 def versions() -> dict[str, str]:
@@ -197,7 +197,8 @@ def run_split(split: Split, methods: list[str], seed: int, work: Path, config: B
     rows = []
     for name in methods:
         scores, seconds = found[name]
-        if not np.isfinite(scores).all():  # a diverged baseline scores what it can; say so in the table
+        if not np.isfinite(scores).all():  # a diverged baseline: rank what it can, and say so
+            log(f"{split.name} seed {seed} {name}: non-finite scores replaced by the extremes")
             scores = np.nan_to_num(scores, nan=np.nanmax(scores[np.isfinite(scores)], initial=0.0),
                                    posinf=np.finfo(np.float64).max, neginf=np.finfo(np.float64).min)
         m = detection_metrics(y, scores)
@@ -319,6 +320,5 @@ def adapt_to_split(config: BenchConfig, split: Split) -> BenchConfig:
     nce = {**config.nce, "max_rows": 20_000}
     dagmm = {**config.dagmm, "latent": 1, "epochs": int(np.clip(round(100_000 / n), 10, 200)), "batch_size": batch}
     fixed = config.fixed
-    return BenchConfig(ae={**ae, **fixed.get("ae", {})}, nce={**nce, **fixed.get("nce", {})},
-                       dagmm={**dagmm, **fixed.get("dagmm", {})}, baseline_options=config.baseline_options,
-                       max_train=config.max_train, device=config.device, fixed=fixed)
+    return replace(config, ae={**ae, **fixed.get("ae", {})}, nce={**nce, **fixed.get("nce", {})},
+                   dagmm={**dagmm, **fixed.get("dagmm", {})})

@@ -55,7 +55,7 @@ def bench(
 
     from cance_cli.bench.protocols import make_splits
     from cance_cli.bench.report import roc_figure, summary_table
-    from cance_cli.bench.run import BenchConfig, default_methods, run_protocol
+    from cance_cli.bench.run import BenchConfig, check_methods, default_methods, run_protocol
     from cance_cli.errors import ConfigError
 
     torch.set_num_threads(threads)
@@ -63,7 +63,7 @@ def bench(
         seed_list = [int(s) for s in _csv(seeds) or []]
     except ValueError:
         raise ConfigError(f"--seeds must be a comma list of integers, got {seeds!r}.") from None
-    chosen = _csv(methods) or default_methods()
+    chosen = check_methods(_csv(methods) or default_methods())  # before any data is read
     config = BenchConfig(device=device, max_train=max_train)
     config.ae.update(latent=latent, epochs=ae_epochs)
     config.nce.update(ratio=ratio, epochs=nce_epochs)
@@ -88,13 +88,17 @@ def bench(
     err = Console(stderr=True)
     options = {"classes": class_list, "sets": set_list, "corruptions": corruption_list, "datasets": dataset_list,
                "max_test": max_test, "quick": quick}
-    rows = run_protocol(splits, chosen, seed_list, out, work or out / "work", config, protocol, data,
+    work = work or out / "work"
+    rows = run_protocol(splits, chosen, seed_list, out, work, config, protocol, data,
                         log=lambda message: err.print(f"[dim]{message}[/]"), options=options)
     if roc is not None and rows:
         first = rows[0]
-        table = (work or out / "work") / "scores" / f"{protocol}-{first['split']}-s{first['seed']}.parquet"
+        table = work / "scores" / f"{protocol}-{first['split']}-s{first['seed']}.parquet"
         if table.exists():
             roc_figure(table, roc, f"{protocol}: {first['split']}")
+        else:
+            err.print(f"No ROC plot: {table} is missing (scores are kept for the first seed of the run "
+                      "that scored the split); rerun that split with another --work or --out.")
     if json_out:
         print_json({"protocol": protocol, "out": str(out), "rows": rows})
         return

@@ -78,7 +78,7 @@ class Dataset:
         return array_fingerprint(*parts)
 
     def label_values(self) -> list[str]:
-        return [] if self.y is None else sorted({str(v) for v in self.y}, key=_natural)
+        return [] if self.y is None else sorted({str(v) for v in self.y}, key=natural_key)
 
     def normal_mask(self, normal: list[str] | None) -> np.ndarray:
         """True for rows whose label is one of ``normal`` (all rows if ``normal`` is None)."""
@@ -98,7 +98,8 @@ class Dataset:
         return mask
 
 
-def _natural(value: str):
+def natural_key(value: str):
+    """Sort key that puts "2" before "10" and numbers before names."""
     return (0, int(value), "") if value.lstrip("-").isdigit() else (1, 0, value)
 
 
