@@ -261,3 +261,23 @@ def test_pyod_deep_baselines_train_on_fewer_rows_than_a_batch(name):
     option = {"epoch_num": 1} if name == "VAE" else {"epochs": 1}
     scores = make_detector(name, 5, seed=0, options=option).fit(train[:50]).score_samples(test)
     assert scores.shape == (len(test),) and np.isfinite(scores).all()
+
+
+def test_invocations_sharing_an_out_folder_keep_each_others_rows(tmp_path, digits):
+    from cance_cli.bench.run import BenchConfig, read_results, run_protocol, write_results
+
+    train, test = digits
+    out = tmp_path / "out"
+
+    def splits_while_another_invocation_writes(seed):
+        for i, split in enumerate(one_class(train, test, ["0", "1"])):
+            if i == 1:  # another invocation (here: class 7) finished its split meanwhile
+                other = dict(read_results(out / "results.csv")[0], split="7", normal="7")
+                write_results(out / "results.csv", read_results(out / "results.csv") + [other])
+            yield split
+
+    rows = run_protocol(splits_while_another_invocation_writes, ["IsolationForest"], [0], out, tmp_path / "work",
+                        BenchConfig(), "one-class", "digits")
+    assert sorted(r["split"] for r in rows) == ["0", "1", "7"]
+    assert sorted(r["split"] for r in read_results(out / "results.csv")) == ["0", "1", "7"]
+    assert "| 7 |" in (out / "results.md").read_text()

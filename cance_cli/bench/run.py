@@ -226,6 +226,12 @@ def read_results(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def merge_results(rows: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` with ``new`` added; a new row replaces an old one of the same (split, seed, method)."""
+    keys = {(r["split"], r["seed"], r["method"]) for r in new}
+    return [r for r in rows if (r["split"], r["seed"], r["method"]) not in keys] + list(new)
+
+
 def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
     from cance_cli.artifacts import atomic_path
 
@@ -281,11 +287,12 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
             if not todo:
                 continue
             new, scores = run_split(split, todo, seed, work, config, log, fitted)
-            rows += new
+            rows = merge_results(read_results(results), new)  # keeps rows another invocation wrote meanwhile
             write_results(results, rows)
             if seed == seeds[0]:
                 save_scores(work / "scores" / f"{protocol}-{split.name}-s{seed}.parquet", split, scores)
             log(f"{split.name} seed {seed}: " + " ".join(f"{r['method']}={r['auroc']:.3f}" for r in new))
+    rows = read_results(results) or rows  # with the rows of any invocation that ran beside this one
     with atomic_path(out / "results.md") as tmp:
         Path(tmp).write_text(f"# {protocol} on {data}\n\nAUROC\n\n{summary_table(rows, 'auroc', methods)}\n\n"
                              f"F1 of the anomaly class (k = number of test anomalies)\n\n"

@@ -36,6 +36,7 @@ def bench(
     latent: int = typer.Option(32, help="Latent size of the autoencoder / PCA (image data; tables are sized "
                                         "by rule, see runs.jsonl)."),
     ae_epochs: int = typer.Option(30, help="Autoencoder stage-1 epochs (image data)."),
+    decoder_epochs: int = typer.Option(10, help="Autoencoder stage-2 (decoder-only) epochs (image data)."),
     nce_epochs: int = typer.Option(100, help="NCE epochs."),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
     dagmm_epochs: int = typer.Option(30, help="DAGMM training epochs (image data)."),
@@ -65,7 +66,7 @@ def bench(
         raise ConfigError(f"--seeds must be a comma list of integers, got {seeds!r}.") from None
     chosen = check_methods(_csv(methods) or default_methods())  # before any data is read
     config = BenchConfig(device=device, max_train=max_train)
-    config.ae.update(latent=latent, epochs=ae_epochs)
+    config.ae.update(latent=latent, epochs=ae_epochs, decoder_epochs=decoder_epochs)
     config.nce.update(ratio=ratio, epochs=nce_epochs)
     config.dagmm.update(epochs=dagmm_epochs)
     class_list, corruption_list, dataset_list = _csv(classes), _csv(corruptions), _csv(datasets)
