@@ -281,3 +281,17 @@ def test_invocations_sharing_an_out_folder_keep_each_others_rows(tmp_path, digit
     assert sorted(r["split"] for r in rows) == ["0", "1", "7"]
     assert sorted(r["split"] for r in read_results(out / "results.csv")) == ["0", "1", "7"]
     assert "| 7 |" in (out / "results.md").read_text()
+
+
+def test_a_later_invocation_with_other_methods_keeps_the_earlier_scores(tmp_path, digits):
+    import pyarrow.parquet as pq
+
+    from cance_cli.bench.run import BenchConfig, read_results, run_protocol
+
+    train, test = digits
+    for method in ("IsolationForest", "OCSVM"):
+        run_protocol(lambda seed: one_class(train, test, ["3"]), [method], [0], tmp_path / "out", tmp_path / "work",
+                     BenchConfig(), "one-class", "digits")
+    assert [r["method"] for r in read_results(tmp_path / "out" / "results.csv")] == ["IsolationForest", "OCSVM"]
+    table = pq.read_table(tmp_path / "work" / "scores" / "one-class-3-s0.parquet")
+    assert table.column_names == ["id", "is_anomaly", "IsolationForest", "OCSVM"]

@@ -248,6 +248,10 @@ def save_scores(path: Path, split: Split, scores: dict[str, np.ndarray]) -> None
     from cance_cli.artifacts import atomic_path, schema_with_meta
 
     columns = {"id": pa.array(split.test.ids), "is_anomaly": pa.array(split.is_anomaly)}
+    if path.exists():  # keep the columns of an earlier invocation that ran other methods on this split
+        earlier = pq.read_table(path)
+        if np.array_equal(earlier.column("id").to_numpy(), split.test.ids):
+            columns.update({c: earlier.column(c) for c in earlier.column_names if c not in columns})
     columns.update({name: pa.array(s) for name, s in scores.items()})
     table = pa.table(columns)
     path.parent.mkdir(parents=True, exist_ok=True)
