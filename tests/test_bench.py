@@ -230,6 +230,9 @@ def test_corrupted_splits_train_once_and_reuse_the_models(tmp_path, digits):
     models = list(Path(tmp_path / "work").rglob("ae.safetensors"))
     assert len(models) == 1, models  # one autoencoder for both corruptions
     assert len(list(Path(tmp_path / "work").rglob("nce-CANCE.safetensors"))) == 1
+    first, second = ([r["seconds"] for r in rows if r["split"] == c and r["method"] == "CANCE"] for c in
+                     ("rotate", "zigzag"))
+    assert 0 < second[0] < first[0]  # the later split counts its features and scoring, not the training
 
 
 def test_kddcup99_normal_traffic_is_the_anomaly_class_and_categories_are_one_hot():

@@ -135,7 +135,7 @@ def _cance_scores(split: Split, methods: list[str], seed: int, folder: Path, con
     for r in rows:
         if r["method"] in wanted:
             _, _, scores = load_scores(folder / f"scores-{r['method']}.parquet")
-            out[r["method"] + suffix] = (scores, r["ae_seconds"] + r["nce_seconds"])
+            out[r["method"] + suffix] = (scores, r["ae_seconds"] + r["feature_seconds"] + r["nce_seconds"])
     return out
 
 
