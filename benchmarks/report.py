@@ -196,7 +196,7 @@ def one_class_all_rows(data: str) -> list[dict]:
                 continue
             rows.append({"split": r["normal"], "seed": r["seed"], "method": r["method"] + suffix,
                          "auroc": r["auroc"], "f1": r["f1"],
-                         "seconds": r["ae_seconds"] + r["nce_seconds"]})
+                         "seconds": r["ae_seconds"] + r.get("feature_seconds", 0.0) + r["nce_seconds"]})
     return rows
 
 

@@ -212,6 +212,8 @@ def test_cli_bench_rejects_unknown_protocol_and_method(tmp_path):
     assert "Unknown protocol" in one_error_line(cli("bench", "few-shot", "builtin:digits", "--out", tmp_path))
     assert "Unknown method" in one_error_line(cli("bench", "one-class", "builtin:digits", "--methods", "SVDD++",
                                                   "--out", tmp_path))
+    assert "--decoder-epochs at least 0" in one_error_line(cli("bench", "one-class", "builtin:digits",
+                                                               "--decoder-epochs", "-1", "--out", tmp_path))
 
 
 def test_corrupted_splits_train_once_and_reuse_the_models(tmp_path, digits):

@@ -65,6 +65,9 @@ def bench(
     except ValueError:
         raise ConfigError(f"--seeds must be a comma list of integers, got {seeds!r}.") from None
     chosen = check_methods(_csv(methods) or default_methods())  # before any data is read
+    if min(ae_epochs, nce_epochs, dagmm_epochs) < 1 or decoder_epochs < 0:
+        raise ConfigError("--ae-epochs, --nce-epochs and --dagmm-epochs must be at least 1, --decoder-epochs at "
+                          "least 0.")
     config = BenchConfig(device=device, max_train=max_train)
     config.ae.update(latent=latent, epochs=ae_epochs, decoder_epochs=decoder_epochs)
     config.nce.update(ratio=ratio, epochs=nce_epochs)
