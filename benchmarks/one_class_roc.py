@@ -24,17 +24,20 @@ CANCE_FAMILY = ("Error", "Gauss", "LatNCE", "CNCE", "CANCE")
 
 def joined_table(baselines: Path, runs: dict[str, Path]) -> pa.Table:
     """The baselines' table with a column per CANCE score table; rows must be the same test ids."""
+    if not baselines.exists():
+        raise SystemExit(f"{baselines} does not exist; give a score table from `cance bench` (WORK/scores/).")
     table = pq.read_table(baselines)
-    ids = table.column("id").to_numpy()
+    rows = [table.column(c).to_numpy() for c in ("id", "is_anomaly")]
     columns = {"id": table.column("id"), "is_anomaly": table.column("is_anomaly")}
     for suffix, folder in runs.items():
-        for method in CANCE_FAMILY:
+        found = [m for m in CANCE_FAMILY if (folder / f"scores-{m}.parquet").exists() and not (suffix and m == "Gauss")]
+        if not found:
+            raise SystemExit(f"{folder} holds no scores-*.parquet; give a run folder of benchmarks/one_class.py.")
+        for method in found:
             path = folder / f"scores-{method}.parquet"
-            if not path.exists() or (suffix and method == "Gauss"):
-                continue
-            scores = pq.read_table(path, columns=["id", "score"])
-            if not np.array_equal(scores.column("id").to_numpy(), ids):
-                raise SystemExit(f"{path} scores other test rows than {baselines}; give the same split.")
+            scores = pq.read_table(path, columns=["id", "is_anomaly", "score"])
+            if not all(np.array_equal(scores.column(c).to_numpy(), r) for c, r in zip(("id", "is_anomaly"), rows)):
+                raise SystemExit(f"{path} is not the split of {baselines} (other test rows or normal classes).")
             columns[method + suffix] = scores.column("score")
     columns.update({c: table.column(c) for c in table.column_names if c not in columns})
     return pa.table(columns)
