@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cance_cli.bench.report import roc_figure
-
-CANCE_FAMILY = ("Error", "Gauss", "LatNCE", "CNCE", "CANCE")
+from cance_cli.bench.run import CANCE_METHODS
 
 
 def joined_table(baselines: Path, runs: dict[str, Path]) -> pa.Table:
@@ -30,7 +29,8 @@ def joined_table(baselines: Path, runs: dict[str, Path]) -> pa.Table:
     rows = [table.column(c).to_numpy() for c in ("id", "is_anomaly")]
     columns = {"id": table.column("id"), "is_anomaly": table.column("is_anomaly")}
     for suffix, folder in runs.items():
-        found = [m for m in CANCE_FAMILY if (folder / f"scores-{m}.parquet").exists() and not (suffix and m == "Gauss")]
+        wanted = [m for m in CANCE_METHODS if not (suffix and m == "Gauss")]  # as in the tables: no Gauss-PCA column
+        found = [m for m in wanted if (folder / f"scores-{m}.parquet").exists()]
         if not found:
             raise SystemExit(f"{folder} holds no scores-*.parquet; give a run folder of benchmarks/one_class.py.")
         for method in found:

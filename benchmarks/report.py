@@ -15,10 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cance_cli.bench.run import CANCE_METHODS
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
-METHODS = ["Error", "Gauss", "LatNCE", "CNCE", "CANCE"]
+METHODS = list(CANCE_METHODS)
 
 
 def load(name: str) -> list[dict]:

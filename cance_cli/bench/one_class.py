@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from cance_cli.bench.run import CANCE_METHODS
 from cance_cli.data.dataset import Dataset
 from cance_cli.features import write_feature_table
 from cance_cli.pca import PCAFeatureMap
@@ -23,7 +24,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "CNCE": {"features": "composite", "augment": False},
     "CANCE": {"features": "composite", "augment": True},
 }
-METHODS = ["Error", "Gauss", "LatNCE", "CNCE", "CANCE"]
+METHODS = list(CANCE_METHODS)
 
 
 def _feature_map(kind: str, normal_train: Dataset, folder: Path, ae_params: dict[str, Any], seed: int,
