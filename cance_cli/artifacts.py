@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cance_cli._version import __version__
-from cance_cli.errors import ArtifactError
+from cance_cli.errors import ArtifactError, ConfigError, DataError
 
 META_KEY = "cance"
 FORMAT_NAME = "cance"
@@ -58,22 +58,130 @@ def array_fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
+TMP_SUFFIX = ".tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path) -> None:
+    """Delete temporary files a killed run left beside ``target``.
+
+    Temporary names carry the writer's pid (``.NAME.PID.XXXX.tmp``); a file
+    whose writer is no longer running can never be completed.
+    """
+    parent = target.parent if str(target.parent) else Path(".")
+    for tmp in parent.glob(f".{glob_escape(target.name)}.*{TMP_SUFFIX}"):
+        pid_part = tmp.name[len(target.name) + 2:].split(".", 1)[0]
+        if pid_part.isdigit() and int(pid_part) != os.getpid() and not _pid_alive(int(pid_part)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in name)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The finished file gets the permissions of a normally created one (0666
+    less the umask), not mkstemp's 0600.
+    """
     target = Path(path)
+    check_output(target)
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise ArtifactError(f"Output folder {parent} does not exist; create it or choose another --out.")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    remove_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TMP_SUFFIX, dir=parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
+def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out") -> None:
+    """Refuse an output path that cannot or must not be written, before any work.
+
+    Raises for a path that is a folder, equals one of ``inputs`` (writing it
+    would destroy the input), or lies in a folder that is missing or not
+    writable.
+    """
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ArtifactError(f"{option} {target} is a folder; give a file name inside it.")
+    for item in inputs:
+        if item is not None and not str(item).startswith("builtin:") and _same_file(target, Path(item)):
+            raise ArtifactError(f"{option} {target} is also an input of this command; writing it would destroy "
+                                "the input, so choose another file name.")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise ArtifactError(f"Output folder {parent} does not exist; create it or choose another {option}.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ArtifactError(f"Output folder {parent} is not writable; choose another {option} or fix its "
+                            "permissions.")
+
+
+def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs=()) -> None:
+    """:func:`check_output` for several ``{option: path}``; they must also differ from each other."""
+    seen: dict[Path, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        check_output(path, inputs, option)
+        key = Path(path).resolve()
+        if key in seen:
+            raise ArtifactError(f"{seen[key]} and {option} name the same file {path}; give them different names.")
+        seen[key] = option
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN/inf floats replaced by None and numpy scalars made plain (valid JSON)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def dumps(doc: Any) -> str:
+    """Strict JSON (never NaN) of a metadata document."""
+    return json.dumps(json_safe(doc), allow_nan=False)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -95,7 +203,7 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, Any], meta: dict
         arrays[name] = np.ascontiguousarray(value)
     doc = {"format": FORMAT_NAME, "versions": versions(), **meta}
     with atomic_path(path) as tmp:
-        save_file(arrays, str(tmp), metadata={META_KEY: json.dumps(doc)})
+        save_file(arrays, str(tmp), metadata={META_KEY: dumps(doc)})
     return Path(path)
 
 
@@ -125,9 +233,15 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_checkpoint(
-    path: str | os.PathLike, expected_stage: str | tuple[str, ...] | None = None
+    path: str | os.PathLike, expected_stage: str | tuple[str, ...] | None = None,
+    required: dict[str, type | tuple[type, ...]] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Load tensors (as numpy, on CPU) and metadata; check the stage if asked."""
+    """Load tensors (as numpy, on CPU) and metadata; check the stage if asked.
+
+    ``required`` maps metadata fields to the JSON types they must have; a
+    missing or mistyped field, a tensor that cannot be read, or a NaN/inf
+    weight is refused with one sentence.
+    """
     from safetensors.numpy import load_file
 
     meta = read_checkpoint_meta(path)
@@ -138,7 +252,53 @@ def load_checkpoint(
                 f"{path} is a checkpoint of stage '{meta['stage']}', but this step needs stage "
                 f"'{' or '.join(allowed)}'; pass the right file."
             )
-    return load_file(str(path)), meta
+    require_meta(path, meta, required or {})
+    try:
+        tensors = load_file(str(path))
+    except Exception:  # truncated or corrupt tensor data behind a valid header
+        raise ArtifactError(f"{path} has unreadable tensor data; re-create the checkpoint.") from None
+    for name, value in tensors.items():
+        if np.issubdtype(value.dtype, np.floating) and not np.isfinite(value).all():
+            raise ArtifactError(f"{path} holds NaN or infinite weights in '{name}'; the training diverged or the "
+                                "file was altered, so retrain it.")
+    return tensors, meta
+
+
+def require_meta(path, meta: dict[str, Any], required: dict[str, type | tuple[type, ...]]) -> None:
+    """Raise one sentence if a metadata field is missing or of the wrong JSON type."""
+    for key, kind in required.items():
+        if key not in meta:
+            raise ArtifactError(f"{path} lacks the metadata field '{key}' that this version needs; re-create the "
+                                "checkpoint with this version of cance.")
+        value = meta[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and bool not in _as_tuple(kind):
+            raise ArtifactError(f"{path} has a malformed metadata field '{key}'; re-create the checkpoint.")
+
+
+def _as_tuple(kind) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+@contextlib.contextmanager
+def rebuilding(path) -> Iterator[None]:
+    """Rebuild an estimator from checkpoint contents; a missing tensor, a
+    mistyped parameter or mis-shaped weights become one sentence."""
+    try:
+        yield
+    except ArtifactError:
+        raise
+    except (ConfigError, KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError):
+        raise ArtifactError(f"{path}: its metadata or weights do not describe a model this version can rebuild "
+                            "(missing, mistyped or mis-shaped entries); re-create the checkpoint.") from None
+
+
+def load_state(module, state: dict, path) -> None:
+    """``module.load_state_dict(state)`` with a mismatch stated as one sentence."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError):
+        raise ArtifactError(f"{path}: the stored weights do not fit the architecture its metadata describes "
+                            "(missing, extra or mis-shaped tensors); re-create the checkpoint.") from None
 
 
 # --------------------------------------------------------------------------- tables
@@ -158,7 +318,7 @@ def table_meta(schema) -> dict[str, Any]:
 def schema_with_meta(schema, meta: dict[str, Any]):
     """Attach the provenance document (plus format and versions) to a schema."""
     doc = {"format": FORMAT_NAME, "versions": versions(), **meta}
-    return schema.with_metadata({META_KEY: json.dumps(doc)})
+    return schema.with_metadata({META_KEY: dumps(doc)})
 
 
 class AtomicParquetWriter:
@@ -207,6 +367,42 @@ def open_table(path: str | os.PathLike):
         return pq.ParquetFile(str(path), pre_buffer=False)
     except Exception:
         raise ArtifactError(f"{path} is not a readable Parquet file; pass a table written by cance.") from None
+
+
+def iter_batches(pf, path, batch_size: int, columns: list[str] | None = None):
+    """``pf.iter_batches`` with corrupt data pages turned into one sentence."""
+    batches = pf.iter_batches(batch_size, columns=columns)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception:  # pyarrow raises OSError/ArrowInvalid for damaged pages
+            raise DataError(f"{path} has corrupt or unreadable data pages; re-create the table.") from None
+        yield batch
+
+
+def read_columns(pf, path, columns: list[str]):
+    """Read whole columns of an open Parquet file, corrupt pages stated as one sentence."""
+    try:
+        return pf.read(columns=columns)
+    except Exception:
+        raise DataError(f"{path} has corrupt or unreadable data pages; re-create the table.") from None
+
+
+def anomaly_flags(path, column) -> np.ndarray:
+    """An ``is_anomaly`` column as bool; anything but 0/1 (or booleans) is refused."""
+    import pyarrow.types as pat
+
+    if not (pat.is_integer(column.type) or pat.is_boolean(column.type)):
+        raise DataError(f"{path}: column 'is_anomaly' holds {column.type} values; it must be 0/1 integers or "
+                        "booleans, so recode it.")
+    if column.null_count:
+        raise DataError(f"{path}: column 'is_anomaly' has {column.null_count} missing values; fill them with 0 or 1.")
+    values = np.asarray(column.to_numpy(zero_copy_only=False))
+    if not np.isin(values, (0, 1)).all():
+        raise DataError(f"{path}: column 'is_anomaly' holds values other than 0 and 1; recode it.")
+    return values.astype(bool)
 
 
 def require_columns(path, schema, columns: list[str], hint: str) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import AtomicParquetWriter
-from cance_cli.data.dataset import Dataset
+from cance_cli.artifacts import AtomicParquetWriter, atomic_path, check_outputs, file_sha256, table_meta
+from cance_cli.data.dataset import Dataset, parse_normal
 
 TABLE_STAGE = "features"
 RECON_COLUMNS = ["recon_error", "cos_dissim"]
@@ -82,3 +82,112 @@ def write_feature_table(ae, dataset: Dataset, out: str | Path, normal: list[str]
             if progress is not None:
                 progress()
     return writer.rows
+
+
+def _embedding_meta(data) -> dict[str, Any]:
+    """The provenance document of a Parquet embedding table ({} for CSV or foreign tables)."""
+    if Path(str(data)).suffix.lower() not in (".parquet", ".pq"):
+        return {}
+    from cance_cli.artifacts import open_table
+
+    return table_meta(open_table(data).schema_arrow)
+
+
+def _split_defaults(read: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    """Reading options, with a carved split's fraction and seed taken from the checkpoint when not given."""
+    read = dict(read)
+    if read.get("split") in ("train", "test"):
+        if read.get("test_fraction") is None:
+            read["test_fraction"] = meta.get("test_fraction")
+        if read.get("split_seed") is None:
+            read["split_seed"] = meta.get("split_seed")
+    if read.get("split_seed") is None:
+        read["split_seed"] = 0
+    return read
+
+
+def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=None, pca_out=None,
+                     whiten: bool = False, normal: str | None = None, read: dict[str, Any] | None = None,
+                     batch_size: int = 1024, device: str = "cpu", progress=None) -> dict[str, Any]:
+    """`cance features` as a library call: read ``data``, compute composite
+    features with one feature map and write ``out``.
+
+    Exactly one of ``ae`` (autoencoder checkpoint), ``pca`` (fit a PCA with
+    this many components; saved to ``pca_out`` only after ``out`` is written)
+    or ``pca_model`` (a saved PCA). Table inputs are selected by the names the
+    feature map recorded. ``read`` holds the reading options of
+    :func:`~cance_cli.data.load_data` (split, test_fraction, split_seed,
+    label_col, no_label, columns). ``progress(n_batches)`` returns a context
+    manager yielding a per-batch callback.
+    """
+    from cance_cli.data import load_data
+
+    read = dict(read or {})
+    check_outputs({"--out": out, "--pca-out": pca_out}, inputs=[data, ae, pca_model])
+    if ae is not None:
+        from cance_cli.training.autoencoder import ConstrainedAutoencoder
+
+        fmap = ConstrainedAutoencoder.load(ae, device=device)
+        meta, model_path = fmap.meta_, Path(ae)
+        required = fmap.input_columns_ if fmap.kind_ == "table" else None
+        provenance = {"feature_map": "autoencoder"}
+    else:
+        from cance_cli.pca import PCAFeatureMap
+
+        if pca_model is not None:
+            fmap = PCAFeatureMap.load(pca_model)
+            meta, model_path, required = fmap.meta_, Path(pca_model), fmap.meta_.get("columns")
+        else:
+            fmap, meta, model_path, required = PCAFeatureMap(pca, whiten=whiten), {}, None, None
+        emb_meta = _embedding_meta(data)
+        provenance = {"feature_map": "pca", "embedding": {k: emb_meta.get(k) for k in ("backbone", "weights")}}
+    read = _split_defaults(read, meta)
+    user_label = read.pop("label_col", None)
+    ds = load_data(data, read.pop("split", None), user_label, None if required else read.pop("columns", None),
+                   no_label=read.pop("no_label", False), default_label=meta.get("label_col") or "label",
+                   required_columns=required, test_fraction=read.get("test_fraction"),
+                   split_seed=read.get("split_seed", 0))
+    source_normal = meta.get("normal_classes") if ae is not None or pca_model is not None \
+        else (_embedding_meta(data).get("normal_classes"))
+    normal_classes = parse_normal(normal) if normal is not None else source_normal
+    if ds.y is None:
+        normal_classes = None  # unlabelled data (e.g. tomorrow's rows): nothing to mark
+    split_doc = {"split_info": ds.split_info} if ds.split_info else {}
+
+    def write(model_file: Path, sha: str) -> int:
+        n_batches = -(-len(ds) // batch_size)
+        cm = progress(n_batches) if progress is not None else _no_progress()
+        with cm as advance:
+            return write_feature_table(fmap, ds, out, normal_classes, batch_size, {
+                **provenance, "checkpoint": str(model_file), "checkpoint_sha256": sha,
+                "data_fingerprint": ds.fingerprint(), **split_doc}, progress=advance)
+
+    if pca is not None:
+        wanted = normal_classes
+        fmap.fit(ds.subset(ds.normal_mask(wanted)) if wanted else ds)
+        # The PCA goes to a temporary file first: its hash goes into the table, and it
+        # replaces pca_out only once the table is written.
+        with atomic_path(pca_out) as tmp:
+            fmap.save(tmp, {"table": str(data), "table_sha256": file_sha256(data), "columns": ds.feature_names,
+                            "normal_classes": wanted, "label_col": ds_label(ds, user_label, meta), **split_doc})
+            rows_written = write(Path(pca_out), file_sha256(tmp))
+    else:
+        rows_written = write(model_path, file_sha256(model_path))
+    return {"table": str(out), "rows": rows_written, "latent": fmap.latent, "split": ds.split,
+            "normal_classes": normal_classes, "feature_map": provenance["feature_map"],
+            **({"pca_out": str(pca_out)} if pca is not None else {})}
+
+
+def ds_label(ds: Dataset, user_label: str | None, meta: dict[str, Any]) -> str | None:
+    """The label column a table was read with (recorded so later commands default to it)."""
+    if ds.y is None or ds.kind != "table":
+        return None
+    return user_label or meta.get("label_col") or "label"
+
+
+class _no_progress:
+    def __enter__(self):
+        return lambda message="": None
+
+    def __exit__(self, *exc) -> bool:
+        return False

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import array_fingerprint, load_checkpoint, save_checkpoint
+from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.data.dataset import Dataset
 from cance_cli.errors import ConfigError, DataError
 
@@ -100,12 +100,17 @@ class PCAFeatureMap:
 
     @classmethod
     def load(cls, path) -> PCAFeatureMap:
-        tensors, meta = load_checkpoint(path, STAGE)
-        est = cls(**meta["params"])
-        est.mean_, est.components_ = tensors["mean"], tensors["components"]
-        est.explained_variance_ = tensors["explained_variance"]
-        est.input_width_ = meta["input_width"]
-        est.explained_variance_ratio_ = meta["explained_variance_ratio"]
-        est.fingerprint_ = meta["fingerprint"]
+        tensors, meta = load_checkpoint(path, STAGE, {"params": dict, "input_width": int, "fingerprint": str})
+        with rebuilding(path):
+            est = cls(**meta["params"])
+            est.mean_, est.components_ = tensors["mean"], tensors["components"]
+            est.explained_variance_ = tensors["explained_variance"]
+            est.input_width_ = meta["input_width"]
+            k = int(est.n_components)
+            if est.components_.shape != (k, est.input_width_) or est.mean_.shape != (est.input_width_,) \
+                    or est.explained_variance_.shape != (k,):
+                raise ValueError("shapes")
+            est.explained_variance_ratio_ = meta.get("explained_variance_ratio")
+            est.fingerprint_ = meta["fingerprint"]
         est.meta_ = meta
         return est

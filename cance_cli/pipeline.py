@@ -11,11 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from cance_cli import validate
 from cance_cli.artifacts import (
     AtomicParquetWriter,
+    anomaly_flags,
+    check_output,
     file_sha256,
+    iter_batches,
     open_table,
     read_checkpoint_meta,
+    read_columns,
     require_columns,
     table_meta,
 )
@@ -43,10 +48,10 @@ def feature_columns(path, schema, features: str = "composite") -> list[str]:
     return latent + RECON
 
 
-def _normal_filter(batch, has_flag: bool) -> np.ndarray | None:
+def _normal_filter(path, batch, has_flag: bool) -> np.ndarray | None:
     if not has_flag:
         return None
-    return np.asarray(batch.column("is_anomaly").to_numpy(zero_copy_only=False)) == 0
+    return ~anomaly_flags(path, batch.column("is_anomaly"))
 
 
 def _rows(path, batch, columns: list[str], offset: int) -> np.ndarray:
@@ -73,9 +78,9 @@ def read_normal_rows(path, columns: list[str], max_rows: int, seed: int) -> tupl
 
     def normal_batches():
         offset = 0
-        for batch in pf.iter_batches(READ_BATCH, columns=read_cols):
+        for batch in iter_batches(pf, path, READ_BATCH, read_cols):
             rows = _rows(path, batch, columns, offset)
-            keep = _normal_filter(batch, has_flag)
+            keep = _normal_filter(path, batch, has_flag)
             offset += batch.num_rows
             yield rows if keep is None else rows[keep]
 
@@ -113,11 +118,14 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     """Fit :class:`NCEDensity` on the normal rows of a feature table; write ``out``."""
     from cance_cli.training.nce import NCEDensity
 
+    model = NCEDensity(**params)
+    model.check_params()
+    validate.at_least("--max-rows", max_rows, 2)
+    check_output(out, inputs=[table])
     pf = open_table(table)
     columns = feature_columns(table, pf.schema_arrow, features)
     seed = params.get("seed", 0)
     rows, moments = read_normal_rows(table, columns, max_rows, seed)
-    model = NCEDensity(**params)
     if features == "latent":
         model.augment = False
     model.fit(rows, columns=columns, moments=moments if len(rows) < moments.count else None)
@@ -126,21 +134,48 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     model.save(out, {
         "method": name, "features": features, "table": str(table), "table_sha256": file_sha256(table),
         "table_rows_used": len(rows), "normal_rows": moments.count, "seed": seed,
-        "feature_source": {k: source.get(k) for k in ("source", "split", "normal_classes", "checkpoint_sha256")},
+        "feature_source": {k: source.get(k) for k in ("source", "split", "normal_classes", "checkpoint",
+                                                      "checkpoint_sha256", "feature_map")},
         **(provenance or {}),
     })
     model.meta_ = read_checkpoint_meta(out)
     return model
 
 
+def check_feature_source(table, meta: dict[str, Any], nce, density_meta: dict[str, Any]) -> None:
+    """Refuse a feature table made by another feature map than the density's.
+
+    Both the table and the density record the SHA-256 of the feature-map
+    checkpoint (autoencoder or PCA) that produced their features.
+    """
+    fitted = (density_meta.get("feature_source") or {}).get("checkpoint_sha256")
+    current = meta.get("checkpoint_sha256")
+    if fitted and current and fitted != current:
+        raise ArtifactError(f"{table} was computed by another feature map than the one {nce} was fitted on "
+                            "(checkpoint fingerprints differ); compute the features with the same checkpoint, "
+                            "or pass --force if you know they match.")
+
+
+def _unknown_latents(table, schema, columns: list[str], nce) -> None:
+    known = set(columns)
+    extra = [c for c in schema.names if re.fullmatch(r"z_\d+", c) and c not in known]
+    latent_fit = [c for c in columns if c.startswith("z_")]
+    if extra and latent_fit:
+        raise ArtifactError(f"{table} has latent column '{extra[0]}' that {nce} does not know ({len(latent_fit)} "
+                            f"latents fitted, {len(latent_fit) + len(extra)} in the table); the features come from "
+                            "another feature map, so recompute them with the density's.")
+
+
 def score_table(table, out, nce=None, method: str = "nce", batch_size: int = READ_BATCH,
-                device: str = "cpu", floor: bool | None = None, progress=None) -> dict[str, Any]:
+                device: str = "cpu", floor: bool | None = None, progress=None, force: bool = False) -> dict[str, Any]:
     """Stream ``table`` and write ``id``/``label``/``is_anomaly`` plus ``score``.
 
     ``method``: ``nce`` (the checkpoint's density), ``gauss`` (the checkpoint's
     fitted Gaussian), or ``error`` (``recon_error`` itself, no checkpoint).
     ``floor``: score reconstruction columns below their mode as at the mode
     (default: on for densities fitted with augmentation).
+    ``force``: score even if the table's feature map differs from the
+    density's (the checkpoint fingerprints recorded in both).
     Memory holds one record batch at a time.
     """
     import pyarrow as pa
@@ -149,8 +184,10 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
 
     if method not in ("nce", "gauss", "error"):
         raise ConfigError(f"--method must be nce, gauss or error, got {method!r}.")
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be positive, got {batch_size}.")
+    validate.at_least("--batch-size", batch_size, 1)
+    if method != "error" and nce is None:
+        raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
+    check_output(out, inputs=[table, nce])
     pf = open_table(table)
     schema = pf.schema_arrow
     meta = table_meta(schema)
@@ -163,12 +200,13 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
         name = "Error"
         checkpoint = {}
     else:
-        if nce is None:
-            raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
         model = NCEDensity.load(nce, device=device)
         columns = model.columns_
         require_columns(table, schema, columns, f"it was in the table {nce} was fitted on; "
                         "compute features the same way.")
+        _unknown_latents(table, schema, columns, nce)
+        if not force:
+            check_feature_source(table, meta, nce, model.meta_)
         name = model.meta_.get("method", "NCE") if method == "nce" else "Gauss"
         checkpoint = {"checkpoint": str(nce), "checkpoint_sha256": file_sha256(nce)}
     keep = [c for c in PASS_THROUGH if c in schema.names]
@@ -176,10 +214,11 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
     if model is not None and method == "nce":
         floor = model.augment_applied_ if floor is None else floor
     doc = {"stage": "scores", "method": name, "score_kind": method, "table": str(table), "floor": bool(floor),
-           "feature_source": {k: meta.get(k) for k in ("source", "split", "normal_classes")}, **checkpoint}
+           "feature_source": {k: meta.get(k) for k in ("source", "split", "normal_classes", "checkpoint_sha256")},
+           **checkpoint}
     offset = 0
     with AtomicParquetWriter(out, out_schema, doc) as writer:
-        for batch in pf.iter_batches(batch_size, columns=keep + [c for c in columns if c not in keep]):
+        for batch in iter_batches(pf, table, batch_size, keep + [c for c in columns if c not in keep]):
             rows = _rows(table, batch, columns, offset)
             if method == "error":
                 scores = rows[:, 0]
@@ -187,6 +226,8 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
                 scores = model.gaussian_score(rows, batch_size)
             else:
                 scores = model.score_samples(rows, batch_size, floor=floor)
+            if "is_anomaly" in keep:
+                anomaly_flags(table, batch.column("is_anomaly"))
             cols = {c: batch.column(c) for c in keep}
             cols["score"] = scores
             writer.write(cols)
@@ -204,10 +245,10 @@ def load_scores(path) -> tuple[str, np.ndarray, np.ndarray]:
         raise ArtifactError(f"{path} is a feature table; score it first with `cance score`.")
     require_columns(path, pf.schema_arrow, ["score"], "pass a table written by `cance score`.")
     require_columns(path, pf.schema_arrow, ["is_anomaly"],
-                    "evaluation needs ground truth: compute features with --normal.")
-    t = pf.read(columns=["is_anomaly", "score"])
-    return (meta.get("method") or Path(path).stem, t.column("is_anomaly").to_numpy().astype(bool),
-            t.column("score").to_numpy())
+                    "evaluation needs labels: score features of labelled data made with --normal.")
+    t = read_columns(pf, path, ["is_anomaly", "score"])
+    return meta.get("method") or Path(path).stem, anomaly_flags(path, t.column("is_anomaly")), \
+        np.asarray(t.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def evaluate_tables(paths: list, contamination: float | None = None, top_k: int | None = None,
@@ -217,6 +258,11 @@ def evaluate_tables(paths: list, contamination: float | None = None, top_k: int 
 
     if not paths:
         raise ConfigError("Give at least one score table (from `cance score`).")
+    if contamination is not None:
+        validate.fraction("--contamination", contamination, low_open=True, high_open=True)
+    if top_k is not None:
+        validate.at_least("--top-k", top_k, 1)
+    check_output(plot, inputs=paths, option="--plot")
     results, curves = [], []
     for path in paths:
         name, y, s = load_scores(path)

@@ -139,7 +139,7 @@ def test_features_cli_pca_path_and_errors(tmp_path):
     narrow = {k: v for k, v in cols.items() if k not in ("e_10", "e_11")}
     pq.write_table(pa.table(narrow), tmp_path / "narrow.parquet")
     cases = [
-        (("features", tmp_path / "narrow.parquet", "--pca-model", tmp_path / "p.safetensors"), "fitted on 12"),
+        (("features", tmp_path / "narrow.parquet", "--pca-model", tmp_path / "p.safetensors"), "lacks column 'e_10'"),
         (("features", tmp_path / "emb.parquet", "--pca", 3, "--columns", "x_*"), "no column matching 'x_*'"),
         (("features", tmp_path / "emb.parquet", "--pca", 50), "--pca must be between 1 and"),
         (("features", tmp_path / "emb.parquet", "--pca", 3, "--ae", tmp_path / "p.safetensors"), "exactly one"),

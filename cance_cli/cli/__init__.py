@@ -6,7 +6,10 @@ only when it runs, so `cance --help` is instant.
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from typer.core import TyperGroup
 
 from cance_cli._version import __version__
 from cance_cli.cli.bench import bench
@@ -18,7 +21,38 @@ from cance_cli.cli.fit_nce import fit_nce
 from cance_cli.cli.score import score
 from cance_cli.cli.train_ae import train_ae
 
+try:  # typer >= 0.2x ships its own copy of click
+    from typer import _click as click
+except ImportError:  # pragma: no cover - older typer depends on click
+    import click
+
+
+class OneLineErrors(TyperGroup):
+    """Report usage errors (unknown option, bad number, missing argument) as
+    one "Error: ..." line with exit code 2, like every other input error."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `cance` alone: the help is the answer
+                if exc.format_message():
+                    typer.echo(exc.format_message(), err=True)
+                sys.exit(exc.exit_code)
+            command = exc.ctx.command_path if getattr(exc, "ctx", None) is not None else "cance"
+            message = " ".join(exc.format_message().split())
+            typer.echo(f"Error: {message.rstrip('.')}; see `{command} --help`.", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("Interrupted; no output was written (older outputs are unchanged).", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="cance",
     help="Unsupervised anomaly detection: constrained-autoencoder composite features + NCE density. "
          "Higher scores mean more anomalous.",

@@ -15,23 +15,52 @@ SEED_HELP = "Random seed; the same seed gives the same result on the same device
 DEVICE_HELP = "auto (CUDA when present), cpu or cuda."
 JSON_HELP = "Print machine-readable JSON on stdout instead of a table."
 NORMAL_HELP = "Classes treated as normal, e.g. 3 or 0,1 (training keeps only those)."
-SPLIT_HELP = "Split to read where the source has one: train, test or all."
-LABEL_HELP = "Label column of a Parquet/CSV table."
+SPLIT_HELP = ("train, test or all where the source has splits (default train); on a single table or file, "
+              "train/test need --test-fraction.")
+TEST_FRACTION_HELP = "Carve a seeded, stratified test split of this share from a single table or file."
+SPLIT_SEED_HELP = "Seed of the --test-fraction split (use the same one in every command)."
+LABEL_HELP = "Label column of a Parquet/CSV table (default: 'label' when present; never a feature)."
+NO_LABEL_HELP = "The table has no label column (a column named 'label' is still never a feature)."
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
 
 
 def handle_errors(func):
-    """Turn a CanceError into one sentence on stderr and its exit code."""
+    """Turn a CanceError into one sentence on stderr and its exit code.
+
+    SIGINT and SIGTERM end the command the same way: the temporary output is
+    removed (the atomic writers' ``finally``), any older output stays, and one
+    line says so (exit 130 / 143).
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import signal
+        import threading
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
             return func(*args, **kwargs)
         except CanceError as exc:
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("Interrupted; no output was written.", err=True)
+            typer.echo("Interrupted; no output was written (older outputs are unchanged).", err=True)
             raise typer.Exit(130) from None
+        except Terminated:
+            typer.echo("Terminated; no output was written (older outputs are unchanged).", err=True)
+            raise typer.Exit(143) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper
 
@@ -52,3 +81,18 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def parse_widths(option: str, text: str | None) -> tuple[int, ...] | None:
+    """``"32,64"`` -> ``(32, 64)``; every width an integer >= 1."""
+    from cance_cli.errors import ConfigError
+
+    if text is None or not text.strip():
+        return None
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated integers >= 1, got {text!r}.") from None
+    if any(v < 1 for v in values):
+        raise ConfigError(f"{option} must be comma-separated integers >= 1, got {text!r}.")
+    return values

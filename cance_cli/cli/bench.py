@@ -54,6 +54,8 @@ def bench(
     """
     import torch
 
+    from cance_cli import validate
+    from cance_cli.artifacts import check_output
     from cance_cli.bench.protocols import make_splits
     from cance_cli.bench.report import roc_figure, summary_table
     from cance_cli.bench.run import BenchConfig, check_methods, default_methods, run_protocol
@@ -68,6 +70,14 @@ def bench(
     if min(ae_epochs, nce_epochs, dagmm_epochs) < 1 or decoder_epochs < 0:
         raise ConfigError("--ae-epochs, --nce-epochs and --dagmm-epochs must be at least 1, --decoder-epochs at "
                           "least 0.")
+    validate.at_least("--latent", latent, 1)
+    validate.positive("--ratio", ratio)
+    validate.at_least("--max-train", max_train, 2)
+    validate.at_least("--threads", threads, 1)
+    for option, folder in (("--out", out), ("--work", work)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{option} {folder} is a file; give a folder (it is created if missing).")
+    check_output(roc, option="--roc")
     config = BenchConfig(device=device, max_train=max_train)
     config.ae.update(latent=latent, epochs=ae_epochs, decoder_epochs=decoder_epochs)
     config.nce.update(ratio=ratio, epochs=nce_epochs)

@@ -10,9 +10,12 @@ from cance_cli.cli._common import (
     DEVICE_HELP,
     JSON_HELP,
     LABEL_HELP,
+    NO_LABEL_HELP,
     NORMAL_HELP,
     SEED_HELP,
     SPLIT_HELP,
+    SPLIT_SEED_HELP,
+    TEST_FRACTION_HELP,
     handle_errors,
     print_json,
     stdout_console,
@@ -26,9 +29,12 @@ def embed(
     weights: Path = typer.Option(None, help="ResNet-18 weights: torchvision .pth or safetensors."),
     random_init: bool = typer.Option(False, "--random-init", help="Random ResNet-18 weights (tests only)."),
     out: Path = typer.Option(Path("emb.parquet"), "--out", "-o", help="Embedding table to write."),
-    split: str = typer.Option("train", help=SPLIT_HELP),
+    split: str = typer.Option(None, help=SPLIT_HELP),
+    test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP),
+    split_seed: int = typer.Option(0, help=SPLIT_SEED_HELP),
     normal: str = typer.Option(None, help=NORMAL_HELP.replace(" (training keeps only those)", "")),
     label_col: str = typer.Option(None, help=LABEL_HELP),
+    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
     batch_size: int = typer.Option(64, help="Images per inference batch."),
     seed: int = typer.Option(0, help=SEED_HELP + " (only --random-init uses it)"),
     device: str = typer.Option("auto", help=DEVICE_HELP),
@@ -39,22 +45,24 @@ def embed(
 
     Example: cance embed ../shared/data/mnist --backbone resnet18 --weights resnet18-f37072fd.pth --out emb.parquet
     """
+    from cance_cli import validate
+    from cance_cli.artifacts import check_output
     from cance_cli.backbones import load_backbone
     from cance_cli.data import load_data, parse_normal
     from cance_cli.embed import write_embedding_table
-    from cance_cli.errors import ConfigError
     from cance_cli.training.common import progress_bar, resolve_device
 
-    if batch_size < 1:
-        raise ConfigError(f"--batch-size must be positive, got {batch_size}.")
+    validate.at_least("--batch-size", batch_size, 1)
+    check_output(out, inputs=[data, weights])
     model = load_backbone(backbone, str(weights) if weights else None, random_init, seed)
     dev = resolve_device(device)
-    ds = load_data(data, split, label_col)
+    ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)
     normal_classes = parse_normal(normal)
     n_batches = -(-len(ds) // batch_size)
     with progress_bar(n_batches, "embed", not quiet and n_batches > 4) as advance:
         rows, width = write_embedding_table(model, ds, out, normal_classes, batch_size, str(dev),
-                                            {"data_fingerprint": ds.fingerprint()}, progress=advance)
+                                            {"data_fingerprint": ds.fingerprint(), **(ds.split_info or {})},
+                                            progress=advance)
     doc = {"table": str(out), "rows": rows, "width": width, **model.meta}
     if json_out:
         print_json(doc)

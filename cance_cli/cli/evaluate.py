@@ -23,8 +23,11 @@ def evaluate(
 
     Example: cance evaluate scores3.parquet error3.parquet --plot roc.png
     """
+    from cance_cli import validate
     from cance_cli.pipeline import evaluate_tables
 
+    if min_auroc is not None:
+        validate.fraction("--min-auroc", min_auroc)
     results = evaluate_tables(tables, contamination, top_k, plot)
     if json_out:
         print_json(results if len(results) > 1 else results[0])

@@ -19,6 +19,8 @@ def score(
     floor: bool = typer.Option(None, "--floor/--no-floor",
                                help="Score recon_error/cos_dissim below their mode as at the mode "
                                     "(default: on for densities fitted with augmentation)."),
+    force: bool = typer.Option(False, "--force", help="Score even if the table's feature map is not the one the "
+                                                      "density was fitted on."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -33,7 +35,8 @@ def score(
 
     n_batches = -(-open_table(table).metadata.num_rows // max(batch_size, 1))
     with progress_bar(n_batches, "score", not quiet and n_batches > 4) as advance:
-        doc = score_table(table, out, nce, method, batch_size, device=device, floor=floor, progress=advance)
+        doc = score_table(table, out, nce, method, batch_size, device=device, floor=floor, progress=advance,
+                          force=force)
     if json_out:
         print_json(doc)
     else:

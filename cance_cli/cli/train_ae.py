@@ -12,9 +12,12 @@ from cance_cli.cli._common import (
     DEVICE_HELP,
     JSON_HELP,
     LABEL_HELP,
+    NO_LABEL_HELP,
     NORMAL_HELP,
     SEED_HELP,
     SPLIT_HELP,
+    SPLIT_SEED_HELP,
+    TEST_FRACTION_HELP,
     fmt,
     handle_errors,
     print_json,
@@ -35,8 +38,11 @@ def train_ae(
     hidden: str = typer.Option(None, help="Conv channels or MLP widths, e.g. 32,64."),
     normal: str = typer.Option(None, help=NORMAL_HELP),
     val_fraction: float = typer.Option(0.1, help="Share of normal training rows held out for model selection."),
-    split: str = typer.Option("train", help=SPLIT_HELP),
+    split: str = typer.Option(None, help=SPLIT_HELP),
+    test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP),
+    split_seed: int = typer.Option(0, help=SPLIT_SEED_HELP),
     label_col: str = typer.Option(None, help=LABEL_HELP),
+    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
     seed: int = typer.Option(0, help=SEED_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -47,25 +53,25 @@ def train_ae(
 
     Example: cance train-ae ../shared/data/mnist --normal 3 --latent 32 --out ae3.safetensors
     """
+    from cance_cli.artifacts import check_output
+    from cance_cli.cli._common import parse_widths
     from cance_cli.data import load_data, parse_normal
-    from cance_cli.errors import ConfigError
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
-    hidden_t = None
-    if hidden:
-        try:
-            hidden_t = tuple(int(h) for h in hidden.split(","))
-        except ValueError:
-            raise ConfigError(f"--hidden must be comma-separated integers, got {hidden!r}.") from None
-    normal_classes = parse_normal(normal)
-    ds = load_data(data, split, label_col)
-    train = ds.subset(ds.normal_mask(normal_classes))
     ae = ConstrainedAutoencoder(latent=latent, lam=lam, epochs=epochs, decoder_epochs=decoder_epochs,
-                                batch_size=batch_size, lr=lr, val_fraction=val_fraction, hidden=hidden_t,
-                                seed=seed, device=device, verbose=not quiet)
+                                batch_size=batch_size, lr=lr, val_fraction=val_fraction,
+                                hidden=parse_widths("--hidden", hidden), seed=seed, device=device,
+                                verbose=not quiet)
+    ae.check_params()
+    check_output(out, inputs=[data])
+    normal_classes = parse_normal(normal)
+    ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)
+    train = ds.subset(ds.normal_mask(normal_classes))
     ae.fit(train)
     ae.save(out, {
-        "source": ds.source, "split": ds.split, "normal_classes": normal_classes, "label_col": label_col,
+        "source": ds.source, "split": ds.split, "normal_classes": normal_classes,
+        "label_col": (label_col or "label") if ds.kind == "table" and ds.y is not None else None,
+        **(ds.split_info or {}),
         "data_fingerprint": train.fingerprint(), "seed": seed, "device": str(ae.device_),
         "command": shlex.join(["cance", *sys.argv[1:]]),
     })

@@ -30,6 +30,10 @@ class Dataset:
         Where the rows came from, for provenance.
     feature_names : list of str or None
         Column names of a table.
+    feature_dtypes : list of str or None
+        Their stored (Arrow) types, recorded in checkpoints as the input schema.
+    split_info : dict or None
+        ``test_fraction`` and ``split_seed`` when the split was carved from one table.
     pixel_scale : float
         Factor that maps stored image values to [0, 1].
     """
@@ -42,6 +46,8 @@ class Dataset:
     split: str
     feature_names: list[str] | None = None
     pixel_scale: float = 1.0
+    feature_dtypes: list[str] | None = None
+    split_info: dict | None = None
 
     def __post_init__(self) -> None:
         if len(self.x) == 0:
@@ -71,6 +77,26 @@ class Dataset:
             y=None if self.y is None else self.y[index],
             ids=self.ids[index],
         )
+
+    def carve(self, split: str, test_fraction: float, seed: int) -> Dataset:
+        """The ``train`` or ``test`` part of a seeded split of this (single-split) source.
+
+        Stratified by label when there are labels, so both parts keep the
+        class shares; the same fraction and seed always give the same rows.
+        """
+        n = len(self)
+        groups = [np.arange(n)] if self.y is None else [np.flatnonzero(self.y == c) for c in np.unique(self.y)]
+        rng = np.random.default_rng(seed)
+        is_test = np.zeros(n, dtype=bool)
+        for members in groups:
+            members = rng.permutation(members)
+            is_test[members[: int(round(test_fraction * len(members)))]] = True
+        keep = is_test if split == "test" else ~is_test
+        if not keep.any():
+            raise DataError(f"--test-fraction {test_fraction} leaves the {split} part of {self.source} empty "
+                            f"({n} rows); choose a fraction nearer 0.5.")
+        part = self.subset(np.flatnonzero(keep))
+        return replace(part, split=split, split_info={"test_fraction": test_fraction, "split_seed": seed})
 
     def fingerprint(self) -> str:
         """Hash of inputs and labels, recorded in checkpoints as provenance."""

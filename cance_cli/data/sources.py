@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cance_cli import validate
 from cance_cli.data.dataset import Dataset
 from cance_cli.errors import ConfigError, DataError
 
@@ -21,17 +22,44 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
 
 
-def load_data(spec: str, split: str = "train", label_col: str | None = None,
-              columns: list[str] | None = None) -> Dataset:
+def load_data(spec: str, split: str | None = None, label_col: str | None = None,
+              columns: list[str] | None = None, *, no_label: bool = False, default_label: str = "label",
+              required_columns: list[str] | None = None, test_fraction: float | None = None,
+              split_seed: int = 0) -> Dataset:
     """Load ``spec`` (a path or ``builtin:NAME``) as a :class:`Dataset`.
 
-    Sources with train/test splits honour ``split``; single-file sources hold
-    one split and report it as ``"all"``. ``columns`` (names or glob patterns
-    such as ``e_*``) picks the feature columns of a Parquet/CSV table.
+    ``split``: ``train``/``test``/``all`` where the source has splits (default
+    ``train``). A single file (table, .npz, .mat, a folder without train/test)
+    holds one split, ``all``; asking it for ``train`` or ``test`` needs
+    ``test_fraction``, which carves a seeded, stratified split (the same
+    fraction and ``split_seed`` give the same rows in every command).
+
+    Tables: ``label_col`` names the label column (default: ``default_label``
+    when present; none with ``no_label``); ``columns`` (names or glob patterns
+    such as ``e_*``) or ``required_columns`` (exact names, in this order, all
+    required: a model's recorded input schema) pick the features. Reserved
+    columns (``id``, ``label``, ``is_anomaly``, a pandas index) are never features.
     """
-    if split not in SPLITS:
+    if split is not None and split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}.")
-    spec = str(spec)
+    if no_label and label_col is not None:
+        raise ConfigError("--label-col and --no-label contradict each other; give one of them.")
+    if test_fraction is not None:
+        validate.fraction("--test-fraction", test_fraction, low_open=True, high_open=True)
+    ds = _load_source(str(spec), split or "train", label_col, columns, no_label, default_label, required_columns)
+    if ds.split != "all" or split in (None, "all"):
+        if test_fraction is not None:
+            raise ConfigError(f"--test-fraction applies to a single table or file with --split train|test, but "
+                              f"{spec} {'already has train/test splits' if ds.split != 'all' else 'was read whole'}"
+                              "; drop --test-fraction.")
+        return ds
+    if test_fraction is None:
+        raise ConfigError(f"{spec} is a single source without train/test splits, so --split {split} would be "
+                          "ignored; drop --split, or add --test-fraction F to carve a seeded split.")
+    return ds.carve(split, test_fraction, split_seed)
+
+
+def _load_source(spec: str, split: str, label_col, columns, no_label, default_label, required_columns) -> Dataset:
     if spec.startswith("builtin:"):
         return _load_builtin(spec.split(":", 1)[1], split)
     path = Path(spec)
@@ -54,7 +82,8 @@ def load_data(spec: str, split: str = "train", label_col: str | None = None,
     if suffix == ".mat":
         return load_mat(path)
     if suffix in TABLE_SUFFIXES:
-        return load_table(path, label_col, columns)
+        return load_table(path, label_col, columns, no_label=no_label, default_label=default_label,
+                          required_columns=required_columns)
     raise DataError(
         f"Cannot read {path}: unknown format '{suffix or 'no suffix'}'; "
         "use an idx/CIFAR/image folder, .npz, .mat, .parquet or .csv."
@@ -89,6 +118,8 @@ def read_idx(path: Path) -> np.ndarray:
     if data[2] not in dtypes:
         raise DataError(f"{path} has an unknown idx element type 0x{data[2]:02x}.")
     ndim = data[3]
+    if ndim == 0 or len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path} has a short or empty idx header; the file is truncated, so re-download it.")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     arr = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
     if arr.size != int(np.prod(shape)):
@@ -177,6 +208,16 @@ def load_cifar_dir(folder: Path, split: str) -> Dataset:
 # --------------------------------------------------------------------------- image folder
 
 
+def _open_image(Image, path: Path, mode: str | None = None):
+    """Open (and decode) one image; a file that is not one becomes one sentence."""
+    try:
+        img = Image.open(path)
+        return img.convert(mode) if mode else img
+    except Exception:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ...
+        raise DataError(f"{path} is not a readable image although its name says so; remove or replace it.") \
+            from None
+
+
 def load_image_folder(folder: Path, split: str) -> Dataset:
     try:
         from PIL import Image
@@ -196,12 +237,12 @@ def load_image_folder(folder: Path, split: str) -> Dataset:
             ]
     if not files:
         raise DataError(f"{folder} has class sub-folders but no PNG/JPEG images in them.")
-    first = Image.open(files[0][0])
+    first = _open_image(Image, files[0][0])
     mode = "RGB" if first.mode in ("RGB", "RGBA", "P", "CMYK") else "L"
     size = first.size
     arrays = []
     for path, _ in files:
-        img = Image.open(path).convert(mode)
+        img = _open_image(Image, path, mode)
         if img.size != size:
             raise DataError(
                 f"{path} is {img.size[0]}x{img.size[1]} but the first image is {size[0]}x{size[1]}; "
@@ -275,8 +316,13 @@ def load_npz(path: Path) -> Dataset:
                                 "save inputs as x (and labels as y).")
             x = npz["x"]
             y = npz["y"] if "y" in npz else None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"Cannot read {path} as .npz ({exc}).") from None
+    except DataError:
+        raise
+    except Exception as exc:  # BadZipFile, pickled objects, truncated members
+        raise DataError(f"Cannot read {path} as .npz ({str(exc).splitlines()[0] if str(exc) else 'corrupt'}); "
+                        "save plain arrays x and y with numpy.savez.") from None
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataError(f"{path}: x holds {x.dtype} values; save numeric arrays.")
     return _image_or_table(x, _labels(y), str(path))
 
 
@@ -285,13 +331,16 @@ def load_mat(path: Path) -> Dataset:
 
     try:
         mat = loadmat(str(path))
-    except (NotImplementedError, ValueError) as exc:
-        raise DataError(f"Cannot read {path} as a MATLAB v5 file ({exc}); re-save it with -v7 or as .npz.") \
+    except Exception as exc:  # MatReadError, truncated streams, HDF5 (v7.3) files, ...
+        reason = str(exc).splitlines()[0] if str(exc) else "corrupt"
+        raise DataError(f"Cannot read {path} as a MATLAB v5 file ({reason}); re-save it with -v7 or as .npz.") \
             from None
     if "X" not in mat:
         raise DataError(f"{path} has no variable 'X'; expected ODDS-style X (rows) and y (labels).")
-    ds = _image_or_table(np.asarray(mat["X"]), _labels(mat.get("y")), str(path))
-    return ds
+    x = np.asarray(mat["X"])
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataError(f"{path}: X holds {x.dtype} values; save a numeric matrix.")
+    return _image_or_table(x, _labels(mat.get("y")), str(path))
 
 
 def _pick_columns(path: Path, names: list[str], patterns: list[str]) -> list[str]:
@@ -307,47 +356,90 @@ def _pick_columns(path: Path, names: list[str], patterns: list[str]) -> list[str
     return picked
 
 
-def load_table(path: Path, label_col: str | None, columns: list[str] | None = None) -> Dataset:
-    import pyarrow.compute as pc
-    import pyarrow.types as pat
+RESERVED_COLUMNS = ("id", "label", "is_anomaly", "__index_level_0__")
 
+
+def _read_arrow_table(path: Path):
+    """The whole table as Arrow; every reader failure becomes one sentence."""
     try:
         if path.suffix.lower() == ".csv":
             import pyarrow.csv as pacsv
 
-            table = pacsv.read_csv(str(path))
-        else:
-            import pyarrow.parquet as pq
+            return pacsv.read_csv(str(path))
+        import pyarrow.parquet as pq
 
-            table = pq.read_table(str(path))
+        return pq.read_table(str(path))
     except Exception as exc:
-        raise DataError(f"Cannot read table {path} ({exc}).") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "utf8" in reason.lower() or "utf-8" in reason.lower() or isinstance(exc, UnicodeDecodeError):
+            raise DataError(f"{path} is not valid UTF-8 text; re-save it as UTF-8 CSV or as Parquet.") from None
+        raise DataError(f"Cannot read table {path} ({reason}); check that it is a complete CSV or Parquet file.") \
+            from None
+
+
+def pandas_index_columns(schema) -> list[str]:
+    """Columns that hold a pandas index written to Parquet (never features)."""
+    import json
+
+    raw = (schema.metadata or {}).get(b"pandas")
+    if raw is None:
+        return []
+    try:
+        index = json.loads(raw).get("index_columns", [])
+    except (ValueError, AttributeError):
+        return []
+    return [c for c in index if isinstance(c, str)]
+
+
+def load_table(path: Path, label_col: str | None = None, columns: list[str] | None = None, *,
+               no_label: bool = False, default_label: str = "label",
+               required_columns: list[str] | None = None) -> Dataset:
+    """A CSV or Parquet table as a Dataset (see :func:`load_data` for the options)."""
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    table = _read_arrow_table(path)
     names = table.column_names
+    if table.num_rows == 0:
+        raise DataError(f"{path} has a header but no rows; point to a table with data.")
     if label_col is not None and label_col not in names:
         raise DataError(f"{path} has no label column '{label_col}' (columns: {', '.join(names[:12])}); "
-                        "fix --label-col.")
+                        "fix --label-col, or give --no-label.")
+    if label_col is None and not no_label and default_label in names:
+        label_col = default_label
+    reserved = set(RESERVED_COLUMNS) | set(pandas_index_columns(table.schema)) | ({label_col} - {None})
     y = None
     if label_col is not None:
         y = np.asarray(table.column(label_col).to_numpy(zero_copy_only=False))
+        if table.column(label_col).null_count:
+            raise DataError(f"{path}: label column '{label_col}' has missing values; fill them or drop those rows.")
         y = _labels(y) if np.issubdtype(y.dtype, np.number) else y.astype(str)
     ids = (np.asarray(table.column("id").to_numpy(zero_copy_only=False)) if "id" in names
            else np.arange(table.num_rows, dtype=np.int64))
-    if columns:
-        features = _pick_columns(path, names, columns)
+    if required_columns is not None:
+        missing = [c for c in required_columns if c not in names]
+        if missing:
+            raise DataError(f"{path} lacks column '{missing[0]}' ({len(missing)} of the {len(required_columns)} "
+                            "columns the model was trained on are missing); give a table with the training columns.")
+        features = list(required_columns)
+    elif columns:
+        features = [c for c in _pick_columns(path, names, columns) if c not in reserved]
     else:
-        features = [c for c in names if c not in (label_col, "id", "is_anomaly")]
+        features = [c for c in names if c not in reserved]
     for col in features:
         ftype = table.schema.field(col).type
         if not (pat.is_integer(ftype) or pat.is_floating(ftype) or pat.is_boolean(ftype)):
-            raise DataError(f"{path}: column '{col}' is not numeric; drop it or name it with --label-col.")
+            raise DataError(f"{path}: column '{col}' is not numeric ({ftype}); drop or encode it, or name it with "
+                            "--label-col.")
         if table.column(col).null_count:
             raise DataError(f"{path}: column '{col}' has {table.column(col).null_count} NaN or missing values; "
                             "clean or impute them first.")
     if not features:
-        raise DataError(f"{path} has no numeric feature columns.")
+        raise DataError(f"{path} has no numeric feature columns besides the reserved id/label/is_anomaly ones.")
     x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features]).astype(np.float32)
     _check_finite(x, str(path))
-    return Dataset(x=x, y=y, ids=ids, kind="table", source=str(path), split="all", feature_names=features)
+    return Dataset(x=x, y=y, ids=ids, kind="table", source=str(path), split="all", feature_names=features,
+                   feature_dtypes=[str(table.schema.field(c).type) for c in features])
 
 
 # --------------------------------------------------------------------------- builtin

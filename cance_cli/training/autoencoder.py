@@ -16,13 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import array_fingerprint, load_checkpoint, save_checkpoint
+from cance_cli import validate
+from cance_cli.artifacts import array_fingerprint, load_checkpoint, load_state, rebuilding, save_checkpoint
 from cance_cli.data.dataset import Dataset, train_val_indices
-from cance_cli.errors import ConfigError, DataError
+from cance_cli.errors import DataError
 from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
 from cance_cli.training.losses import covariance_penalty, latent_conditioning
 
 STAGE = "autoencoder"
+# Metadata fields an autoencoder checkpoint must carry, with their JSON types.
+REQUIRED_META = {"params": dict, "model_config": dict, "kind": str, "input_shape": list}
 
 
 def _as_storage(X) -> tuple[np.ndarray, float, str]:
@@ -38,6 +41,14 @@ def _as_storage(X) -> tuple[np.ndarray, float, str]:
     if X.ndim == 3:
         X = X[:, None]
     return X, 1.0, kind
+
+
+def _schema_of(X) -> tuple[list[str] | None, list[str] | None]:
+    """Column names and dtypes of a table Dataset (None for images and bare arrays)."""
+    if isinstance(X, Dataset) and X.kind == "table" and X.feature_names is not None:
+        dtypes = X.feature_dtypes or ["float32"] * len(X.feature_names)
+        return list(X.feature_names), list(dtypes)
+    return None, None
 
 
 class ConstrainedAutoencoder:
@@ -100,17 +111,16 @@ class ConstrainedAutoencoder:
         return {k: getattr(self, k) for k in ("latent", "lam", "epochs", "decoder_epochs", "batch_size",
                                               "lr", "val_fraction", "hidden", "seed")}
 
-    def _check_params(self) -> None:
-        if self.latent < 1:
-            raise ConfigError(f"--latent must be at least 1, got {self.latent}.")
-        if self.lam < 0:
-            raise ConfigError(f"--lam must be non-negative, got {self.lam}.")
-        if self.epochs < 1 or self.decoder_epochs < 0:
-            raise ConfigError("--epochs must be at least 1 and --decoder-epochs at least 0.")
-        if self.batch_size < 2:
-            raise ConfigError(f"--batch-size must be at least 2 (batch norm needs it), got {self.batch_size}.")
-        if self.lr <= 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}.")
+    def check_params(self) -> None:
+        """Raise a ConfigError naming the first out-of-range parameter."""
+        validate.at_least("--latent", self.latent, 1)
+        validate.non_negative("--lam", self.lam)
+        validate.at_least("--epochs", self.epochs, 1)
+        validate.at_least("--decoder-epochs", self.decoder_epochs, 0)
+        validate.at_least("--batch-size", self.batch_size, 2)  # batch norm needs two rows
+        validate.positive("--lr", self.lr)
+        validate.fraction("--val-fraction", self.val_fraction, high_open=True)
+        validate.widths("--hidden", self.hidden)
 
     # ------------------------------------------------------------------ inputs
 
@@ -132,6 +142,12 @@ class ConstrainedAutoencoder:
         """Raise a clear error if ``X`` does not match the training inputs' shape."""
         self._check_fitted()
         self._check_input_shape(*_as_storage(X)[::2])
+        recorded = getattr(self, "input_columns_", None)
+        if recorded and isinstance(X, Dataset) and X.feature_names and list(X.feature_names) != list(recorded):
+            diff = next(i for i, (a, b) in enumerate(zip(X.feature_names, recorded)) if a != b)
+            raise DataError(f"Column {diff} of the data is '{X.feature_names[diff]}' but the autoencoder was trained "
+                            f"with '{recorded[diff]}' there; select the training columns by name (cance features "
+                            "does) or retrain.")
 
     def _check_input_shape(self, stored: np.ndarray, kind: str) -> None:
         shape = tuple(int(s) for s in stored.shape[1:])
@@ -152,12 +168,13 @@ class ConstrainedAutoencoder:
 
         from cance_cli.models.autoencoder import build_autoencoder, default_config
 
-        self._check_params()
+        self.check_params()
         stored, scale, kind = _as_storage(X)
         seed_everything(self.seed)
         self.device_ = resolve_device(self.device)
         self.kind_ = kind
         self.input_shape_ = [int(s) for s in stored.shape[1:]]
+        self.input_columns_, self.input_dtypes_ = _schema_of(X)
         train_idx, val_idx = train_val_indices(len(stored), self.val_fraction, self.seed)
         self.input_mean_ = self.input_scale_ = None
         if kind == "table":
@@ -346,6 +363,8 @@ class ConstrainedAutoencoder:
             "model_config": self.config_,
             "kind": self.kind_,
             "input_shape": self.input_shape_,
+            "input_columns": self.input_columns_,
+            "input_dtypes": self.input_dtypes_,
             "feature_columns": self.feature_columns_,
             "train_fingerprint": self.train_fingerprint_,
             "summary": self.summary(),
@@ -361,26 +380,33 @@ class ConstrainedAutoencoder:
 
         from cance_cli.models.autoencoder import build_autoencoder
 
-        tensors, meta = load_checkpoint(path, STAGE)
-        params = {k: v for k, v in meta["params"].items() if k != "hidden"}
-        hidden = meta["params"].get("hidden")
-        est = cls(**params, hidden=tuple(hidden) if hidden else None, device=device)
-        est.device_ = resolve_device(device)
-        est.kind_ = meta["kind"]
-        est.input_shape_ = meta["input_shape"]
-        est.config_ = meta["model_config"]
-        est.model_ = build_autoencoder(est.config_)
-        state = {k[len("model."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("model.")}
-        est.model_.load_state_dict(state)
-        est.model_.to(est.device_).eval()
-        est.input_mean_ = tensors.get("input_mean")
-        est.input_scale_ = tensors.get("input_scale")
-        est.history_ = meta.get("history", {})
-        summary = meta.get("summary", {})
-        est.latent_condition_number_ = summary.get("latent_condition_number")
-        est.latent_max_abs_corr_ = summary.get("latent_max_abs_corr")
-        est.n_train_, est.n_val_ = summary.get("n_train"), summary.get("n_val")
-        est.fit_seconds_ = summary.get("fit_seconds")
-        est.train_fingerprint_ = meta.get("train_fingerprint")
+        tensors, meta = load_checkpoint(path, STAGE, REQUIRED_META)
+        dev = resolve_device(device)
+        with rebuilding(path):
+            params = {k: v for k, v in meta["params"].items() if k != "hidden"}
+            hidden = meta["params"].get("hidden")
+            est = cls(**params, hidden=tuple(hidden) if hidden else None, device=device)
+            est.check_params()
+            est.device_ = dev
+            est.kind_ = meta["kind"]
+            est.input_shape_ = [int(s) for s in meta["input_shape"]]
+            est.input_columns_ = meta.get("input_columns")
+            est.input_dtypes_ = meta.get("input_dtypes")
+            est.config_ = meta["model_config"]
+            est.model_ = build_autoencoder(est.config_)
+            state = {k[len("model."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("model.")}
+            load_state(est.model_, state, path)
+            est.model_.to(est.device_).eval()
+            est.input_mean_ = tensors.get("input_mean")
+            est.input_scale_ = tensors.get("input_scale")
+            if est.kind_ == "table" and (est.input_mean_ is None or est.input_scale_ is None):
+                raise KeyError("input_mean")
+            est.history_ = meta.get("history", {})
+            summary = meta.get("summary", {})
+            est.latent_condition_number_ = summary.get("latent_condition_number")
+            est.latent_max_abs_corr_ = summary.get("latent_max_abs_corr")
+            est.n_train_, est.n_val_ = summary.get("n_train"), summary.get("n_val")
+            est.fit_seconds_ = summary.get("fit_seconds")
+            est.train_fingerprint_ = meta.get("train_fingerprint")
         est.meta_ = meta
         return est

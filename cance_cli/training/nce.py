@@ -14,13 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import array_fingerprint, load_checkpoint, save_checkpoint
+from cance_cli import validate
+from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
 
 STAGE = "nce"
+# Metadata fields a density checkpoint must carry, with their JSON types.
+REQUIRED_META = {"params": dict, "columns": list, "recon_columns": list, "modes": dict, "augment_applied": bool,
+                 "fingerprint": str, "summary": dict, "history": dict}
 
 
 def _check_rows(C: np.ndarray, what: str = "feature table") -> np.ndarray:
@@ -87,13 +91,16 @@ class NCEDensity:
         return {k: getattr(self, k) for k in ("ratio", "hidden", "layers", "epochs", "batch_size", "lr",
                                               "weight_decay", "augment", "learn_noise", "val_fraction", "seed")}
 
-    def _check_params(self) -> None:
-        if self.ratio <= 0:
-            raise ConfigError(f"--ratio must be positive, got {self.ratio}.")
-        if self.epochs < 1 or self.batch_size < 2 or self.hidden < 1 or self.layers < 1:
-            raise ConfigError("--epochs, --hidden and layers must be >= 1 and --batch-size >= 2.")
-        if self.lr <= 0:
-            raise ConfigError(f"--lr must be positive, got {self.lr}.")
+    def check_params(self) -> None:
+        """Raise a ConfigError naming the first out-of-range parameter."""
+        validate.positive("--ratio", self.ratio)
+        validate.at_least("--epochs", self.epochs, 1)
+        validate.at_least("--hidden", self.hidden, 1)
+        validate.at_least("layers", self.layers, 1)
+        validate.at_least("--batch-size", self.batch_size, 2)
+        validate.positive("--lr", self.lr)
+        validate.non_negative("weight_decay", self.weight_decay)
+        validate.fraction("--val-fraction", self.val_fraction, high_open=True)
 
     # ------------------------------------------------------------------ fit
 
@@ -112,7 +119,7 @@ class NCEDensity:
         from cance_cli.nce.augment import lognormal_mode
         from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
 
-        self._check_params()
+        self.check_params()
         C = _check_rows(C)
         n, dim = C.shape
         self.columns_ = list(columns) if columns is not None else [f"c_{i}" for i in range(dim)]
@@ -393,14 +400,23 @@ class NCEDensity:
     @classmethod
     def load(cls, path, device: str = "cpu") -> NCEDensity:
         """Rebuild a fitted density from a checkpoint (tensors are stored on CPU)."""
+        tensors, meta = load_checkpoint(path, STAGE, REQUIRED_META)
+        dev = resolve_device(device)
+        with rebuilding(path):
+            est = cls._rebuild(tensors, meta, device, dev)
+        est.meta_ = meta
+        return est
+
+    @classmethod
+    def _rebuild(cls, tensors, meta, device: str, dev) -> NCEDensity:
         import torch
 
         from cance_cli.models.density import DensityNet
         from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
 
-        tensors, meta = load_checkpoint(path, STAGE)
         est = cls(**meta["params"], device=device)
-        est.device_ = resolve_device(device)
+        est.check_params()
+        est.device_ = dev
         dim = len(meta["columns"])
         est.columns_, est.recon_columns_ = meta["columns"], meta["recon_columns"]
         est.modes_, est.augment_applied_ = meta["modes"], meta["augment_applied"]
@@ -421,5 +437,4 @@ class NCEDensity:
         s = meta["summary"]
         est.n_train_, est.n_val_, est.fit_seconds_ = s["n_train"], s["n_val"], s["fit_seconds"]
         est.fingerprint_ = meta["fingerprint"]
-        est.meta_ = meta
         return est
