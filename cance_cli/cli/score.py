@@ -29,10 +29,12 @@ def score(
 
     Example: cance score test3.parquet --nce nce3.safetensors --out scores3.parquet
     """
+    from cance_cli import validate
     from cance_cli.artifacts import open_table
     from cance_cli.pipeline import score_table
     from cance_cli.training.common import progress_bar
 
+    validate.at_least("--batch-size", batch_size, 1)
     n_batches = -(-open_table(table).metadata.num_rows // max(batch_size, 1))
     with progress_bar(n_batches, "score", not quiet and n_batches > 4) as advance:
         doc = score_table(table, out, nce, method, batch_size, device=device, floor=floor, progress=advance,

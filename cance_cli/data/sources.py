@@ -365,10 +365,13 @@ def _read_arrow_table(path: Path):
         if path.suffix.lower() == ".csv":
             import pyarrow.csv as pacsv
 
-            return pacsv.read_csv(str(path))
-        import pyarrow.parquet as pq
+            table = pacsv.read_csv(str(path))
+        else:
+            import pyarrow.parquet as pq
 
-        return pq.read_table(str(path))
+            table = pq.read_table(str(path))
+        table.column_names  # noqa: B018 - decodes the header: non-UTF-8 names fail here, not later
+        return table
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "utf8" in reason.lower() or "utf-8" in reason.lower() or isinstance(exc, UnicodeDecodeError):
@@ -410,6 +413,9 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
     reserved = set(RESERVED_COLUMNS) | set(pandas_index_columns(table.schema)) | ({label_col} - {None})
     y = None
     if label_col is not None:
+        if pat.is_binary(table.schema.field(label_col).type):  # pyarrow's CSV reader falls back to bytes
+            raise DataError(f"{path}: label column '{label_col}' is not valid UTF-8 text; re-save the table as "
+                            "UTF-8.")
         y = np.asarray(table.column(label_col).to_numpy(zero_copy_only=False))
         if table.column(label_col).null_count:
             raise DataError(f"{path}: label column '{label_col}' has missing values; fill them or drop those rows.")
