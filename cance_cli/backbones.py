@@ -87,6 +87,8 @@ def load_backbone(spec: str, weights: str | None = None, random_init: bool = Fal
     """Build the backbone named by ``spec``: resnet18, pixels, or torchscript:FILE."""
     import torch
 
+    if weights is not None and spec != "resnet18":
+        raise ConfigError(f"--weights applies to --backbone resnet18, not {spec}; drop --weights.")
     if spec == "pixels":
         return Backbone("pixels", None, imagenet=False, meta={"backbone": "pixels"})
     if spec.startswith("torchscript:"):

@@ -70,6 +70,8 @@ def bench(
     if min(ae_epochs, nce_epochs, dagmm_epochs) < 1 or decoder_epochs < 0:
         raise ConfigError("--ae-epochs, --nce-epochs and --dagmm-epochs must be at least 1, --decoder-epochs at "
                           "least 0.")
+    for value in seed_list:
+        validate.at_least("--seeds", value, 0)
     validate.at_least("--latent", latent, 1)
     validate.positive("--ratio", ratio)
     validate.at_least("--max-train", max_train, 2)

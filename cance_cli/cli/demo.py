@@ -33,6 +33,9 @@ def demo(
     # The demo's networks are tiny: one thread is several times faster than two
     # (measured: 8 s vs 68 s per digit with another job on the second core).
     torch.set_num_threads(1)
+    from cance_cli import validate
+
+    validate.at_least("--seed", seed, 0)
     if out_dir.exists() and not out_dir.is_dir():
         raise ConfigError(f"--out-dir {out_dir} is a file; give a folder (it is created if missing).")
     train, test = load_data("builtin:digits", "train"), load_data("builtin:digits", "test")

@@ -130,8 +130,8 @@ def natural_key(value: str):
 
 
 def parse_normal(spec: str | None) -> list[str] | None:
-    """``"0,1"`` -> ``["0", "1"]``; None or empty -> None (every row is normal)."""
-    if spec is None or not str(spec).strip():
+    """``"0,1"`` -> ``["0", "1"]``; None -> None (every row is normal)."""
+    if spec is None:
         return None
     classes = [part.strip() for part in str(spec).split(",") if part.strip()]
     if not classes:

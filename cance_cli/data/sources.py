@@ -46,6 +46,7 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
         raise ConfigError("--label-col and --no-label contradict each other; give one of them.")
     if test_fraction is not None:
         validate.fraction("--test-fraction", test_fraction, low_open=True, high_open=True)
+    validate.at_least("--split-seed", split_seed, 0)
     ds = _load_source(str(spec), split or "train", label_col, columns, no_label, default_label, required_columns)
     if ds.split != "all" or split in (None, "all"):
         if test_fraction is not None:

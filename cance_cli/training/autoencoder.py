@@ -19,8 +19,15 @@ import numpy as np
 from cance_cli import validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, load_state, rebuilding, save_checkpoint
 from cance_cli.data.dataset import Dataset, train_val_indices
-from cance_cli.errors import DataError
-from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
+from cance_cli.errors import ConfigError, DataError
+from cance_cli.training.common import (
+    BestState,
+    memory_guard,
+    progress_bar,
+    resolve_device,
+    seed_everything,
+    torch_generator,
+)
 from cance_cli.training.losses import covariance_penalty, latent_conditioning
 
 STAGE = "autoencoder"
@@ -121,6 +128,7 @@ class ConstrainedAutoencoder:
         validate.positive("--lr", self.lr)
         validate.fraction("--val-fraction", self.val_fraction, high_open=True)
         validate.widths("--hidden", self.hidden)
+        validate.at_least("--seed", self.seed, 0)
 
     # ------------------------------------------------------------------ inputs
 
@@ -182,8 +190,14 @@ class ConstrainedAutoencoder:
             self.input_mean_ = rows.mean(axis=0).astype(np.float32)
             std = rows.std(axis=0)
             self.input_scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
+        n_inputs = int(np.prod(self.input_shape_))
+        if self.latent > n_inputs:
+            raise ConfigError(f"--latent {self.latent} is wider than the {n_inputs} input values, so the "
+                              f"autoencoder would not compress; choose --latent <= {n_inputs}.")
         self.config_ = default_config(tuple(self.input_shape_), self.latent, self.hidden, kind)
-        self.model_ = build_autoencoder(self.config_).to(self.device_)
+        hint = "choose smaller --hidden widths or --batch-size."
+        with memory_guard(hint):
+            self.model_ = build_autoencoder(self.config_).to(self.device_)
         self.train_fingerprint_ = array_fingerprint(np.asarray(stored))
         self.n_train_, self.n_val_ = len(train_idx), len(val_idx)
 
@@ -191,7 +205,7 @@ class ConstrainedAutoencoder:
         started = time.perf_counter()
         total = self.epochs + self.decoder_epochs
         self.history_ = {"stage1": {"train": [], "val": []}, "stage2": {"train": [], "val": []}}
-        with progress_bar(total, "train-ae", self.verbose) as advance:
+        with memory_guard(hint), progress_bar(total, "train-ae", self.verbose) as advance:
             # Stage 1: encoder + decoder, MSE + lam * covariance penalty.
             self._train_stage(1, self.epochs, self.model_.parameters(), stored, scale, train_idx, val_idx, gen,
                               advance)

@@ -42,6 +42,20 @@ def torch_generator(seed: int):
     return gen
 
 
+@contextlib.contextmanager
+def memory_guard(hint: str) -> Iterator[None]:
+    """Turn a failed allocation (host or GPU) into a ConfigError ending with ``hint``."""
+    try:
+        yield
+    except MemoryError:
+        raise ConfigError(f"Out of memory; {hint}") from None
+    except RuntimeError as exc:  # torch reports failed allocations as RuntimeError subclasses
+        text = str(exc).lower()
+        if "allocate" in text or "out of memory" in text:
+            raise ConfigError(f"Out of memory; {hint}") from None
+        raise
+
+
 class BestState:
     """Keep a copy of a module's weights at its lowest validation loss."""
 
@@ -64,17 +78,23 @@ class BestState:
 
 @contextlib.contextmanager
 def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator:
-    """A Rich progress bar on stderr; yields ``advance(message)``."""
-    if not enabled:
+    """A Rich progress bar on stderr; yields ``advance(message)``.
+
+    Shown only when stderr is a terminal: in pipelines and CI logs a failed
+    command's stderr is its one error line.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
         yield lambda message="": None
         return
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), TextColumn("{task.fields[message]}"),
-        console=Console(stderr=True), transient=False,
+        console=console, transient=False,
     )
     with progress:
         task = progress.add_task(description, total=total, message="")
@@ -82,4 +102,8 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
         def advance(message: str = "") -> None:
             progress.update(task, advance=1, message=message)
 
-        yield advance
+        try:
+            yield advance
+        except BaseException:
+            progress.live.transient = True  # a failed run leaves only its one error line
+            raise

@@ -101,6 +101,7 @@ class NCEDensity:
         validate.positive("--lr", self.lr)
         validate.non_negative("weight_decay", self.weight_decay)
         validate.fraction("--val-fraction", self.val_fraction, high_open=True)
+        validate.at_least("--seed", self.seed, 0)
 
     # ------------------------------------------------------------------ fit
 
