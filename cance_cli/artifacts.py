@@ -28,6 +28,21 @@ META_KEY = "cance"
 FORMAT_NAME = "cance"
 
 
+_RUN: dict[str, Any] = {}
+
+
+def set_run_context(context: dict[str, Any] | None) -> None:
+    """Record how the current command was invoked (argv, effective options,
+    config file); every artifact written afterwards carries it under ``run``."""
+    _RUN.clear()
+    _RUN.update(context or {})
+
+
+def run_context() -> dict[str, Any]:
+    """What :func:`set_run_context` recorded ({} outside a CLI command)."""
+    return dict(_RUN)
+
+
 def versions() -> dict[str, str]:
     """Versions of the software that made an artifact (torch only if loaded)."""
     import sys
@@ -201,7 +216,7 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, Any], meta: dict
         if hasattr(value, "detach"):  # torch tensor, possibly on GPU
             value = value.detach().cpu().contiguous().numpy()
         arrays[name] = np.ascontiguousarray(value)
-    doc = {"format": FORMAT_NAME, "versions": versions(), **meta}
+    doc = {"format": FORMAT_NAME, "versions": versions(), **({"run": run_context()} if _RUN else {}), **meta}
     with atomic_path(path) as tmp:
         save_file(arrays, str(tmp), metadata={META_KEY: dumps(doc)})
     return Path(path)
@@ -317,7 +332,7 @@ def table_meta(schema) -> dict[str, Any]:
 
 def schema_with_meta(schema, meta: dict[str, Any]):
     """Attach the provenance document (plus format and versions) to a schema."""
-    doc = {"format": FORMAT_NAME, "versions": versions(), **meta}
+    doc = {"format": FORMAT_NAME, "versions": versions(), **({"run": run_context()} if _RUN else {}), **meta}
     return schema.with_metadata({META_KEY: dumps(doc)})
 
 

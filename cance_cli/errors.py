@@ -8,8 +8,12 @@ traceback.
 from __future__ import annotations
 
 
-class CanceError(Exception):
-    """A problem with the user's input, stated as one actionable sentence."""
+class CanceError(ValueError):
+    """A problem with the user's input, stated as one actionable sentence.
+
+    A ``ValueError``, so code (and scikit-learn's checks) that expect bad input
+    to raise ``ValueError`` catch it too.
+    """
 
     exit_code = 2
 

@@ -1,56 +1,106 @@
-"""The scikit-learn style CANCE estimator: composite features + NCE density.
+"""The scikit-learn / PyOD style CANCE estimator: composite features + NCE density.
 
-Scores are estimated negative log-likelihoods: **higher = more anomalous**.
-``predict`` returns 1 for anomalies and 0 for normal rows (the ``is_anomaly``
-convention of the tables), not scikit-learn's -1/+1.
+Scores are estimated negative log-likelihoods: **higher = more anomalous**
+(PyOD's convention; the opposite sign of scikit-learn's ``score_samples``).
+``predict`` returns 1 for anomalies and 0 for normal rows (PyOD's and the
+tables' ``is_anomaly`` convention), not scikit-learn's -1/+1.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cance_cli.errors import ConfigError
-from cance_cli.training.autoencoder import ConstrainedAutoencoder
-from cance_cli.training.nce import NCEDensity
+from cance_cli import validate
+from cance_cli.data.dataset import Dataset
+from cance_cli.defaults import choose_settings
+from cance_cli.errors import ConfigError, DataError
+
+log = logging.getLogger("cance")
+
+FEATURE_MAPS = ("autoencoder", "pca", "precomputed")
+ILL_CONDITIONED = 1e3  # latent covariance condition number above which a warning is logged
+PCA_AUTO_VARIANCE = 0.9  # --pca auto: the fewest components that explain this share of the variance
 
 
-class CANCE:
-    """Constrained autoencoder (or precomputed features) + NCE density.
+def pca_auto_components(explained_variance_ratio: np.ndarray, n_rows: int, width: int) -> int:
+    """The rule of ``pca="auto"``: the fewest components explaining 90% of the
+    variance, at least 2 and at most min(64, rows - 1, width)."""
+    k = int(np.searchsorted(np.cumsum(explained_variance_ratio), PCA_AUTO_VARIANCE) + 1)
+    return int(min(max(k, 2), 64, n_rows - 1, width))
+
+
+class CANCE(OutlierMixin, BaseEstimator):
+    """Constrained autoencoder (or a PCA, or precomputed features) + NCE density.
+
+    Every size left as ``None`` is chosen from the data's shape at ``fit``
+    (:func:`cance_cli.defaults.choose_settings`); ``settings_`` reports the
+    values used and why.
 
     Parameters
     ----------
-    feature_map : {"autoencoder", "precomputed"}
+    feature_map : {"autoencoder", "pca", "precomputed"}
+        ``pca``: a PCA of the input (embedding tables) with ``pca`` components.
         ``precomputed``: ``X`` already holds composite features whose last two
         columns are the reconstruction error and cosine dissimilarity.
-    latent, lam, ae_epochs, decoder_epochs, ae_batch_size : autoencoder settings.
+    latent, lam, ae_hidden, ae_epochs, decoder_epochs, ae_batch_size :
+        Autoencoder settings (``ae_hidden``: conv channels or MLP widths).
+    pca : int or "auto"
+        Components of the PCA feature map; ``auto`` takes the fewest that
+        explain 90% of the variance (2 to 64).
     features : {"composite", "latent"}
         Fit the density on [z, e, d] or on z alone (LatNCE).
-    ratio, nce_epochs, nce_batch_size, hidden, augment, learn_noise : NCE settings.
-    contamination : float
-        Expected share of anomalies; sets ``threshold_`` from training scores.
+    ratio, nce_epochs, nce_batch_size, hidden, augment, learn_noise :
+        NCE settings (``hidden``: width of the density network).
+    contamination : float in (0, 0.5]
+        Share of training rows above the threshold (PyOD's convention), used
+        unless ``fpr`` is given.
+    fpr : float in (0, 1), optional
+        Calibrate the threshold to this false-positive rate on held-out
+        normal rows (``calibration_fraction`` of ``X``, not used for training).
     seed, device, verbose : as elsewhere.
 
     Attributes
     ----------
     autoencoder_ : ConstrainedAutoencoder or None
+    pca_ : PCAFeatureMap or None
     density_ : NCEDensity
     threshold_ : float
+        Scores above it are flagged.
+    decision_scores_ : ndarray
+        Scores of the training rows (PyOD; not kept by ``save``).
+    labels_ : ndarray
+        ``decision_scores_ > threshold_`` as 0/1 (PyOD; not kept by ``save``).
+    score_stats_ : dict
+        Min, max, mean and std of the training scores (``predict_proba``; kept by ``save``).
+    settings_ : dict
+        The sizes and schedules used, and the rule that chose them.
+    threshold_info_ : dict
+        How the threshold was set (method, level, rows).
+    n_features_in_, feature_names_in_ : as in scikit-learn.
     """
 
-    def __init__(self, feature_map: str = "autoencoder", latent: int = 32, lam: float = 0.01,
-                 ae_epochs: int = 30, decoder_epochs: int = 10, ae_batch_size: int = 128,
-                 features: str = "composite", ratio: float = 10.0, nce_epochs: int = 100,
-                 nce_batch_size: int = 256, hidden: int = 128, augment: bool = True, learn_noise: bool = True,
-                 contamination: float = 0.05, seed: int = 0, device: str = "auto", verbose: bool = False):
+    def __init__(self, feature_map: str = "autoencoder", latent: int | None = None, lam: float = 0.01,
+                 ae_hidden: tuple[int, ...] | None = None, ae_epochs: int | None = None,
+                 decoder_epochs: int | None = None, ae_batch_size: int | None = None, pca: int | str = "auto",
+                 features: str = "composite", ratio: float = 10.0, nce_epochs: int | None = None,
+                 nce_batch_size: int | None = None, hidden: int = 128, augment: bool = True,
+                 learn_noise: bool = True, contamination: float = 0.1, fpr: float | None = None,
+                 calibration_fraction: float = 0.1, seed: int = 0, device: str = "auto", verbose: bool = False):
         self.feature_map = feature_map
         self.latent = latent
         self.lam = lam
+        self.ae_hidden = ae_hidden
         self.ae_epochs = ae_epochs
         self.decoder_epochs = decoder_epochs
         self.ae_batch_size = ae_batch_size
+        self.pca = pca
         self.features = features
         self.ratio = ratio
         self.nce_epochs = nce_epochs
@@ -59,16 +109,195 @@ class CANCE:
         self.augment = augment
         self.learn_noise = learn_noise
         self.contamination = contamination
+        self.fpr = fpr
+        self.calibration_fraction = calibration_fraction
         self.seed = seed
         self.device = device
         self.verbose = verbose
 
+    # ------------------------------------------------------------------ inputs
+
+    def _check_params(self) -> None:
+        if self.feature_map not in FEATURE_MAPS:
+            raise ConfigError(f"feature_map must be one of {', '.join(FEATURE_MAPS)}, got {self.feature_map!r}.")
+        if self.features not in ("composite", "latent"):
+            raise ConfigError(f"features must be composite or latent, got {self.features!r}.")
+        validate.fraction("--contamination", self.contamination, low_open=True)
+        if self.contamination > 0.5:
+            raise ConfigError(f"--contamination must be at most 0.5, got {self.contamination}.")
+        if self.fpr is not None:
+            validate.fraction("--fpr", self.fpr, low_open=True, high_open=True)
+            validate.fraction("calibration_fraction", self.calibration_fraction, low_open=True, high_open=True)
+        if self.pca != "auto":
+            validate.at_least("--pca", self.pca, 1)
+        validate.at_least("--seed", self.seed, 0)
+
+    def _inputs(self, X, reset: bool):
+        """``X`` as the feature map takes it: a Dataset, an image array, or a checked float32 table."""
+        if isinstance(X, Dataset):
+            width = int(math.prod(X.sample_shape))
+            if reset:
+                self.n_features_in_ = width
+                if X.kind == "table" and X.feature_names:
+                    self.feature_names_in_ = np.asarray(X.feature_names, dtype=object)
+                elif hasattr(self, "feature_names_in_"):
+                    del self.feature_names_in_
+            else:
+                self._check_width(width)
+                names = getattr(self, "feature_names_in_", None)
+                if names is not None and X.feature_names and list(X.feature_names) != list(names):
+                    X = _realign(X, list(names))
+            return X
+        if hasattr(X, "ndim") and getattr(X, "ndim", 2) > 2:  # images (N, [C,] H, W)
+            arr = np.asarray(X)
+            if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+                raise DataError("Input contains NaN or infinite values; clean or impute them first.")
+            if reset:
+                self.n_features_in_ = int(math.prod(arr.shape[1:]))
+            else:
+                self._check_width(int(math.prod(arr.shape[1:])))
+            return arr
+        names = getattr(self, "feature_names_in_", None)
+        columns = getattr(X, "columns", None)
+        if not reset and names is not None and columns is not None and list(columns) != list(names) \
+                and set(names) <= set(map(str, columns)):
+            X = X[list(names)]  # a DataFrame with the training columns in another order: realign by name
+        return validate_data(self, X, reset=reset, dtype=np.float32, ensure_min_samples=2 if reset else 1)
+
+    def _check_width(self, width: int) -> None:
+        if width != self.n_features_in_:
+            raise DataError(f"X has {width} features, but CANCE was fitted with {self.n_features_in_}; pass data "
+                            "shaped like the training data.")
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None) -> CANCE:
+        """Fit on normal data ``X``: a :class:`~cance_cli.data.Dataset`, a table
+        (array or DataFrame), images ``(N, [C,] H, W)`` in [0, 1], or composite
+        features (``feature_map="precomputed"``). ``y`` is ignored."""
+        self._check_params()
+        X = self._inputs(X, reset=True)
+        train, calibration = self._calibration_split(X)
+        self._choose_settings(train)
+        if len(train) < 10 * self.n_features_in_ and self.feature_map != "precomputed":
+            log.warning("%d training rows for %d features (fewer than 10 per feature): expect a noisy fit; "
+                        "more rows, or a narrower --pca, help.", len(train), self.n_features_in_)
+        C, cols = self._fit_feature_map(train)
+        self.density_ = self._density().fit(C, columns=cols)
+        self._warn_about_density()
+        self.decision_scores_ = self.density_.score_samples(C)
+        d = self.decision_scores_
+        self.score_stats_ = {"min": float(d.min()), "max": float(d.max()), "mean": float(d.mean()),
+                             "std": float(d.std())}
+        self._set_threshold(calibration)
+        self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
+        return self
+
+    def _calibration_split(self, X):
+        n = len(X)
+        if self.fpr is None:
+            return X, None
+        n_cal = max(1, int(round(n * self.calibration_fraction)))
+        if n - n_cal < 4:
+            raise DataError(f"{n} rows are too few to hold out {n_cal} for the --fpr threshold; give more rows or "
+                            "use --contamination.")
+        order = np.random.default_rng(self.seed).permutation(n)
+        fit_idx, cal_idx = np.sort(order[n_cal:]), np.sort(order[:n_cal])
+        return _take(X, fit_idx), _take(X, cal_idx)
+
+    def _choose_settings(self, X) -> None:
+        kind = X.kind if isinstance(X, Dataset) else ("image" if np.ndim(X) > 2 else "table")
+        shape = X.sample_shape if isinstance(X, Dataset) else tuple(np.shape(X)[1:])
+        chosen = choose_settings(kind, len(X), shape)
+        given = {"latent": self.latent, "hidden": self.ae_hidden, "ae_epochs": self.ae_epochs,
+                 "decoder_epochs": self.decoder_epochs, "ae_batch_size": self.ae_batch_size,
+                 "nce_epochs": self.nce_epochs, "nce_batch_size": self.nce_batch_size}
+        settings = {k: (chosen[k] if v is None else v) for k, v in given.items()}
+        settings["chosen"] = sorted(k for k, v in given.items() if v is None)
+        settings["rule"] = chosen["rule"]
+        settings["kind"] = kind
+        self.settings_ = settings
+
+    def _fit_feature_map(self, X) -> tuple[np.ndarray, list[str]]:
+        from cance_cli.training.autoencoder import ConstrainedAutoencoder
+
+        self.autoencoder_ = self.pca_ = None
+        s = self.settings_
+        if self.feature_map == "autoencoder":
+            self.autoencoder_ = ConstrainedAutoencoder(
+                latent=s["latent"], lam=self.lam, epochs=s["ae_epochs"], decoder_epochs=s["decoder_epochs"],
+                batch_size=s["ae_batch_size"], hidden=None if s["hidden"] is None else tuple(s["hidden"]),
+                seed=self.seed, device=self.device, verbose=self.verbose).fit(X)
+            self._warn_about_autoencoder()
+        elif self.feature_map == "pca":
+            self.pca_ = self._fit_pca(X)
+            s["latent"] = self.pca_.n_components
+        return self._select(*self._composite(X))
+
+    def _fit_pca(self, X):
+        from cance_cli.pca import PCAFeatureMap
+
+        if self.pca != "auto":
+            return PCAFeatureMap(int(self.pca)).fit(X)
+        width = int(self.n_features_in_)
+        full = PCAFeatureMap(min(width, len(X))).fit(X)
+        ratios = full.explained_variance_ / full.explained_variance_.sum() * full.explained_variance_ratio_
+        k = pca_auto_components(ratios, len(X), width)
+        self.settings_["rule"] = [*self.settings_["rule"], f"PCA components: fewest explaining 90% of the "
+                                  f"variance, clip to [2, 64] = {k}"]
+        return PCAFeatureMap(k).fit(X)
+
+    def _density(self):
+        from cance_cli.training.nce import NCEDensity
+
+        s = self.settings_
+        return NCEDensity(ratio=self.ratio, hidden=self.hidden, epochs=s["nce_epochs"],
+                          batch_size=s["nce_batch_size"], augment=self.augment and self.features == "composite",
+                          learn_noise=self.learn_noise, seed=self.seed, device=self.device, verbose=self.verbose)
+
+    def _warn_about_autoencoder(self) -> None:
+        ae = self.autoencoder_
+        if ae.latent_condition_number_ is not None and ae.latent_condition_number_ > ILL_CONDITIONED:
+            log.warning("the latent covariance is ill-conditioned (condition number %.3g): the latent is wider than "
+                        "the data supports; a smaller latent helps.", ae.latent_condition_number_)
+        stage1 = ae.history_["stage1"]
+        if len(stage1["train"]) > 1 and stage1["best_epoch"] == len(stage1["train"]) - 1:
+            log.warning("the autoencoder's best validation epoch is its last (%d): it may be under-trained; more "
+                        "epochs may help.", len(stage1["train"]))
+
+    def _warn_about_density(self) -> None:
+        d = self.density_
+        if len(d.history_["train"]) > 1 and d.history_["best_epoch"] == len(d.history_["train"]) - 1:
+            log.warning("the density's best validation epoch is its last (%d): more NCE epochs may help.",
+                        len(d.history_["train"]))
+        val = getattr(d, "validation_nll_", None)
+        if val and val["density"] >= val["gaussian"]:
+            log.warning("the NCE density does not beat its own Gaussian on validation rows (NLL %.4g vs %.4g); "
+                        "the Gaussian is as good here.", val["density"], val["gaussian"])
+
+    def _set_threshold(self, calibration) -> None:
+        if calibration is None:
+            self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
+            self.threshold_info_ = {"method": "contamination", "level": self.contamination,
+                                    "rows": int(len(self.decision_scores_))}
+        else:
+            cal = self.score_samples(calibration)
+            self.threshold_ = float(np.quantile(cal, 1 - self.fpr))
+            self.threshold_info_ = {"method": "fpr", "level": self.fpr, "rows": int(len(cal))}
+
+    # ------------------------------------------------------------------ features
+
     def _composite(self, X) -> tuple[np.ndarray, list[str]]:
         if self.feature_map == "precomputed":
             C = np.asarray(X, dtype=np.float64)
+            if C.ndim != 2 or C.shape[1] < 3:
+                raise DataError("Precomputed composite features need at least 3 columns: z..., recon_error, "
+                                "cos_dissim.")
             cols = [f"z_{i}" for i in range(C.shape[1] - 2)] + ["recon_error", "cos_dissim"]
             return C, cols
-        return self.autoencoder_.composite_features(X).astype(np.float64), self.autoencoder_.feature_columns_
+        fmap = self.autoencoder_ if self.feature_map == "autoencoder" else self.pca_
+        cols = [f"z_{i}" for i in range(fmap.latent)] + ["recon_error", "cos_dissim"]
+        return fmap.composite_features(X).astype(np.float64), cols
 
     def _select(self, C: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:
         if self.features == "latent":
@@ -76,61 +305,80 @@ class CANCE:
             return C[:, keep], [cols[i] for i in keep]
         return C, cols
 
-    def fit(self, X, y=None) -> CANCE:
-        """Fit on normal data ``X`` (images, rows, a Dataset, or composite features)."""
-        if self.feature_map not in ("autoencoder", "precomputed"):
-            raise ConfigError(f"feature_map must be autoencoder or precomputed, got {self.feature_map!r}.")
-        if self.features not in ("composite", "latent"):
-            raise ConfigError(f"features must be composite or latent, got {self.features!r}.")
-        if not 0 < self.contamination < 1:
-            raise ConfigError(f"contamination must be in (0, 1), got {self.contamination}.")
-        self.autoencoder_ = None
-        if self.feature_map == "autoencoder":
-            self.autoencoder_ = ConstrainedAutoencoder(
-                latent=self.latent, lam=self.lam, epochs=self.ae_epochs, decoder_epochs=self.decoder_epochs,
-                batch_size=self.ae_batch_size, seed=self.seed, device=self.device, verbose=self.verbose).fit(X)
-        C, cols = self._select(*self._composite(X))
-        self.density_ = NCEDensity(
-            ratio=self.ratio, hidden=self.hidden, epochs=self.nce_epochs, batch_size=self.nce_batch_size,
-            augment=self.augment and self.features == "composite", learn_noise=self.learn_noise,
-            seed=self.seed, device=self.device, verbose=self.verbose).fit(C, columns=cols)
-        self.threshold_ = float(np.quantile(self.density_.score_samples(C), 1 - self.contamination))
-        return self
+    # ------------------------------------------------------------------ scores
 
     def score_samples(self, X) -> np.ndarray:
         """Estimated negative log-likelihood per row; higher = more anomalous."""
+        check_is_fitted(self, "density_")
+        X = self._inputs(X, reset=False)
         return self.density_.score_samples(self._select(*self._composite(X))[0])
 
     def decision_function(self, X) -> np.ndarray:
-        """``score - threshold_``: positive for rows flagged as anomalous."""
-        return self.score_samples(X) - self.threshold_
+        """The anomaly score (PyOD's convention: higher = more anomalous; equals ``score_samples``)."""
+        return self.score_samples(X)
 
     def predict(self, X) -> np.ndarray:
-        """1 for anomalies, 0 for normal rows."""
-        return (self.decision_function(X) > 0).astype(np.int64)
+        """1 for rows scored above ``threshold_`` (anomalies), 0 for normal rows."""
+        return (self.score_samples(X) > self.threshold_).astype(np.int64)
 
-    def save(self, folder) -> Path:
-        """Write ``ae.safetensors`` (if any) and ``nce.safetensors`` into ``folder``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        if self.autoencoder_ is not None:
-            self.autoencoder_.save(folder / "ae.safetensors")
-        self.density_.save(folder / "nce.safetensors", {"estimator": self.get_params(),
-                                                        "threshold": self.threshold_})
-        return folder
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit on ``X`` and return its labels (``labels_``), as PyOD does."""
+        return self.fit(X).labels_
+
+    def predict_proba(self, X, method: str = "linear") -> np.ndarray:
+        """``(N, 2)`` probabilities of [normal, anomalous], as PyOD computes them
+        from the training scores: ``linear`` (min-max scaling) or ``unify``
+        (Gaussian scaling, Kriegel et al. 2011)."""
+        check_is_fitted(self, "score_stats_")
+        scores = self.score_samples(X)
+        t = self.score_stats_  # of the training scores (kept in the model folder)
+        if method == "linear":
+            p = (scores - t["min"]) / ((t["max"] - t["min"]) or 1.0)
+        elif method == "unify":
+            from scipy.special import erf
+
+            p = erf((scores - t["mean"]) / ((t["std"] or 1.0) * math.sqrt(2)))
+        else:
+            raise ConfigError(f"method must be linear or unify, got {method!r}.")
+        p = np.clip(p, 0.0, 1.0)
+        return np.column_stack([1.0 - p, p])
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, folder, provenance: dict[str, Any] | None = None) -> Path:
+        """Write the model folder (stage checkpoints + ``manifest.json``); see :mod:`cance_cli.model`."""
+        from cance_cli.model import save_estimator
+
+        check_is_fitted(self, "density_")
+        return save_estimator(self, folder, provenance or {})
 
     @classmethod
     def load(cls, folder, device: str = "cpu") -> CANCE:
-        folder = Path(folder)
-        density = NCEDensity.load(folder / "nce.safetensors", device=device)
-        est = cls(**{**density.meta_["estimator"], "device": device})
-        est.density_ = density
-        est.threshold_ = density.meta_["threshold"]
-        est.autoencoder_ = (ConstrainedAutoencoder.load(folder / "ae.safetensors", device=device)
-                            if est.feature_map == "autoencoder" else None)
-        return est
+        """Rebuild a fitted estimator from a model folder (written by ``save`` or `cance fit`)."""
+        from cance_cli.model import load_estimator
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
-            "feature_map", "latent", "lam", "ae_epochs", "decoder_epochs", "ae_batch_size", "features", "ratio",
-            "nce_epochs", "nce_batch_size", "hidden", "augment", "learn_noise", "contamination", "seed")}
+        return load_estimator(cls, folder, device)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.non_deterministic = False
+        return tags
+
+
+def _take(X, index: np.ndarray):
+    return X.subset(index) if isinstance(X, Dataset) else X[index]
+
+
+def _realign(ds: Dataset, names: list[str]) -> Dataset:
+    """A table Dataset with its columns put in the training order (by name)."""
+    from dataclasses import replace
+
+    have = list(ds.feature_names)
+    missing = [n for n in names if n not in have]
+    if missing:
+        raise DataError(f"The data lacks column '{missing[0]}' that CANCE was fitted with; give the training "
+                        "columns.")
+    order = [have.index(n) for n in names]
+    dtypes = [ds.feature_dtypes[i] for i in order] if ds.feature_dtypes else None
+    return replace(ds, x=ds.x[:, order], feature_names=list(names), feature_dtypes=dtypes)

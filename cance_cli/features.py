@@ -6,6 +6,7 @@ the output columns, never a second copy of the dataset.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,7 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
 
     def write(model_file: Path, sha: str) -> int:
         n_batches = -(-len(ds) // batch_size)
-        cm = progress(n_batches) if progress is not None else _no_progress()
+        cm = progress(n_batches) if progress is not None else contextlib.nullcontext(lambda message="": None)
         with cm as advance:
             return write_feature_table(fmap, ds, out, normal_classes, batch_size, {
                 **provenance, "checkpoint": str(model_file), "checkpoint_sha256": sha,
@@ -183,11 +184,3 @@ def ds_label(ds: Dataset, user_label: str | None, meta: dict[str, Any]) -> str |
     if ds.y is None or ds.kind != "table":
         return None
     return user_label or meta.get("label_col") or "label"
-
-
-class _no_progress:
-    def __enter__(self):
-        return lambda message="": None
-
-    def __exit__(self, *exc) -> bool:
-        return False

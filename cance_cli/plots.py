@@ -38,11 +38,14 @@ def roc_and_histograms(curves: list[tuple[str, np.ndarray, np.ndarray]], out: st
     roc_ax.legend(fontsize=7, loc="lower right")
     for ax, (name, y, s) in zip(axes[1:], curves):
         y = np.asarray(y).astype(bool)
-        lo, hi = np.percentile(s, [0.5, 99.5])
-        bins = np.linspace(lo, hi if hi > lo else lo + 1, 50)
-        ax.hist(np.clip(s[~y], lo, hi), bins=bins, alpha=0.6, density=True, label="normal")
-        ax.hist(np.clip(s[y], lo, hi), bins=bins, alpha=0.6, density=True, label="anomalous")
-        ax.set(title=name, xlabel="score (higher = more anomalous)")
+        # Negative log-likelihoods span orders of magnitude in their tail, so a
+        # histogram of raw scores is one spike; score ranks (as a percentile of
+        # all rows) show the overlap of the two classes on one readable scale.
+        rank = 100.0 * (np.argsort(np.argsort(s, kind="stable"), kind="stable") + 0.5) / len(s)
+        bins = np.linspace(0, 100, 41)
+        ax.hist(rank[~y], bins=bins, alpha=0.6, label="normal")
+        ax.hist(rank[y], bins=bins, alpha=0.6, label="anomalous")
+        ax.set(title=name, xlabel="score rank, percentile of all rows (higher = more anomalous)", ylabel="rows")
         ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(out) as tmp:

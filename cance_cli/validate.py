@@ -23,6 +23,11 @@ def _finite(name: str, value, what: str) -> float:
     return number
 
 
+def finite(name: str, value) -> None:
+    """Any finite number."""
+    _finite(name, value, "a finite number")
+
+
 def positive(name: str, value) -> None:
     """A finite number > 0 (learning rates, ratios, scales)."""
     if not _finite(name, value, "a finite number > 0") > 0:

@@ -177,7 +177,7 @@ def test_estimator_fit_predict_save_load(tmp_path):
     assert scores.shape == (len(test),) and roc_auc_score(test.y != 0, scores) > 0.9
     pred = est.predict(test)
     assert set(np.unique(pred)) <= {0, 1}
-    np.testing.assert_array_equal(pred, (est.decision_function(test) > 0).astype(int))
+    np.testing.assert_array_equal(pred, (est.decision_function(test) > est.threshold_).astype(int))
     est.save(tmp_path / "model")
     back = CANCE.load(tmp_path / "model")
     np.testing.assert_array_equal(back.score_samples(test), scores)

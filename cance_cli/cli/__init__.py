@@ -12,14 +12,19 @@ import typer
 from typer.core import TyperGroup
 
 from cance_cli._version import __version__
+from cance_cli.cli._common import CONFIG_FILE, INVOCATION
 from cance_cli.cli.bench import bench
+from cance_cli.cli.config import apply_config
 from cance_cli.cli.demo import demo
 from cance_cli.cli.embed import embed
 from cance_cli.cli.evaluate import evaluate
 from cance_cli.cli.features import features
+from cance_cli.cli.fit import fit
 from cance_cli.cli.fit_nce import fit_nce
+from cance_cli.cli.predict import predict
 from cance_cli.cli.score import score
 from cance_cli.cli.train_ae import train_ae
+from cance_cli.errors import CanceError
 
 try:  # typer >= 0.2x ships its own copy of click
     from typer import _click as click
@@ -32,6 +37,17 @@ class OneLineErrors(TyperGroup):
     one "Error: ..." line with exit code 2, like every other input error."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        INVOCATION[:] = args
+        CONFIG_FILE.clear()
+        try:
+            args, defaults, path = apply_config(self, args)
+        except CanceError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        if defaults:
+            extra["default_map"] = defaults
+            CONFIG_FILE.append(path)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
@@ -57,7 +73,7 @@ app = typer.Typer(
     help="Unsupervised anomaly detection: constrained-autoencoder composite features + NCE density. "
          "Higher scores mean more anomalous.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 
@@ -75,6 +91,8 @@ def _root(
     """Unsupervised anomaly detection with composite features and NCE."""
 
 
+app.command("fit")(fit)
+app.command("predict")(predict)
 app.command("embed")(embed)
 app.command("train-ae")(train_ae)
 app.command("features")(features)

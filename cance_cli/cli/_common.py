@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import sys
 from typing import Any
 
@@ -21,6 +22,29 @@ TEST_FRACTION_HELP = "Carve a seeded, stratified test split of this share from a
 SPLIT_SEED_HELP = "Seed of the --test-fraction split (use the same one in every command)."
 LABEL_HELP = "Label column of a Parquet/CSV table (default: 'label' when present; never a feature)."
 NO_LABEL_HELP = "The table has no label column (a column named 'label' is still never a feature)."
+
+
+CONFIG_FILE: list[str] = []  # the --config file of this invocation, if any (set by the app)
+INVOCATION: list[str] = []  # the arguments of this invocation (set by the app)
+
+
+def _plain(options: dict[str, Any]) -> dict[str, Any]:
+    """Option values as JSON-friendly scalars (paths as strings)."""
+    return {k: (str(v) if not isinstance(v, str | int | float | bool | type(None)) else v) for k, v in options.items()}
+
+
+class _StderrWarnings(logging.Handler):
+    """Library warnings (logger ``cance``) as ``Warning: ...`` lines on the current stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(f"Warning: {record.getMessage()}\n")
+
+
+def _route_warnings() -> None:
+    logger = logging.getLogger("cance")
+    if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
+        logger.addHandler(_StderrWarnings(logging.WARNING))
+        logger.propagate = False
 
 
 class Terminated(BaseException):
@@ -44,6 +68,11 @@ def handle_errors(func):
         import signal
         import threading
 
+        _route_warnings()
+        from cance_cli.artifacts import set_run_context
+
+        set_run_context({"command": ["cance", *(INVOCATION or sys.argv[1:])], "options": _plain(kwargs),
+                         **({"config_file": CONFIG_FILE[0]} if CONFIG_FILE else {})})
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -59,6 +88,7 @@ def handle_errors(func):
             typer.echo("Terminated; no output was written (older outputs are unchanged).", err=True)
             raise typer.Exit(143) from None
         finally:
+            set_run_context(None)
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
 

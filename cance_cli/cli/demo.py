@@ -12,6 +12,21 @@ DEMO_AE = {"latent": 8, "lam": 0.01, "epochs": 60, "decoder_epochs": 20, "batch_
 DEMO_NCE = {"ratio": 10.0, "epochs": 60, "batch_size": 64, "device": "cpu"}
 
 
+METHOD_LINES = (
+    "Error:  the autoencoder's reconstruction error alone (the usual baseline).",
+    "Gauss:  a Gaussian fitted to the composite features [z, recon_error, cos_dissim].",
+    "LatNCE: the NCE density on the latent z alone.",
+    "CNCE:   the NCE density on the composite features.",
+    "CANCE:  CNCE plus augmentation, so unusually small errors never look anomalous (the method).",
+)
+
+
+def _has_matplotlib() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 @handle_errors
 def demo(
     out_dir: Path = typer.Option(Path("cance-demo"), "--out-dir", help="Folder for every artifact of the run."),
@@ -68,5 +83,13 @@ def demo(
         view.add_row(cls, *cells, end_section=cls == chosen[-1])
     console = stdout_console()
     console.print(view)
-    console.print(f"Inspect a stage: cance evaluate {out_dir}/digit-{chosen[0]}/scores-*.parquet "
-                  f"--plot {out_dir}/roc.png")
+    for line in METHOD_LINES:
+        console.print(line)
+    # Point at the digit where the density gains most over reconstruction error.
+    digit = max(chosen, key=lambda c: table[c]["CANCE"] - table[c]["Error"])
+    gain = table[digit]["CANCE"] - table[digit]["Error"]
+    folder = out_dir / f"digit-{digit}"
+    plot = f" --plot {out_dir}/roc-digit-{digit}.png" if _has_matplotlib() else ""
+    console.print(f"Digit {digit}: CANCE {table[digit]['CANCE']:.3f} vs Error {table[digit]['Error']:.3f} "
+                  f"({gain:+.3f}). Compare them: cance evaluate {folder}/scores-CANCE.parquet "
+                  f"{folder}/scores-Error.parquet{plot}")

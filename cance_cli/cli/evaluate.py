@@ -30,7 +30,7 @@ def evaluate(
         validate.fraction("--min-auroc", min_auroc)
     results = evaluate_tables(tables, contamination, top_k, plot)
     if json_out:
-        print_json(results if len(results) > 1 else results[0])
+        print_json(results)  # always a list, one object per table
     elif auroc:
         for r in results:
             typer.echo(f"{r['auroc']:.6f}")

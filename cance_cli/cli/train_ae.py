@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 
 import typer
@@ -73,7 +71,6 @@ def train_ae(
         "label_col": (label_col or "label") if ds.kind == "table" and ds.y is not None else None,
         **(ds.split_info or {}),
         "data_fingerprint": train.fingerprint(), "seed": seed, "device": str(ae.device_),
-        "command": shlex.join(["cance", *sys.argv[1:]]),
     })
     summary = {"checkpoint": str(out), **ae.summary()}
     if json_out:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from cance_cli import validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, load_state, rebuilding, save_checkpoint
@@ -58,7 +59,7 @@ def _schema_of(X) -> tuple[list[str] | None, list[str] | None]:
     return None, None
 
 
-class ConstrainedAutoencoder:
+class ConstrainedAutoencoder(BaseEstimator):
     """Autoencoder with a standardised, decorrelated latent (CANCE step 1a).
 
     Parameters
@@ -114,9 +115,9 @@ class ConstrainedAutoencoder:
 
     # ------------------------------------------------------------------ params
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("latent", "lam", "epochs", "decoder_epochs", "batch_size",
-                                              "lr", "val_fraction", "hidden", "seed")}
+    def stored_params(self) -> dict[str, Any]:
+        """The parameters a checkpoint records (all but where and how verbosely it ran)."""
+        return {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")}
 
     def check_params(self) -> None:
         """Raise a ConfigError naming the first out-of-range parameter."""
@@ -373,7 +374,7 @@ class ConstrainedAutoencoder:
             tensors["input_scale"] = self.input_scale_
         meta = {
             "stage": STAGE,
-            "params": self.get_params(),
+            "params": self.stored_params(),
             "model_config": self.config_,
             "kind": self.kind_,
             "input_shape": self.input_shape_,

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from cance_cli import validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
@@ -37,7 +38,7 @@ def _check_rows(C: np.ndarray, what: str = "feature table") -> np.ndarray:
     return C
 
 
-class NCEDensity:
+class NCEDensity(BaseEstimator):
     """Density of normal composite features estimated by NCE (CANCE step 2).
 
     Parameters
@@ -87,9 +88,9 @@ class NCEDensity:
         self.device = device
         self.verbose = verbose
 
-    def get_params(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("ratio", "hidden", "layers", "epochs", "batch_size", "lr",
-                                              "weight_decay", "augment", "learn_noise", "val_fraction", "seed")}
+    def stored_params(self) -> dict[str, Any]:
+        """The parameters a checkpoint records (all but where and how verbosely it ran)."""
+        return {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")}
 
     def check_params(self) -> None:
         """Raise a ConfigError naming the first out-of-range parameter."""
@@ -187,6 +188,11 @@ class NCEDensity:
         self.history_["best_val"] = best.loss
         self.fit_seconds_ = time.perf_counter() - started
         self.density_.eval()
+        self.validation_nll_ = None
+        if len(val_idx):  # mean NLL of held-out normal rows: does the density beat its own Gaussian?
+            rows = C[val_idx]
+            self.validation_nll_ = {"density": float(np.mean(self.score_samples(rows))),
+                                    "gaussian": float(np.mean(self.gaussian_score(rows)))}
         return self
 
     # BestState copies/restores through these two, so density and noise travel together.
@@ -382,6 +388,7 @@ class NCEDensity:
             "augmented": self.augment_applied_,
             "augmentation": self.augmentation_report() if self.augment_applied_ else [],
             "n_train": self.n_train_, "n_val": self.n_val_, "fit_seconds": self.fit_seconds_,
+            "validation_nll": getattr(self, "validation_nll_", None),
         }
 
     # ------------------------------------------------------------------ persistence
@@ -392,7 +399,7 @@ class NCEDensity:
         tensors["noise.alpha"] = self.noise_.alpha
         for k, v in self.whitener_.state_dict().items():
             tensors[f"whitener.{k}"] = v
-        meta = {"stage": STAGE, "params": self.get_params(), "columns": self.columns_,
+        meta = {"stage": STAGE, "params": self.stored_params(), "columns": self.columns_,
                 "recon_columns": self.recon_columns_, "modes": self.modes_,
                 "augment_applied": self.augment_applied_, "fingerprint": self.fingerprint_,
                 "summary": self.summary(), "history": self.history_, **(provenance or {})}
@@ -437,5 +444,6 @@ class NCEDensity:
         est.history_ = meta["history"]
         s = meta["summary"]
         est.n_train_, est.n_val_, est.fit_seconds_ = s["n_train"], s["n_val"], s["fit_seconds"]
+        est.validation_nll_ = s.get("validation_nll")
         est.fingerprint_ = meta["fingerprint"]
         return est

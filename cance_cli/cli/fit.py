@@ -1,0 +1,100 @@
+"""`cance fit`: the whole pipeline in one command, written as a model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cance_cli.cli._common import (
+    DEVICE_HELP,
+    JSON_HELP,
+    LABEL_HELP,
+    NO_LABEL_HELP,
+    NORMAL_HELP,
+    SEED_HELP,
+    SPLIT_HELP,
+    SPLIT_SEED_HELP,
+    TEST_FRACTION_HELP,
+    handle_errors,
+    parse_widths,
+    print_json,
+    stdout_console,
+)
+
+AUTO = "Default: chosen from the data's shape (see docs/defaults.md)."
+
+
+@handle_errors
+def fit(
+    data: str = typer.Argument(..., help="Training data: table (CSV/Parquet), .npz, .mat, image folder, idx, "
+                                         "builtin:digits, or an embedding table with --pca."),
+    out: Path = typer.Option(Path("model"), "--out", "-o", help="Model folder to write (replaced if it holds a "
+                                                                "model)."),
+    normal: str = typer.Option(None, help=NORMAL_HELP),
+    pca: str = typer.Option(None, help="Use a PCA with K components (or 'auto') as the feature map instead of the "
+                                       "autoencoder: for embedding tables."),
+    columns: str = typer.Option(None, help="Feature columns of a table, names or patterns, e.g. 'e_*' "
+                                           "(default: every numeric non-reserved column)."),
+    latent: int = typer.Option(None, help="Latent width. " + AUTO),
+    hidden: str = typer.Option(None, help="Autoencoder conv channels or MLP widths, e.g. 64,32. " + AUTO),
+    epochs: int = typer.Option(None, help="Autoencoder stage-1 epochs. " + AUTO),
+    decoder_epochs: int = typer.Option(None, help="Autoencoder stage-2 epochs. " + AUTO),
+    batch_size: int = typer.Option(None, help="Autoencoder batch size. " + AUTO),
+    lam: float = typer.Option(0.01, help="Covariance-penalty weight."),
+    nce_epochs: int = typer.Option(None, help="NCE epochs. " + AUTO),
+    ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
+    contamination: float = typer.Option(0.1, help="Threshold: flag this share of the training rows."),
+    fpr: float = typer.Option(None, help="Threshold: calibrate this false-positive rate on held-out normal rows "
+                                         "(10%, not used for training); overrides --contamination."),
+    split: str = typer.Option(None, help=SPLIT_HELP),
+    test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP),
+    split_seed: int = typer.Option(0, help=SPLIT_SEED_HELP),
+    label_col: str = typer.Option(None, help=LABEL_HELP),
+    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
+    seed: int = typer.Option(0, help=SEED_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Fit feature map, NCE density and threshold on the normal rows of DATA; write a model folder.
+
+    Example: cance fit transactions.csv --normal 0 --out model/ && cance predict new.csv --model model/
+    The folder holds the stage checkpoints (usable by `features` and `score`) and manifest.json.
+    """
+    from cance_cli.errors import ConfigError
+    from cance_cli.estimator import CANCE
+    from cance_cli.fit_predict import fit_model
+
+    feature_map, k = "autoencoder", "auto"
+    if pca is not None:
+        feature_map = "pca"
+        if pca != "auto":
+            try:
+                k = int(pca)
+            except ValueError:
+                raise ConfigError(f"--pca must be an integer >= 1 or 'auto', got {pca!r}.") from None
+    est = CANCE(feature_map=feature_map, pca=k, latent=latent, ae_hidden=parse_widths("--hidden", hidden),
+                ae_epochs=epochs, decoder_epochs=decoder_epochs, ae_batch_size=batch_size, lam=lam,
+                nce_epochs=nce_epochs, ratio=ratio, contamination=contamination, fpr=fpr, seed=seed,
+                device=device, verbose=not quiet)
+    read = {"split": split, "label_col": label_col, "no_label": no_label, "test_fraction": test_fraction,
+            "split_seed": split_seed, "columns": [c.strip() for c in columns.split(",")] if columns else None}
+    fit_model(data, out, est, normal=normal, read=read)
+    s = est.settings_
+    summary = {"model": str(out), "feature_map": feature_map, "threshold": est.threshold_,
+               "threshold_method": est.threshold_info_,
+               "settings": {key: s[key] for key in ("latent", "hidden", "ae_epochs", "decoder_epochs",
+                                                   "ae_batch_size", "nce_epochs", "nce_batch_size")},
+               "chosen_by_rule": s["chosen"], "rule": s["rule"],
+               "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_)}
+    if json_out:
+        print_json(summary)
+        return
+    console = stdout_console()
+    console.print(f"model -> {out}: {feature_map} + NCE density; threshold {est.threshold_:.4g} "
+                  f"({est.threshold_info_['method']} {est.threshold_info_['level']}); "
+                  f"{summary['flagged_training_rows']} of {summary['training_rows']} training rows above it")
+    for line in s["rule"]:
+        console.print(f"  {line}")
+    console.print(f"next: cance predict DATA --model {out} --out scores.parquet")

@@ -1,0 +1,56 @@
+"""`cance predict`: scores and flags for every row, from a model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cance_cli.cli._common import (
+    DEVICE_HELP,
+    JSON_HELP,
+    LABEL_HELP,
+    NO_LABEL_HELP,
+    SPLIT_HELP,
+    SPLIT_SEED_HELP,
+    TEST_FRACTION_HELP,
+    handle_errors,
+    print_json,
+    stdout_console,
+)
+
+
+@handle_errors
+def predict(
+    data: str = typer.Argument(..., help="Rows to score: the same kind of data the model was fitted on."),
+    model: Path = typer.Option(..., "--model", "-m", help="Model folder written by `cance fit`."),
+    out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Score table to write."),
+    threshold: float = typer.Option(None, help="Flag scores above this instead of the model's threshold."),
+    split: str = typer.Option(None, help=SPLIT_HELP),
+    test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP + " Default: the model's."),
+    split_seed: int = typer.Option(None, help=SPLIT_SEED_HELP + " Default: the model's."),
+    label_col: str = typer.Option(None, help=LABEL_HELP + " Default: the one used in training."),
+    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Write id, label/is_anomaly (when labelled), score (higher = more anomalous) and is_flagged.
+
+    Example: cance predict new.csv --model model/ --out scores.parquet
+    Then: cance evaluate scores.parquet (needs labels), or filter is_flagged == 1.
+    """
+    from cance_cli.fit_predict import predict_table
+    from cance_cli.training.common import progress_bar
+
+    def bar(n_batches: int):
+        return progress_bar(n_batches, "predict", not quiet and n_batches > 1)
+
+    read = {"split": split, "label_col": label_col, "no_label": no_label, "test_fraction": test_fraction,
+            "split_seed": split_seed}
+    doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar)
+    if json_out:
+        print_json(doc)
+    else:
+        stdout_console().print(f"wrote {doc['rows']} scores to {out}; {doc['flagged']} flagged "
+                               f"(score > {doc['threshold']:.4g})")

@@ -1,0 +1,57 @@
+"""Data-aware default settings: sizes and schedules chosen from the data's shape.
+
+When the user gives no size, :func:`choose_settings` picks the autoencoder's
+latent width, hidden widths, epochs and batch size and the density's epochs
+from the kind of data (table or image), its row count N and width F. The
+rule, and the measurements behind it, are written in ``docs/defaults.md``;
+every chosen value is reported (``CANCE.settings_``, the model manifest and
+`cance fit`'s output) with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Images: the one-class MNIST / Fashion-MNIST settings (about 6,000 training
+# images, 30 + 10 epochs, NCE 100 epochs), with epochs scaled down on larger
+# training sets so the number of optimizer steps stays about the same.
+IMAGE_REFERENCE_ROWS = 6_000
+# Density: about this many optimizer steps at batch 256 (100 epochs of 6,000 rows).
+NCE_STEP_BUDGET = 2_400
+NCE_BATCH = 256
+
+
+def _clip(value: float, low: int, high: int) -> int:
+    return int(min(max(round(value), low), high))
+
+
+def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...]) -> dict[str, Any]:
+    """Settings for ``n_rows`` training samples of shape ``sample_shape``.
+
+    Returns the keys ``latent``, ``hidden`` (None = the architecture's own
+    width rule), ``ae_epochs``, ``decoder_epochs``, ``ae_batch_size``,
+    ``nce_epochs``, ``nce_batch_size`` and ``rule`` (one line per choice).
+    """
+    width = int(math.prod(sample_shape))
+    batch = 128 if n_rows < 50_000 else 1024
+    nce_epochs = _clip(NCE_STEP_BUDGET / max(1, math.ceil(n_rows / NCE_BATCH)), 10, 100)
+    if kind == "table":
+        latent = _clip(width // 8, 2, 8)
+        latent = min(latent, width)
+        ae_epochs, decoder_epochs = 10, 3
+        rule = [f"table of F = {width} columns, N = {n_rows} rows",
+                f"latent = clip(F // 8, 2, 8) = {latent}",
+                "autoencoder epochs 10 + 3 (longer training lets the autoencoder reconstruct anomalies too)",
+                f"batch {batch} (1024 from 50,000 rows)"]
+    else:
+        latent = 32 if width >= 28 * 28 else min(8, width)
+        ae_epochs = _clip(30 * IMAGE_REFERENCE_ROWS / max(n_rows, 1), 3, 30)
+        decoder_epochs = max(1, _clip(ae_epochs / 3, 1, 10))
+        rule = [f"images of shape {tuple(sample_shape)}, N = {n_rows}",
+                f"latent = {latent} (32 from 28x28 pixels, else 8)",
+                f"autoencoder epochs = clip(30 x 6000 / N, 3, 30) = {ae_epochs}, decoder epochs = {decoder_epochs}",
+                f"batch {batch} (1024 from 50,000 rows)"]
+    rule.append(f"NCE epochs = clip({NCE_STEP_BUDGET} / batches per epoch, 10, 100) = {nce_epochs}")
+    return {"latent": latent, "hidden": None, "ae_epochs": ae_epochs, "decoder_epochs": decoder_epochs,
+            "ae_batch_size": batch, "nce_epochs": nce_epochs, "nce_batch_size": NCE_BATCH, "rule": rule}

@@ -1,0 +1,110 @@
+"""`cance fit` and `cance predict` as library calls: data in, model folder or flags out.
+
+Both read data with the same readers and input contract as the stage
+commands (reserved columns, labels, seeded single-table splits, columns by
+name) and write the same artifact formats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import AtomicParquetWriter, check_output
+from cance_cli.data import load_data, parse_normal
+from cance_cli.estimator import CANCE
+from cance_cli.model import check_model_folder, read_manifest
+
+PREDICT_BATCH = 65_536  # rows scored at a time: memory stays flat on large inputs
+
+
+def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: dict[str, Any] | None = None
+              ) -> CANCE:
+    """Fit ``estimator`` on the normal rows of ``data`` and write the model folder ``out``.
+
+    ``read`` holds the reading options of :func:`~cance_cli.data.load_data`.
+    """
+    read = {k: v for k, v in (read or {}).items() if v is not None}
+    estimator._check_params()
+    check_model_folder(out, inputs=[data])
+    normal_classes = parse_normal(normal)
+    user_label = read.pop("label_col", None)
+    ds = load_data(data, read.pop("split", None), user_label, read.pop("columns", None), **read)
+    train = ds.subset(ds.normal_mask(normal_classes))
+    estimator.fit(train)
+    label_col = (user_label or "label") if ds.kind == "table" and ds.y is not None else None
+    estimator.save(out, {
+        "source": ds.source, "split": ds.split, "normal_classes": normal_classes, "label_col": label_col,
+        **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "n_train_rows": len(train),
+    })
+    return estimator
+
+
+def predict_table(data, model, out, *, threshold: float | None = None, read: dict[str, Any] | None = None,
+                  device: str = "cpu", progress=None) -> dict[str, Any]:
+    """Score every row of ``data`` with the model folder ``model``; write ``out``.
+
+    Columns: ``id``, ``label`` and ``is_anomaly`` when the data has labels,
+    ``score`` (higher = more anomalous) and ``is_flagged`` (score above the
+    model's threshold, or ``threshold``). ``progress(n_batches)`` returns a
+    context manager yielding a per-batch callback.
+    """
+    import pyarrow as pa
+
+    from cance_cli import validate
+
+    if threshold is not None:
+        validate.finite("--threshold", threshold)
+    check_output(out, inputs=[data, model, *(Path(model) / f for f in ("manifest.json",))])
+    manifest = read_manifest(model)
+    est = CANCE.load(model, device=device)
+    read = dict(read or {})
+    schema = manifest["schema"]
+    if read.get("split") in ("train", "test"):
+        read.setdefault("test_fraction", manifest.get("test_fraction"))
+        if read.get("test_fraction") is None:
+            read.pop("test_fraction")
+        if read.get("split_seed") is None:
+            read["split_seed"] = manifest.get("split_seed") or 0
+    read = {k: v for k, v in read.items() if v is not None}
+    ds = load_data(data, read.pop("split", None), read.pop("label_col", None), required_columns=schema.get("columns"),
+                   default_label=manifest.get("label_col") or "label", **read)
+    cut = float(est.threshold_ if threshold is None else threshold)
+    normal = manifest.get("normal_classes") if ds.y is not None else None
+    fields = [pa.field("id", pa.int64() if np.issubdtype(ds.ids.dtype, np.integer) else pa.string())]
+    if ds.y is not None:
+        fields.append(pa.field("label", pa.int64() if np.issubdtype(ds.y.dtype, np.integer) else pa.string()))
+    if normal:
+        fields.append(pa.field("is_anomaly", pa.int8()))
+    fields += [pa.field("score", pa.float64()), pa.field("is_flagged", pa.int8())]
+    doc = {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": str(model),
+           "manifest_sha256": _sha(Path(model) / "manifest.json"), "source": ds.source, "split": ds.split,
+           "threshold": cut, "threshold_source": "--threshold" if threshold is not None else manifest["threshold"],
+           "normal_classes": normal}
+    n_batches = -(-len(ds) // PREDICT_BATCH)
+    flagged = 0
+    with (progress(n_batches) if progress else contextlib.nullcontext()) as advance, \
+            AtomicParquetWriter(out, pa.schema(fields), doc) as writer:
+        for start in range(0, len(ds), PREDICT_BATCH):
+            part = ds.subset(np.arange(start, min(start + PREDICT_BATCH, len(ds))))
+            scores = est.score_samples(part)
+            cols: dict[str, Any] = {"id": part.ids}
+            if ds.y is not None:
+                cols["label"] = part.y
+            if normal:
+                cols["is_anomaly"] = (~np.isin(part.y.astype(str), normal)).astype(np.int8)
+            cols["score"], cols["is_flagged"] = scores, (scores > cut).astype(np.int8)
+            flagged += int(cols["is_flagged"].sum())
+            writer.write(cols)
+            if advance:
+                advance()
+    return {"table": str(out), "rows": writer.rows, "flagged": flagged, "threshold": cut}
+
+
+def _sha(path: Path) -> str:
+    from cance_cli.artifacts import file_sha256
+
+    return file_sha256(path)
