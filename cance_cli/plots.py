@@ -43,9 +43,12 @@ def roc_and_histograms(curves: list[tuple[str, np.ndarray, np.ndarray]], out: st
         # all rows) show the overlap of the two classes on one readable scale.
         rank = 100.0 * (np.argsort(np.argsort(s, kind="stable"), kind="stable") + 0.5) / len(s)
         bins = np.linspace(0, 100, 41)
-        ax.hist(rank[~y], bins=bins, alpha=0.6, label="normal")
-        ax.hist(rank[y], bins=bins, alpha=0.6, label="anomalous")
-        ax.set(title=name, xlabel="score rank, percentile of all rows (higher = more anomalous)", ylabel="rows")
+        # Each class as a share of its own rows: a rare class stays visible.
+        ax.hist(rank[~y], bins=bins, alpha=0.6, weights=np.full((~y).sum(), 100.0 / max((~y).sum(), 1)),
+                label=f"normal ({(~y).sum()})")
+        ax.hist(rank[y], bins=bins, alpha=0.6, weights=np.full(y.sum(), 100.0 / max(y.sum(), 1)),
+                label=f"anomalous ({y.sum()})")
+        ax.set(title=name, xlabel="score percentile (higher = more anomalous)", ylabel="% of the class")
         ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(out) as tmp:

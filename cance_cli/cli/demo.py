@@ -84,12 +84,13 @@ def demo(
     console = stdout_console()
     console.print(view)
     for line in METHOD_LINES:
-        console.print(line)
+        console.print(line, markup=False, highlight=False)
     # Point at the digit where the density gains most over reconstruction error.
     digit = max(chosen, key=lambda c: table[c]["CANCE"] - table[c]["Error"])
     gain = table[digit]["CANCE"] - table[digit]["Error"]
     folder = out_dir / f"digit-{digit}"
     plot = f" --plot {out_dir}/roc-digit-{digit}.png" if _has_matplotlib() else ""
     console.print(f"Digit {digit}: CANCE {table[digit]['CANCE']:.3f} vs Error {table[digit]['Error']:.3f} "
-                  f"({gain:+.3f}). Compare them: cance evaluate {folder}/scores-CANCE.parquet "
-                  f"{folder}/scores-Error.parquet{plot}")
+                  f"({gain:+.3f}). Compare them:", highlight=False)
+    console.print(f"  cance evaluate {folder}/scores-CANCE.parquet {folder}/scores-Error.parquet{plot}",
+                  markup=False, highlight=False, soft_wrap=True)
