@@ -276,3 +276,28 @@ def test_evaluate_json_is_always_a_list(labelled):
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert isinstance(doc, list) and len(doc) == 1 and doc[0]["auroc"] > 0.9
+
+
+def test_fit_pca_auto_on_an_embedding_table(tmp_path):
+    emb = tmp_path / "emb.parquet"
+    assert cli("embed", "builtin:digits", "--backbone", "pixels", "--normal", "0", "--out", emb, "-q").exit_code == 0
+    result = cli("fit", emb, "--pca", "auto", "--normal", "0", "--out", tmp_path / "m", "--nce-epochs", "5",
+                 "--json", "-q")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["stages"]["feature_map"] == "pca.safetensors"
+    k = manifest["settings"]["latent"]
+    assert 2 <= k <= 64 and any("90%" in line for line in manifest["settings"]["rule"])
+    pred = cli("predict", emb, "--model", tmp_path / "m", "--out", tmp_path / "p.parquet", "-q")
+    assert pred.exit_code == 0, pred.output
+    t = pq.read_table(tmp_path / "p.parquet")
+    assert roc_auc_score(t.column("is_anomaly").to_numpy(), t.column("score").to_numpy()) > 0.9
+
+
+def test_fit_warns_about_few_rows_per_feature(caplog):
+    from cance_cli import CANCE
+
+    x, _ = _blobs(n_normal=60, n_anom=0, width=12)
+    with caplog.at_level("WARNING", logger="cance"):
+        CANCE(**SMALL).fit(x)
+    assert any("fewer than 10 per feature" in r.getMessage() for r in caplog.records)

@@ -44,7 +44,6 @@ def _route_warnings() -> None:
     logger = logging.getLogger("cance")
     if not any(isinstance(h, _StderrWarnings) for h in logger.handlers):
         logger.addHandler(_StderrWarnings(logging.WARNING))
-        logger.propagate = False
 
 
 class Terminated(BaseException):
