@@ -300,3 +300,54 @@ def test_a_later_invocation_with_other_methods_keeps_the_earlier_scores(tmp_path
     assert [r["method"] for r in read_results(tmp_path / "out" / "results.csv")] == ["IsolationForest", "OCSVM"]
     table = pq.read_table(tmp_path / "work" / "scores" / "one-class-3-s0.parquet")
     assert table.column_names == ["id", "is_anomaly", "IsolationForest", "OCSVM"]
+
+
+def _novelty_folder(folder, n_normal=300, n_anom=30):
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for name, shift in (("1_alpha", 3.0), ("2_beta", 2.0)):
+        x = np.vstack([rng.normal(10, 5, (n_normal, 4)), rng.normal(10 + 5 * shift, 5, (n_anom, 4))])
+        np.savez(folder / f"{name}.npz", X=x, y=np.r_[np.zeros(n_normal), np.ones(n_anom)])
+    return folder
+
+
+def test_novelty_split_follows_the_adbench_protocol(tmp_path):
+    from cance_cli.bench.novelty import novelty_split
+
+    folder = _novelty_folder(tmp_path / "tables")
+    s0, again, s1 = (novelty_split(folder / "1_alpha.npz", seed) for seed in (0, 0, 1))
+    assert s0.name == "alpha" and len(s0.x_train) == 150  # half of the 300 normal rows
+    assert len(s0.x_test) == 150 + 30 and int(s0.y_test.sum()) == 30  # the other half and every anomaly
+    np.testing.assert_allclose(s0.x_train.mean(axis=0), 0, atol=1e-5)  # standardised with training statistics
+    np.testing.assert_allclose(s0.x_train.std(axis=0), 1, atol=1e-4)
+    np.testing.assert_array_equal(s0.x_train, again.x_train)
+    assert not np.array_equal(s0.x_train, s1.x_train)
+    # No training row is in the test set.
+    train_rows = {tuple(np.round(r, 4)) for r in s0.x_train}
+    assert not train_rows & {tuple(np.round(r, 4)) for r in s0.x_test}
+
+
+def test_novelty_caps_large_tables_with_a_stratified_sample(tmp_path, monkeypatch):
+    import cance_cli.bench.novelty as novelty
+
+    monkeypatch.setattr(novelty, "MAX_ROWS", 100)
+    folder = _novelty_folder(tmp_path / "tables", n_normal=900, n_anom=100)
+    s = novelty.novelty_split(folder / "2_beta.npz", 0)
+    assert len(s.x_train) + len(s.x_test) == 100 and int(s.y_test.sum()) == 10  # 10% anomalies kept
+
+
+def test_cli_bench_novelty_runs_every_method_on_the_same_splits(tmp_path):
+    from cance_cli.bench.run import read_results
+
+    folder = _novelty_folder(tmp_path / "tables")
+    out = tmp_path / "run"
+    result = cli("bench", "novelty", folder, "--out", out, "--methods", "Error,CANCE,KNN,IsolationForest",
+                 "--nce-epochs", "3", "--datasets", "beta", "--json")
+    assert result.exit_code == 0, result.output
+    rows = read_results(out / "results.csv")
+    assert {r["method"] for r in rows} == {"Error", "CANCE", "KNN", "IsolationForest"}
+    assert {r["split"] for r in rows} == {"beta"} and {r["n_test"] for r in rows} == {180}
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert runs[-1]["config"]["fixed_by_user"]["nce"] == {"epochs": 3}
+    line = one_error_line(cli("bench", "novelty", folder, "--out", out, "--datasets", "gamma"))
+    assert "No table 'gamma'" in line

@@ -4,7 +4,8 @@
 Where a maintained library has the method, it is used as is: scikit-learn's
 IsolationForest, LocalOutlierFactor (novelty mode), OneClassSVM and
 KernelDensity (after PCA whitening, bandwidth by cross-validated
-likelihood); PyOD's DeepSVDD, VAE and KNN through the ``bench`` extra. DAGMM
+likelihood); PyOD's DeepSVDD, VAE, KNN, ECOD and AutoEncoder through the
+``bench`` extra. DAGMM
 has no maintained implementation and lives in :mod:`cance_cli.training.dagmm`.
 
 Inputs are flat float rows: pixels in [0, 1] for images, standardised columns
@@ -21,7 +22,7 @@ import numpy as np
 from cance_cli.errors import ConfigError
 
 SKLEARN = ("IsolationForest", "LOF", "OCSVM", "KDE")
-PYOD = ("DeepSVDD", "VAE", "KNN")
+PYOD = ("DeepSVDD", "VAE", "KNN", "ECOD", "AutoEncoder")
 BASELINES = SKLEARN + ("DAGMM",) + PYOD
 QUADRATIC = ("LOF", "OCSVM", "KDE", "KNN")
 
@@ -116,10 +117,18 @@ def make_detector(name: str, n_features: int, seed: int, options: dict[str, Any]
     if name in PYOD:
         if not pyod_available():
             raise ConfigError(f"{name} needs PyOD; run `pip install 'cance[bench]'` or leave {name} out.")
-        if name == "KNN":
+        if name == "KNN":  # k = 5, largest distance (PyOD's defaults)
             from pyod.models.knn import KNN
 
             return _PyOD(KNN(**opts))
+        if name == "ECOD":
+            from pyod.models.ecod import ECOD
+
+            return _PyOD(ECOD(**opts))
+        if name == "AutoEncoder":
+            from pyod.models.auto_encoder import AutoEncoder
+
+            return _PyOD(AutoEncoder(random_state=seed, verbose=0, **opts))
         if name == "DeepSVDD":
             from pyod.models.deep_svdd import DeepSVDD
 

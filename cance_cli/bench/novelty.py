@@ -57,6 +57,12 @@ def _stratified_cap(y: np.ndarray, rng: np.random.Generator, cap: int) -> np.nda
 def novelty_split(path: Path, seed: int) -> NoveltySplit:
     """One seeded split of one table, as the protocol states it."""
     x, y = read_xy(path)
+    if x.ndim != 2 or len(x) != len(y) or not set(np.unique(y)) <= {0, 1}:
+        raise DataError(f"{path}: expected X of shape (rows, features) and y of 0/1 with one label per row.")
+    if not np.isfinite(x).all():
+        raise DataError(f"{path} holds NaN or infinite values; clean the table first.")
+    if (y == 0).sum() < 4 or (y == 1).sum() < 1:
+        raise DataError(f"{path} needs at least 4 normal rows and 1 anomaly for the novelty protocol.")
     rng = np.random.default_rng(seed)
     rows = _stratified_cap(y, rng, MAX_ROWS)
     x, y = x[rows], y[rows]
@@ -67,8 +73,13 @@ def novelty_split(path: Path, seed: int) -> NoveltySplit:
     std = x[train].std(axis=0)
     std[std == 0] = 1.0
     scale = lambda a: ((a - mean) / std).astype(np.float32)  # noqa: E731
-    name = path.stem.split("_", 1)[-1] if path.stem.split("_", 1)[0].isdigit() else path.stem
-    return NoveltySplit(name, seed, scale(x[train]), scale(x[test]), y[test])
+    return NoveltySplit(dataset_name(path), seed, scale(x[train]), scale(x[test]), y[test])
+
+
+def dataset_name(path: Path) -> str:
+    """``2_annthyroid.npz`` -> ``annthyroid`` (ADBench's numbering dropped)."""
+    head, _, rest = path.stem.partition("_")
+    return rest if head.isdigit() and rest else path.stem
 
 
 def table_files(folder: Path) -> list[Path]:

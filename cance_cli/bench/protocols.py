@@ -10,7 +10,9 @@ benchmark sees the same split. Protocols (METHOD "Evaluation protocols"):
 - ``corrupted``: all of the training set is normal; the clean test set is
   normal and one corrupted copy of it (per corruption) is anomalous;
 - ``tabular``: half of the normal rows (drawn with the seed) train, the
-  other half and every anomaly test.
+  other half and every anomaly test;
+- ``novelty``: the ADBench novelty protocol on every ``.npz``/``.mat`` table
+  of a folder (:mod:`cance_cli.bench.novelty`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 from cance_cli.data.dataset import Dataset
 from cance_cli.errors import ConfigError, DataError
 
-PROTOCOLS = ("one-class", "multimodal", "leave-one-out", "corrupted", "tabular")
+PROTOCOLS = ("one-class", "multimodal", "leave-one-out", "corrupted", "tabular", "novelty")
 DEFAULT_MULTIMODAL = (("0", "1"), ("0", "8"), ("1", "8"))
 
 
@@ -141,6 +143,35 @@ def tabular(name: str, folder: str | Path, seed: int, train_fraction: float = 0.
                  {"train_fraction": train_fraction})
 
 
+def novelty(path: Path, seed: int) -> Split:
+    """One table of a folder under the ADBench novelty protocol (already standardised)."""
+    from cance_cli.bench.novelty import novelty_split
+
+    ns = novelty_split(path, seed)
+    names = [f"x_{j}" for j in range(ns.x_train.shape[1])]
+    train = Dataset(x=ns.x_train, y=np.zeros(len(ns.x_train), dtype=np.int64),
+                    ids=np.arange(len(ns.x_train), dtype=np.int64), kind="table", source=str(path), split="train",
+                    feature_names=names)
+    test = Dataset(x=ns.x_test, y=ns.y_test.astype(np.int64), ids=np.arange(len(ns.x_test), dtype=np.int64),
+                   kind="table", source=str(path), split="test", feature_names=names)
+    return Split("novelty", ns.name, train, test, ["0"], seed, {"protocol_source": "adbench-novelty"})
+
+
+def _novelty_files(data: str, datasets: list[str] | None) -> list[Path]:
+    from cance_cli.bench.novelty import dataset_name, table_files
+
+    if not Path(data).is_dir():
+        raise DataError(f"{data} is not a folder; the novelty protocol reads every .npz/.mat table in a folder.")
+    files = table_files(Path(data))
+    if datasets:
+        known = {dataset_name(f): f for f in files}
+        unknown = [d for d in datasets if d not in known]
+        if unknown:
+            raise ConfigError(f"No table '{unknown[0]}' in {data}; choose from {', '.join(known)}.")
+        files = [known[d] for d in datasets]
+    return files
+
+
 def make_splits(protocol: str, data: str, classes: list[str] | None = None,
                 sets: list[list[str]] | None = None, corruptions: list[str] | None = None,
                 datasets: list[str] | None = None, max_test: int | None = None):
@@ -148,6 +179,9 @@ def make_splits(protocol: str, data: str, classes: list[str] | None = None,
     folder of the tabular files). Image data is read once, here."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"Unknown protocol '{protocol}'; choose from {', '.join(PROTOCOLS)}.")
+    if protocol == "novelty":
+        files = _novelty_files(data, datasets)
+        return lambda seed: (novelty(path, seed) for path in files)
     if protocol == "tabular":
         from cance_cli.data.tabular import FILES
 

@@ -70,10 +70,16 @@ def check_methods(methods: Iterable[str]) -> list[str]:
     return methods
 
 
-def default_methods() -> list[str]:
-    """Everything that runs here: the CANCE ablations, sklearn baselines, DAGMM, PyOD when installed."""
+# The novelty protocol's line-up (the tabular-quality issue): CANCE, its ablations and six baselines.
+NOVELTY_METHODS = CANCE_METHODS + ("KNN", "LOF", "IsolationForest", "ECOD", "AutoEncoder", "DeepSVDD")
+
+
+def default_methods(protocol: str | None = None) -> list[str]:
+    """Everything that runs here: the CANCE ablations, sklearn baselines, DAGMM, PyOD when installed
+    (for ``novelty``: :data:`NOVELTY_METHODS`)."""
     pyod = pyod_available()
-    return [m for m in ALL_METHODS if m not in PCA_METHODS and (pyod or m not in PYOD)]
+    pool = NOVELTY_METHODS if protocol == "novelty" else ALL_METHODS
+    return [m for m in pool if m not in PCA_METHODS and (pyod or m not in PYOD)]
 
 
 def versions() -> dict[str, str]:
@@ -310,25 +316,28 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
-TABULAR_RULE = ("tables: latent = clip(F // 8, 2, 8); AE epochs 10, decoder epochs 3; batch 128 (1024 above "
-                "50,000 rows); NCE on at most 20,000 rows; DAGMM latent 1, epochs = clip(100000 / n_train, 10, 200)")
+TABULAR_RULE = ("tables: the defaults of `cance fit` (cance_cli/defaults.py, docs/defaults.md): latent = "
+                "clip(F // 8, 2, 8); AE epochs 10, decoder epochs 3; batch 128 (1024 from 50,000 rows); NCE epochs "
+                "= clip(2400 / batches per epoch, 10, 100) on at most 20,000 rows; DAGMM latent 1, epochs = "
+                "clip(100000 / n_train, 10, 200)")
 
 
 def adapt_to_split(config: BenchConfig, split: Split) -> BenchConfig:
-    """The settings for a table split: sized by its width F and training rows (``TABULAR_RULE``).
+    """The settings for a table split: those `cance fit` would choose (``TABULAR_RULE``).
 
     Image splits keep ``config`` as given; so do settings the user fixed
     explicitly in ``config.fixed``.
     """
+    from cance_cli.defaults import choose_settings
+
     if split.train.kind != "table":
         return config
-    n, f = len(split.train), int(np.prod(split.train.sample_shape))
-    batch = 128 if n < 50_000 else 1024
-    # Ten epochs: on Thyroid and Abalone (seed 0) longer training let the
-    # autoencoder reconstruct the anomalies too (F1 of the error 0.74 -> 0.36
-    # at 30 epochs); docs/benchmarks.md has the sweep.
-    ae = {**config.ae, "latent": int(np.clip(f // 8, 2, 8)), "epochs": 10, "decoder_epochs": 3, "batch_size": batch}
-    nce = {**config.nce, "max_rows": 20_000}
+    n = len(split.train)
+    rule = choose_settings("table", min(n, 20_000), split.train.sample_shape)
+    batch = rule["ae_batch_size"]
+    ae = {**config.ae, "latent": rule["latent"], "epochs": rule["ae_epochs"], "decoder_epochs": rule["decoder_epochs"],
+          "batch_size": batch}
+    nce = {**config.nce, "max_rows": 20_000, "epochs": rule["nce_epochs"], "batch_size": rule["nce_batch_size"]}
     dagmm = {**config.dagmm, "latent": 1, "epochs": int(np.clip(round(100_000 / n), 10, 200)), "batch_size": batch}
     fixed = config.fixed
     return replace(config, ae={**ae, **fixed.get("ae", {})}, nce={**nce, **fixed.get("nce", {})},

@@ -18,7 +18,8 @@ def _csv(value: str | None) -> list[str] | None:
 
 @handle_errors
 def bench(
-    protocol: str = typer.Argument(..., help="one-class, multimodal, leave-one-out, corrupted or tabular."),
+    protocol: str = typer.Argument(..., help="one-class, multimodal, leave-one-out, corrupted, tabular or novelty "
+                                             "(the ADBench novelty protocol on a folder of .npz/.mat tables)."),
     data: str = typer.Argument(..., help="Image source (idx/CIFAR/image folder/builtin:digits), or for "
                                          "tabular the folder holding thyroid.mat, arrhythmia.mat, abalone.data "
                                          "and kddcup.data_10_percent.gz."),
@@ -32,12 +33,14 @@ def bench(
     classes: str = typer.Option(None, help="one-class / leave-one-out: the classes to take in turn."),
     sets: str = typer.Option(None, help="multimodal: normal class sets, e.g. '0,1;0,8;1,8' (the default)."),
     corruptions: str = typer.Option(None, help="corrupted: comma list (default: all 15)."),
-    datasets: str = typer.Option(None, help="tabular: comma list of thyroid, arrhythmia, abalone, kddcup99."),
+    datasets: str = typer.Option(None, help="tabular: comma list of thyroid, arrhythmia, abalone, kddcup99; "
+                                            "novelty: table names without ADBench's number (default: all)."),
     latent: int = typer.Option(32, help="Latent size of the autoencoder / PCA (image data; tables are sized "
                                         "by rule, see runs.jsonl)."),
     ae_epochs: int = typer.Option(30, help="Autoencoder stage-1 epochs (image data)."),
     decoder_epochs: int = typer.Option(10, help="Autoencoder stage-2 (decoder-only) epochs (image data)."),
-    nce_epochs: int = typer.Option(100, help="NCE epochs."),
+    nce_epochs: int = typer.Option(None, help="NCE epochs (default: 100 on images, by the rule of `cance fit` on "
+                                              "tables; given, it applies to both)."),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
     dagmm_epochs: int = typer.Option(30, help="DAGMM training epochs (image data)."),
     max_train: int = typer.Option(10000, help="Training-row cap for LOF, OCSVM, KDE and KNN."),
@@ -66,8 +69,8 @@ def bench(
         seed_list = [int(s) for s in _csv(seeds) or []]
     except ValueError:
         raise ConfigError(f"--seeds must be a comma list of integers, got {seeds!r}.") from None
-    chosen = check_methods(_csv(methods) or default_methods())  # before any data is read
-    if min(ae_epochs, nce_epochs, dagmm_epochs) < 1 or decoder_epochs < 0:
+    chosen = check_methods(_csv(methods) or default_methods(protocol))  # before any data is read
+    if min(ae_epochs, nce_epochs or 1, dagmm_epochs) < 1 or decoder_epochs < 0:
         raise ConfigError("--ae-epochs, --nce-epochs and --dagmm-epochs must be at least 1, --decoder-epochs at "
                           "least 0.")
     for value in seed_list:
@@ -82,21 +85,25 @@ def bench(
     check_output(roc, option="--roc")
     config = BenchConfig(device=device, max_train=max_train)
     config.ae.update(latent=latent, epochs=ae_epochs, decoder_epochs=decoder_epochs)
-    config.nce.update(ratio=ratio, epochs=nce_epochs)
+    config.nce.update(ratio=ratio, epochs=nce_epochs or 100)
+    if nce_epochs is not None:  # given: tables keep it too instead of the rule's
+        config.fixed["nce"] = {"epochs": nce_epochs}
     config.dagmm.update(epochs=dagmm_epochs)
     class_list, corruption_list, dataset_list = _csv(classes), _csv(corruptions), _csv(datasets)
     max_test = None
     if quick:
         for part in ("ae", "nce", "dagmm"):
-            getattr(config, part).update(QUICK[part])
-            config.fixed[part] = dict(QUICK[part])
+            merged = {**QUICK[part], **config.fixed.get(part, {})}  # an option given beats --quick's
+            getattr(config, part).update(merged)
+            config.fixed[part] = merged
         config.baseline_options = QUICK["baseline_options"]
         config.max_train = min(max_train, 2000)
         max_test = 1000
         class_list = class_list or ["0", "1"]
         sets = sets or "0,1"
         corruption_list = corruption_list or ["shot_noise", "rotate", "zigzag"]
-        dataset_list = dataset_list or ["thyroid", "abalone"]
+        if protocol == "tabular":
+            dataset_list = dataset_list or ["thyroid", "abalone"]
     set_list = [s.split(",") for s in sets.split(";")] if sets else None
     splits = make_splits(protocol, data, class_list, set_list, corruption_list, dataset_list, max_test)
     from rich.console import Console
