@@ -94,19 +94,6 @@ def _embedding_meta(data) -> dict[str, Any]:
     return table_meta(open_table(data).schema_arrow)
 
 
-def _split_defaults(read: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
-    """Reading options, with a carved split's fraction and seed taken from the checkpoint when not given."""
-    read = dict(read)
-    if read.get("split") in ("train", "test"):
-        if read.get("test_fraction") is None:
-            read["test_fraction"] = meta.get("test_fraction")
-        if read.get("split_seed") is None:
-            read["split_seed"] = meta.get("split_seed")
-    if read.get("split_seed") is None:
-        read["split_seed"] = 0
-    return read
-
-
 def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=None, pca_out=None,
                      whiten: bool = False, normal: str | None = None, read: dict[str, Any] | None = None,
                      batch_size: int = 1024, device: str = "cpu", progress=None) -> dict[str, Any]:
@@ -122,6 +109,7 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
     manager yielding a per-batch callback.
     """
     from cance_cli.data import load_data
+    from cance_cli.data.sources import split_defaults
 
     read = dict(read or {})
     check_outputs({"--out": out, "--pca-out": pca_out}, inputs=[data, ae, pca_model])
@@ -131,7 +119,7 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
         fmap = ConstrainedAutoencoder.load(ae, device=device)
         meta, model_path = fmap.meta_, Path(ae)
         required = fmap.input_columns_ if fmap.kind_ == "table" else None
-        provenance = {"feature_map": "autoencoder"}
+        provenance, emb_meta = {"feature_map": "autoencoder"}, {}
     else:
         from cance_cli.pca import PCAFeatureMap
 
@@ -142,14 +130,14 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
             fmap, meta, model_path, required = PCAFeatureMap(pca, whiten=whiten), {}, None, None
         emb_meta = _embedding_meta(data)
         provenance = {"feature_map": "pca", "embedding": {k: emb_meta.get(k) for k in ("backbone", "weights")}}
-    read = _split_defaults(read, meta)
+    read = split_defaults(read, meta)
     user_label = read.pop("label_col", None)
     ds = load_data(data, read.pop("split", None), user_label, None if required else read.pop("columns", None),
                    no_label=read.pop("no_label", False), default_label=meta.get("label_col") or "label",
                    required_columns=required, test_fraction=read.get("test_fraction"),
                    split_seed=read.get("split_seed", 0))
     source_normal = meta.get("normal_classes") if ae is not None or pca_model is not None \
-        else (_embedding_meta(data).get("normal_classes"))
+        else emb_meta.get("normal_classes")
     normal_classes = parse_normal(normal) if normal is not None else source_normal
     if ds.y is None:
         normal_classes = None  # unlabelled data (e.g. tomorrow's rows): nothing to mark
@@ -164,13 +152,12 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
                 "data_fingerprint": ds.fingerprint(), **split_doc}, progress=advance)
 
     if pca is not None:
-        wanted = normal_classes
-        fmap.fit(ds.subset(ds.normal_mask(wanted)) if wanted else ds)
+        fmap.fit(ds.subset(ds.normal_mask(normal_classes)) if normal_classes else ds)
         # The PCA goes to a temporary file first: its hash goes into the table, and it
         # replaces pca_out only once the table is written.
         with atomic_path(pca_out) as tmp:
             fmap.save(tmp, {"table": str(data), "table_sha256": file_sha256(data), "columns": ds.feature_names,
-                            "normal_classes": wanted, "label_col": ds_label(ds, user_label, meta), **split_doc})
+                            "normal_classes": normal_classes, "label_col": ds_label(ds, user_label, meta), **split_doc})
             rows_written = write(Path(pca_out), file_sha256(tmp))
     else:
         rows_written = write(model_path, file_sha256(model_path))

@@ -15,6 +15,7 @@ import numpy as np
 
 from cance_cli.artifacts import AtomicParquetWriter, check_output
 from cance_cli.data import load_data, parse_normal
+from cance_cli.data.sources import split_defaults
 from cance_cli.estimator import CANCE
 from cance_cli.model import check_model_folder, read_manifest
 
@@ -61,15 +62,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     check_output(out, inputs=[data, model, *(Path(model) / f for f in ("manifest.json",))])
     manifest = read_manifest(model)
     est = CANCE.load(model, device=device)
-    read = dict(read or {})
+    read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}
     schema = manifest["schema"]
-    if read.get("split") in ("train", "test"):
-        read.setdefault("test_fraction", manifest.get("test_fraction"))
-        if read.get("test_fraction") is None:
-            read.pop("test_fraction")
-        if read.get("split_seed") is None:
-            read["split_seed"] = manifest.get("split_seed") or 0
-    read = {k: v for k, v in read.items() if v is not None}
     ds = load_data(data, read.pop("split", None), read.pop("label_col", None), required_columns=schema.get("columns"),
                    default_label=manifest.get("label_col") or "label", **read)
     cut = float(est.threshold_ if threshold is None else threshold)

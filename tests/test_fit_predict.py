@@ -301,3 +301,19 @@ def test_fit_warns_about_few_rows_per_feature(caplog):
     with caplog.at_level("WARNING", logger="cance"):
         CANCE(**SMALL).fit(x)
     assert any("fewer than 10 per feature" in r.getMessage() for r in caplog.records)
+
+
+def test_fit_on_a_carved_split_and_predict_the_held_out_rows(tmp_path):
+    x, y = _blobs(n_normal=200, n_anom=20)
+    _csv(tmp_path / "all.csv", x, y)
+    model = tmp_path / "m"
+    fitted = cli("fit", tmp_path / "all.csv", "--split", "train", "--test-fraction", "0.3", "--normal", "0",
+                 "--out", model, *FAST)
+    assert fitted.exit_code == 0, fitted.output
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["test_fraction"] == 0.3 and manifest["n_train_rows"] == 140
+    result = cli("predict", tmp_path / "all.csv", "--split", "test", "--model", model, "--out",
+                 tmp_path / "p.parquet", "-q")
+    assert result.exit_code == 0, result.output
+    t = pq.read_table(tmp_path / "p.parquet")
+    assert t.num_rows == 66 and int(t.column("is_anomaly").to_numpy().sum()) == 6  # 60 + 6 held out

@@ -60,6 +60,21 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     return ds.carve(split, test_fraction, split_seed)
 
 
+def split_defaults(read: dict, recorded: dict) -> dict:
+    """Reading options where a carved split's ``test_fraction`` and ``split_seed``
+    default to those a model recorded, so ``--split test`` on the table a model
+    was trained on gives exactly the rows it did not see."""
+    read = dict(read)
+    if read.get("split") in ("train", "test"):
+        if read.get("test_fraction") is None:
+            read["test_fraction"] = recorded.get("test_fraction")
+        if read.get("split_seed") is None:
+            read["split_seed"] = recorded.get("split_seed")
+    if read.get("split_seed") is None:
+        read["split_seed"] = 0
+    return read
+
+
 def _load_source(spec: str, split: str, label_col, columns, no_label, default_label, required_columns) -> Dataset:
     if spec.startswith("builtin:"):
         return _load_builtin(spec.split(":", 1)[1], split)
