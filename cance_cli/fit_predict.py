@@ -16,6 +16,7 @@ import numpy as np
 from cance_cli.artifacts import AtomicParquetWriter, check_output
 from cance_cli.data import load_data, parse_normal
 from cance_cli.data.sources import split_defaults
+from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.model import check_model_folder, read_manifest
 
@@ -59,7 +60,10 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 
     if threshold is not None:
         validate.finite("--threshold", threshold)
-    check_output(out, inputs=[data, model, *(Path(model) / f for f in ("manifest.json",))])
+    check_output(out, inputs=[data, model])
+    if Path(out).resolve().parent == Path(model).resolve():
+        raise ArtifactError(f"--out {out} lies inside the model folder {model}; writing there could replace a "
+                            "stage of the model, so choose a file elsewhere.")
     manifest = read_manifest(model)
     est = CANCE.load(model, device=device)
     read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}

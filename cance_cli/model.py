@@ -94,6 +94,8 @@ def read_manifest(folder) -> dict[str, Any]:
     """The manifest of a model folder, checked: format, and every stage file present and unaltered."""
     folder = Path(folder)
     path = folder / MANIFEST
+    if folder.is_file():
+        raise ArtifactError(f"{folder} is a file, not a model folder; pass the folder `cance fit` wrote.")
     if not folder.is_dir():
         raise ArtifactError(f"Model folder {folder} does not exist; create it with `cance fit`.")
     if not path.is_file():

@@ -246,6 +246,11 @@ def test_fit_builtin_digits_and_refusals(tmp_path):
     assert "changed after the model was written" in line
     line = one_error_line(cli("fit", "builtin:digits", "--fpr", "1.5", "--out", tmp_path / "m2"))
     assert "--fpr" in line
+    for target in ("nce.safetensors", "manifest.json", "new.parquet"):
+        line = one_error_line(cli("predict", "builtin:digits", "--model", model, "--out", model / target))
+        assert "inside the model folder" in line or "also an input" in line
+    line = one_error_line(cli("predict", "builtin:digits", "--model", model / "manifest.json"))
+    assert "is a file, not a model folder" in line
 
 
 def test_config_file_sets_options_and_is_recorded(tmp_path):
