@@ -157,3 +157,17 @@ def test_ablation_switches_and_reproducibility(tmp_path):
     back = NCEDensity.load(tmp_path / "n.safetensors")
     np.testing.assert_array_equal(learned.score_samples(data), back.score_samples(data))
     np.testing.assert_array_equal(learned.noise_scale_, back.noise_scale_)
+
+
+def test_rows_far_outside_the_training_data_score_finite_and_high():
+    """A row whose whitened coordinates square past float32's range still gets a finite score."""
+    from cance_cli.training.nce import NCEDensity
+
+    rng = np.random.default_rng(0)
+    C = np.column_stack([rng.normal(size=(400, 2)), np.exp(rng.normal(-4, 0.3, 400)),
+                         np.exp(rng.normal(-3, 0.3, 400))])
+    cols = ["z_0", "z_1", "recon_error", "cos_dissim"]
+    model = NCEDensity(epochs=2, device="cpu").fit(C, columns=cols)
+    far = np.array([[1e14, -1e14, 1e30, 1.0]])
+    scores = model.score_samples(np.vstack([C[:5], far]))
+    assert np.isfinite(scores).all() and scores[-1] > 1e40 > scores[:5].max()

@@ -40,3 +40,9 @@ class DensityNet(nn.Module):
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return standard_normal_log_prob(u) + self.correction(u).squeeze(1)
+
+    def log_density64(self, u: torch.Tensor) -> torch.Tensor:
+        """``forward`` with the Gaussian part in float64: finite for any finite
+        input (in float32, |u| above about 1e19 squares to inf, and a row far
+        outside the training data would score inf instead of very high)."""
+        return standard_normal_log_prob(u.double()) + self.correction(u).squeeze(1).double()

@@ -332,7 +332,7 @@ class NCEDensity(BaseEstimator):
         self.density_.eval()
         log_det = float(self.whitener_.log_det)
         with torch.no_grad():
-            parts = [(-(self.density_(u).double()) + log_det).cpu().numpy()
+            parts = [(-self.density_.log_density64(u) + log_det).cpu().numpy()
                      for u in self._whiten_batches(C, batch_size)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
