@@ -23,6 +23,19 @@ SPLIT_SEED_HELP = "Seed of the --test-fraction split (use the same one in every 
 LABEL_HELP = "Label column of a Parquet/CSV table (default: 'label' when present; never a feature)."
 NO_LABEL_HELP = "The table has no label column (a column named 'label' is still never a feature)."
 
+# The data-reading options that train-ae, embed, features, fit and predict share.
+SPLIT_OPTION = typer.Option(None, help=SPLIT_HELP)
+TEST_FRACTION_OPTION = typer.Option(None, help=TEST_FRACTION_HELP)
+SPLIT_SEED_OPTION = typer.Option(0, help=SPLIT_SEED_HELP)
+LABEL_OPTION = typer.Option(None, help=LABEL_HELP)
+NO_LABEL_OPTION = typer.Option(False, "--no-label", help=NO_LABEL_HELP)
+
+
+def read_options(split, test_fraction, split_seed, label_col, no_label, columns: str | None = None) -> dict:
+    """The reading options of :func:`cance_cli.data.load_data` from the shared CLI options."""
+    return {"split": split, "label_col": label_col, "no_label": no_label, "test_fraction": test_fraction,
+            "split_seed": split_seed, "columns": [c.strip() for c in columns.split(",")] if columns else None}
+
 
 CONFIG_FILE: list[str] = []  # the --config file of this invocation, if any (set by the app)
 INVOCATION: list[str] = []  # the arguments of this invocation (set by the app)

@@ -10,12 +10,13 @@ from cance_cli.cli._common import (
     DEVICE_HELP,
     JSON_HELP,
     LABEL_HELP,
-    NO_LABEL_HELP,
+    NO_LABEL_OPTION,
     SPLIT_HELP,
     SPLIT_SEED_HELP,
     TEST_FRACTION_HELP,
     handle_errors,
     print_json,
+    read_options,
     stdout_console,
 )
 
@@ -38,7 +39,7 @@ def features(
     normal: str = typer.Option(
         None, help="Normal classes for the is_anomaly column (default: those of the checkpoint or table)."),
     label_col: str = typer.Option(None, help=LABEL_HELP + " Default: the one used in training, or 'label'."),
-    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
+    no_label: bool = NO_LABEL_OPTION,
     batch_size: int = typer.Option(1024, help="Rows per inference batch."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -66,8 +67,7 @@ def features(
         raise ConfigError("--pca-out saves a PCA fitted with --pca K; drop it or give --pca.")
     from cance_cli.training.common import progress_bar
 
-    read = {"split": split, "label_col": label_col, "no_label": no_label, "test_fraction": test_fraction,
-            "split_seed": split_seed, "columns": [c.strip() for c in columns.split(",")] if columns else None}
+    read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)
     def bar(n_batches: int):
         return progress_bar(n_batches, "features", not quiet and n_batches > 4)
 

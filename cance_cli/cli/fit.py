@@ -9,16 +9,17 @@ import typer
 from cance_cli.cli._common import (
     DEVICE_HELP,
     JSON_HELP,
-    LABEL_HELP,
-    NO_LABEL_HELP,
+    LABEL_OPTION,
+    NO_LABEL_OPTION,
     NORMAL_HELP,
     SEED_HELP,
-    SPLIT_HELP,
-    SPLIT_SEED_HELP,
-    TEST_FRACTION_HELP,
+    SPLIT_OPTION,
+    SPLIT_SEED_OPTION,
+    TEST_FRACTION_OPTION,
     handle_errors,
     parse_widths,
     print_json,
+    read_options,
     stdout_console,
 )
 
@@ -47,11 +48,11 @@ def fit(
     contamination: float = typer.Option(0.1, help="Threshold: flag this share of the training rows."),
     fpr: float = typer.Option(None, help="Threshold: calibrate this false-positive rate on held-out normal rows "
                                          "(10%, not used for training); overrides --contamination."),
-    split: str = typer.Option(None, help=SPLIT_HELP),
-    test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP),
-    split_seed: int = typer.Option(0, help=SPLIT_SEED_HELP),
-    label_col: str = typer.Option(None, help=LABEL_HELP),
-    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
+    split: str = SPLIT_OPTION,
+    test_fraction: float = TEST_FRACTION_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
+    label_col: str = LABEL_OPTION,
+    no_label: bool = NO_LABEL_OPTION,
     seed: int = typer.Option(0, help=SEED_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -78,8 +79,7 @@ def fit(
                 ae_epochs=epochs, decoder_epochs=decoder_epochs, ae_batch_size=batch_size, lam=lam,
                 nce_epochs=nce_epochs, ratio=ratio, contamination=contamination, fpr=fpr, seed=seed,
                 device=device, verbose=not quiet)
-    read = {"split": split, "label_col": label_col, "no_label": no_label, "test_fraction": test_fraction,
-            "split_seed": split_seed, "columns": [c.strip() for c in columns.split(",")] if columns else None}
+    read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)
     fit_model(data, out, est, normal=normal, read=read)
     s = est.settings_
     summary = {"model": str(out), "feature_map": feature_map, "threshold": est.threshold_,

@@ -10,12 +10,13 @@ from cance_cli.cli._common import (
     DEVICE_HELP,
     JSON_HELP,
     LABEL_HELP,
-    NO_LABEL_HELP,
-    SPLIT_HELP,
+    NO_LABEL_OPTION,
+    SPLIT_OPTION,
     SPLIT_SEED_HELP,
     TEST_FRACTION_HELP,
     handle_errors,
     print_json,
+    read_options,
     stdout_console,
 )
 
@@ -26,11 +27,11 @@ def predict(
     model: Path = typer.Option(..., "--model", "-m", help="Model folder written by `cance fit`."),
     out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Score table to write."),
     threshold: float = typer.Option(None, help="Flag scores above this instead of the model's threshold."),
-    split: str = typer.Option(None, help=SPLIT_HELP),
+    split: str = SPLIT_OPTION,
     test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP + " Default: the model's."),
     split_seed: int = typer.Option(None, help=SPLIT_SEED_HELP + " Default: the model's."),
     label_col: str = typer.Option(None, help=LABEL_HELP + " Default: the one used in training."),
-    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
+    no_label: bool = NO_LABEL_OPTION,
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -46,8 +47,7 @@ def predict(
     def bar(n_batches: int):
         return progress_bar(n_batches, "predict", not quiet and n_batches > 1)
 
-    read = {"split": split, "label_col": label_col, "no_label": no_label, "test_fraction": test_fraction,
-            "split_seed": split_seed}
+    read = read_options(split, test_fraction, split_seed, label_col, no_label)
     doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar)
     if json_out:
         print_json(doc)

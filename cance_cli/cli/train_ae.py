@@ -9,15 +9,16 @@ import typer
 from cance_cli.cli._common import (
     DEVICE_HELP,
     JSON_HELP,
-    LABEL_HELP,
-    NO_LABEL_HELP,
+    LABEL_OPTION,
+    NO_LABEL_OPTION,
     NORMAL_HELP,
     SEED_HELP,
-    SPLIT_HELP,
-    SPLIT_SEED_HELP,
-    TEST_FRACTION_HELP,
+    SPLIT_OPTION,
+    SPLIT_SEED_OPTION,
+    TEST_FRACTION_OPTION,
     fmt,
     handle_errors,
+    parse_widths,
     print_json,
     stdout_console,
 )
@@ -36,11 +37,11 @@ def train_ae(
     hidden: str = typer.Option(None, help="Conv channels or MLP widths, e.g. 32,64."),
     normal: str = typer.Option(None, help=NORMAL_HELP),
     val_fraction: float = typer.Option(0.1, help="Share of normal training rows held out for model selection."),
-    split: str = typer.Option(None, help=SPLIT_HELP),
-    test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP),
-    split_seed: int = typer.Option(0, help=SPLIT_SEED_HELP),
-    label_col: str = typer.Option(None, help=LABEL_HELP),
-    no_label: bool = typer.Option(False, "--no-label", help=NO_LABEL_HELP),
+    split: str = SPLIT_OPTION,
+    test_fraction: float = TEST_FRACTION_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
+    label_col: str = LABEL_OPTION,
+    no_label: bool = NO_LABEL_OPTION,
     seed: int = typer.Option(0, help=SEED_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
@@ -52,7 +53,6 @@ def train_ae(
     Example: cance train-ae ../shared/data/mnist --normal 3 --latent 32 --out ae3.safetensors
     """
     from cance_cli.artifacts import check_output
-    from cance_cli.cli._common import parse_widths
     from cance_cli.data import load_data, parse_normal
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
