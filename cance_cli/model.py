@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import check_output, dumps, file_sha256, run_context, versions
+from cance_cli.artifacts import check_output, current_umask, dumps, file_sha256, run_context, versions
 from cance_cli.errors import ArtifactError
 
 MANIFEST = "manifest.json"
@@ -67,7 +67,7 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
         doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": versions(), "files": stages,
                **({"run": run_context()} if run_context() else {}), **manifest}
         (tmp / MANIFEST).write_text(json.dumps(json.loads(dumps(doc)), indent=2) + "\n")
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~current_umask())
         if folder.exists():
             old = parent / f".{folder.name}.{os.getpid()}.old"
             os.replace(folder, old)
@@ -82,12 +82,6 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
                 with contextlib.suppress(OSError):
                     os.replace(old, folder)
     return folder
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def read_manifest(folder) -> dict[str, Any]:
