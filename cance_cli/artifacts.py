@@ -43,6 +43,11 @@ def run_context() -> dict[str, Any]:
     return dict(_RUN)
 
 
+def provenance_header(format_name: str = "cance") -> dict[str, Any]:
+    """The fields every artifact's metadata starts with: format, versions and (inside a CLI command) ``run``."""
+    return {"format": format_name, "versions": versions(), **({"run": run_context()} if _RUN else {})}
+
+
 def versions() -> dict[str, str]:
     """Versions of the software that made an artifact (torch only if loaded)."""
     import sys
@@ -217,7 +222,7 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, Any], meta: dict
         if hasattr(value, "detach"):  # torch tensor, possibly on GPU
             value = value.detach().cpu().contiguous().numpy()
         arrays[name] = np.ascontiguousarray(value)
-    doc = {"format": FORMAT_NAME, "versions": versions(), **({"run": run_context()} if _RUN else {}), **meta}
+    doc = {**provenance_header(FORMAT_NAME), **meta}
     with atomic_path(path) as tmp:
         save_file(arrays, str(tmp), metadata={META_KEY: dumps(doc)})
     return Path(path)
@@ -333,7 +338,7 @@ def table_meta(schema) -> dict[str, Any]:
 
 def schema_with_meta(schema, meta: dict[str, Any]):
     """Attach the provenance document (plus format and versions) to a schema."""
-    doc = {"format": FORMAT_NAME, "versions": versions(), **({"run": run_context()} if _RUN else {}), **meta}
+    doc = {**provenance_header(FORMAT_NAME), **meta}
     return schema.with_metadata({META_KEY: dumps(doc)})
 
 

@@ -117,7 +117,8 @@ class CANCE(OutlierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inputs
 
-    def _check_params(self) -> None:
+    def check_params(self) -> None:
+        """Raise a ConfigError naming the first out-of-range parameter."""
         if self.feature_map not in FEATURE_MAPS:
             raise ConfigError(f"feature_map must be one of {', '.join(FEATURE_MAPS)}, got {self.feature_map!r}.")
         if self.features not in ("composite", "latent"):
@@ -175,7 +176,7 @@ class CANCE(OutlierMixin, BaseEstimator):
         """Fit on normal data ``X``: a :class:`~cance_cli.data.Dataset`, a table
         (array or DataFrame), images ``(N, [C,] H, W)`` in [0, 1], or composite
         features (``feature_map="precomputed"``). ``y`` is ignored."""
-        self._check_params()
+        self.check_params()
         X = self._inputs(X, reset=True)
         train, calibration = self._calibration_split(X)
         self._choose_settings(train)

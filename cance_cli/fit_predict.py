@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import AtomicParquetWriter, check_output
+from cance_cli.artifacts import AtomicParquetWriter, check_output, file_sha256
 from cance_cli.data import load_data, parse_normal
 from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
-from cance_cli.model import check_model_folder, read_manifest
+from cance_cli.model import check_model_folder
 
 PREDICT_BATCH = 65_536  # rows scored at a time: memory stays flat on large inputs
 
@@ -30,7 +30,7 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
     ``read`` holds the reading options of :func:`~cance_cli.data.load_data`.
     """
     read = {k: v for k, v in (read or {}).items() if v is not None}
-    estimator._check_params()
+    estimator.check_params()
     check_model_folder(out, inputs=[data])
     normal_classes = parse_normal(normal)
     user_label = read.pop("label_col", None)
@@ -64,8 +64,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     if Path(out).resolve().parent == Path(model).resolve():
         raise ArtifactError(f"--out {out} lies inside the model folder {model}; writing there could replace a "
                             "stage of the model, so choose a file elsewhere.")
-    manifest = read_manifest(model)
-    est = CANCE.load(model, device=device)
+    est = CANCE.load(model, device=device)  # reads and checks the manifest once
+    manifest = est.manifest_
     read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}
     schema = manifest["schema"]
     ds = load_data(data, read.pop("split", None), read.pop("label_col", None), required_columns=schema.get("columns"),
@@ -79,7 +79,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
         fields.append(pa.field("is_anomaly", pa.int8()))
     fields += [pa.field("score", pa.float64()), pa.field("is_flagged", pa.int8())]
     doc = {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": str(model),
-           "manifest_sha256": _sha(Path(model) / "manifest.json"), "source": ds.source, "split": ds.split,
+           "manifest_sha256": file_sha256(Path(model) / "manifest.json"), "source": ds.source, "split": ds.split,
            "threshold": cut, "threshold_source": "--threshold" if threshold is not None else manifest["threshold"],
            "normal_classes": normal}
     n_batches = -(-len(ds) // PREDICT_BATCH)
@@ -100,9 +100,3 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             if advance:
                 advance()
     return {"table": str(out), "rows": writer.rows, "flagged": flagged, "threshold": cut}
-
-
-def _sha(path: Path) -> str:
-    from cance_cli.artifacts import file_sha256
-
-    return file_sha256(path)

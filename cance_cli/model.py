@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import check_output, current_umask, dumps, file_sha256, run_context, versions
+from cance_cli.artifacts import check_output, current_umask, dumps, file_sha256, provenance_header
 from cance_cli.errors import ArtifactError
 
 MANIFEST = "manifest.json"
@@ -64,8 +64,7 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
         for name, write in writers.items():
             write(tmp / name)
             stages[name] = {"sha256": file_sha256(tmp / name)}
-        doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "versions": versions(), "files": stages,
-               **({"run": run_context()} if run_context() else {}), **manifest}
+        doc = {**provenance_header(FORMAT), "format_version": FORMAT_VERSION, "files": stages, **manifest}
         (tmp / MANIFEST).write_text(json.dumps(json.loads(dumps(doc)), indent=2) + "\n")
         os.chmod(tmp, 0o777 & ~current_umask())
         if folder.exists():

@@ -219,6 +219,8 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
     offset = 0
     with AtomicParquetWriter(out, out_schema, doc) as writer:
         for batch in iter_batches(pf, table, batch_size, keep + [c for c in columns if c not in keep]):
+            if "is_anomaly" in keep:
+                anomaly_flags(table, batch.column("is_anomaly"))  # refuse before the work, not after
             rows = _rows(table, batch, columns, offset)
             if method == "error":
                 scores = rows[:, 0]
@@ -226,8 +228,6 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
                 scores = model.gaussian_score(rows, batch_size)
             else:
                 scores = model.score_samples(rows, batch_size, floor=floor)
-            if "is_anomaly" in keep:
-                anomaly_flags(table, batch.column("is_anomaly"))
             cols = {c: batch.column(c) for c in keep}
             cols["score"] = scores
             writer.write(cols)
