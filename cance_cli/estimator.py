@@ -1,6 +1,11 @@
 """The scikit-learn / PyOD style CANCE estimator: composite features + NCE density.
 
-Scores are estimated negative log-likelihoods: **higher = more anomalous**
+A model scores rows from one or more views (:mod:`cance_cli.views`): the NCE
+density of the composite features (the paper's method), the NCE density of
+the table itself, and the distance to the nearest training rows; ``views="auto"``
+chooses them from the data's shape. Scores of one density view are estimated
+negative log-likelihoods; several views are combined on a common scale.
+Either way **higher = more anomalous**
 (PyOD's convention; the opposite sign of scikit-learn's ``score_samples``).
 ``predict`` returns 1 for anomalies and 0 for normal rows (PyOD's and the
 tables' ``is_anomaly`` convention), not scikit-learn's -1/+1.
@@ -21,6 +26,7 @@ from cance_cli import validate
 from cance_cli.data.dataset import Dataset
 from cance_cli.defaults import choose_settings
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.views.fusion import choose_views, combine, parse_views, robust_scale
 
 log = logging.getLogger("cance")
 
@@ -56,6 +62,13 @@ class CANCE(OutlierMixin, BaseEstimator):
         explain 90% of the variance (2 to 64).
     features : {"composite", "latent"}
         Fit the density on [z, e, d] or on z alone (LatNCE).
+    views : str
+        ``auto`` (the rule of :func:`cance_cli.views.fusion.choose_views`:
+        tables of at most 16 columns -> ``input``, wider tables ->
+        ``composite+input+knn``, images and embeddings -> ``composite``), or a
+        ``+``-joined choice of ``composite``, ``input`` and ``knn``.
+    knn : int
+        k of the neighbour view (distance to the k-th nearest training row).
     ratio, nce_epochs, nce_batch_size, hidden, augment, learn_noise :
         NCE settings (``hidden``: width of the density network).
     contamination : float in (0, 0.5]
@@ -68,9 +81,17 @@ class CANCE(OutlierMixin, BaseEstimator):
 
     Attributes
     ----------
+    views_ : list of str
+        The views fitted (in the order composite, input, knn).
     autoencoder_ : ConstrainedAutoencoder or None
     pca_ : PCAFeatureMap or None
-    density_ : NCEDensity
+    density_ : NCEDensity or None
+        The density of the composite features (None without the composite view).
+    input_map_, input_density_ : InputCoordinates, NCEDensity or None
+        The input view: the table in principal coordinates and its density.
+    knn_ : KNNDistance or None
+    calibration_ : dict
+        Median and interquartile range of each view's training scores (used to combine views).
     threshold_ : float
         Scores above it are flagged.
     decision_scores_ : ndarray
@@ -89,7 +110,8 @@ class CANCE(OutlierMixin, BaseEstimator):
     def __init__(self, feature_map: str = "autoencoder", latent: int | None = None, lam: float = 0.01,
                  ae_hidden: tuple[int, ...] | None = None, ae_epochs: int | None = None,
                  decoder_epochs: int | None = None, ae_batch_size: int | None = None, pca: int | str = "auto",
-                 features: str = "composite", ratio: float = 10.0, nce_epochs: int | None = None,
+                 features: str = "composite", views: str = "auto", knn: int = 5, ratio: float = 10.0,
+                 nce_epochs: int | None = None,
                  nce_batch_size: int | None = None, hidden: int = 128, augment: bool = True,
                  learn_noise: bool = True, contamination: float = 0.1, fpr: float | None = None,
                  calibration_fraction: float = 0.1, seed: int = 0, device: str = "auto", verbose: bool = False):
@@ -102,6 +124,8 @@ class CANCE(OutlierMixin, BaseEstimator):
         self.ae_batch_size = ae_batch_size
         self.pca = pca
         self.features = features
+        self.views = views
+        self.knn = knn
         self.ratio = ratio
         self.nce_epochs = nce_epochs
         self.nce_batch_size = nce_batch_size
@@ -123,6 +147,8 @@ class CANCE(OutlierMixin, BaseEstimator):
             raise ConfigError(f"feature_map must be one of {', '.join(FEATURE_MAPS)}, got {self.feature_map!r}.")
         if self.features not in ("composite", "latent"):
             raise ConfigError(f"features must be composite or latent, got {self.features!r}.")
+        parse_views(self.views)
+        validate.at_least("--knn", self.knn, 1)
         validate.fraction("--contamination", self.contamination, low_open=True)
         if self.contamination > 0.5:
             raise ConfigError(f"--contamination must be at most 0.5, got {self.contamination}.")
@@ -183,10 +209,7 @@ class CANCE(OutlierMixin, BaseEstimator):
         if len(train) < 10 * self.n_features_in_ and self.feature_map != "precomputed":
             log.warning("%d training rows for %d features (fewer than 10 per feature): expect a noisy fit; "
                         "more rows, or a narrower --pca, help.", len(train), self.n_features_in_)
-        C, cols = self._fit_feature_map(train)
-        self.density_ = self._density().fit(C, columns=cols)
-        self._warn_about_density()
-        self.decision_scores_ = self.density_.score_samples(C)
+        self._fit_views(train)
         d = self.decision_scores_
         self.score_stats_ = {"min": float(d.min()), "max": float(d.max()), "mean": float(d.mean()),
                              "std": float(d.std())}
@@ -219,10 +242,54 @@ class CANCE(OutlierMixin, BaseEstimator):
         settings["kind"] = kind
         self.settings_ = settings
 
+    def _fit_views(self, X) -> None:
+        """Fit every chosen view; set ``decision_scores_`` (training rows) and ``calibration_``."""
+        kind, width = self.settings_["kind"], int(self.n_features_in_)
+        self.views_, reason = choose_views(self.views, kind, width, self.feature_map)
+        self.settings_["rule"] = [*self.settings_["rule"], reason]
+        self.autoencoder_ = self.pca_ = self.density_ = None
+        self.input_map_ = self.input_density_ = self.knn_ = None
+        training: dict[str, np.ndarray] = {}
+        if "composite" in self.views_:
+            C, cols = self._fit_feature_map(X)
+            self.density_ = self._density().fit(C, columns=cols)
+            self._warn_about_density(self.density_)
+            training["composite"] = self.density_.score_samples(C)
+        if "input" in self.views_ or "knn" in self.views_:
+            from cance_cli.views.input_map import InputCoordinates
+
+            self.input_map_ = InputCoordinates().fit(X)
+            P = self.input_map_.transform(X)
+        if "input" in self.views_:
+            self.input_density_ = self._density(augment=False).fit(P, columns=self.input_map_.columns)
+            self._warn_about_density(self.input_density_)
+            training["input"] = self.input_density_.score_samples(P)
+        if "knn" in self.views_:
+            from cance_cli.views.knn import KNNDistance
+
+            self.knn_ = KNNDistance(self.knn).fit(P)
+            training["knn"] = self.knn_.training_scores_
+        self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
+        self.decision_scores_ = combine(training, self.calibration_)
+
+    def view_scores(self, X) -> dict[str, np.ndarray]:
+        """Each view's own score of each row (before combination); higher = more anomalous."""
+        check_is_fitted(self, "views_")
+        X = self._inputs(X, reset=False)
+        out: dict[str, np.ndarray] = {}
+        if self.density_ is not None:
+            out["composite"] = self.density_.score_samples(self._select(*self._composite(X))[0])
+        if self.input_map_ is not None:
+            P = self.input_map_.transform(X)
+            if self.input_density_ is not None:
+                out["input"] = self.input_density_.score_samples(P)
+            if self.knn_ is not None:
+                out["knn"] = self.knn_.score_samples(P)
+        return out
+
     def _fit_feature_map(self, X) -> tuple[np.ndarray, list[str]]:
         from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
-        self.autoencoder_ = self.pca_ = None
         s = self.settings_
         if self.feature_map == "autoencoder":
             self.autoencoder_ = ConstrainedAutoencoder(
@@ -248,12 +315,13 @@ class CANCE(OutlierMixin, BaseEstimator):
                                   f"variance, clip to [2, 64] = {k}"]
         return PCAFeatureMap(k).fit(X)
 
-    def _density(self):
+    def _density(self, augment: bool = True):
         from cance_cli.training.nce import NCEDensity
 
         s = self.settings_
         return NCEDensity(ratio=self.ratio, hidden=self.hidden, epochs=s["nce_epochs"],
-                          batch_size=s["nce_batch_size"], augment=self.augment and self.features == "composite",
+                          batch_size=s["nce_batch_size"],
+                          augment=augment and self.augment and self.features == "composite",
                           learn_noise=self.learn_noise, seed=self.seed, device=self.device, verbose=self.verbose)
 
     def _warn_about_autoencoder(self) -> None:
@@ -266,8 +334,8 @@ class CANCE(OutlierMixin, BaseEstimator):
             log.warning("the autoencoder's best validation epoch is its last (%d): it may be under-trained; more "
                         "epochs may help.", len(stage1["train"]))
 
-    def _warn_about_density(self) -> None:
-        d = self.density_
+    @staticmethod
+    def _warn_about_density(d) -> None:
         if len(d.history_["train"]) > 1 and d.history_["best_epoch"] == len(d.history_["train"]) - 1:
             log.warning("the density's best validation epoch is its last (%d): more NCE epochs may help.",
                         len(d.history_["train"]))
@@ -309,10 +377,10 @@ class CANCE(OutlierMixin, BaseEstimator):
     # ------------------------------------------------------------------ scores
 
     def score_samples(self, X) -> np.ndarray:
-        """Estimated negative log-likelihood per row; higher = more anomalous."""
-        check_is_fitted(self, "density_")
-        X = self._inputs(X, reset=False)
-        return self.density_.score_samples(self._select(*self._composite(X))[0])
+        """Anomaly score per row, higher = more anomalous: the estimated negative
+        log-likelihood with one density view, else the views combined
+        (:func:`cance_cli.views.fusion.combine`)."""
+        return combine(self.view_scores(X), self.calibration_)
 
     def decision_function(self, X) -> np.ndarray:
         """The anomaly score (PyOD's convention: higher = more anomalous; equals ``score_samples``)."""
@@ -350,7 +418,7 @@ class CANCE(OutlierMixin, BaseEstimator):
         """Write the model folder (stage checkpoints + ``manifest.json``); see :mod:`cance_cli.model`."""
         from cance_cli.model import save_estimator
 
-        check_is_fitted(self, "density_")
+        check_is_fitted(self, "views_")
         return save_estimator(self, folder, provenance or {})
 
     @classmethod

@@ -19,6 +19,7 @@ from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.model import check_model_folder
+from cance_cli.views.fusion import combine
 
 PREDICT_BATCH = 65_536  # rows scored at a time: memory stays flat on large inputs
 
@@ -50,8 +51,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     """Score every row of ``data`` with the model folder ``model``; write ``out``.
 
     Columns: ``id``, ``label`` and ``is_anomaly`` when the data has labels,
-    ``score`` (higher = more anomalous) and ``is_flagged`` (score above the
-    model's threshold, or ``threshold``). ``progress(n_batches)`` returns a
+    ``score`` (higher = more anomalous), ``is_flagged`` (score above the
+    model's threshold, or ``threshold``) and, for a model of several views,
+    ``score_<view>`` (each view's own score). ``progress(n_batches)`` returns a
     context manager yielding a per-batch callback.
     """
     import pyarrow as pa
@@ -78,6 +80,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     if normal:
         fields.append(pa.field("is_anomaly", pa.int8()))
     fields += [pa.field("score", pa.float64()), pa.field("is_flagged", pa.int8())]
+    several = len(est.views_) > 1  # then each view's own score goes in a column too, for inspection
+    if several:
+        fields += [pa.field(f"score_{v}", pa.float64()) for v in est.views_]
     doc = {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": str(model),
            "manifest_sha256": file_sha256(Path(model) / "manifest.json"), "source": ds.source, "split": ds.split,
            "threshold": cut, "threshold_source": "--threshold" if threshold is not None else manifest["threshold"],
@@ -88,13 +93,16 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             AtomicParquetWriter(out, pa.schema(fields), doc) as writer:
         for start in range(0, len(ds), PREDICT_BATCH):
             part = ds.subset(np.arange(start, min(start + PREDICT_BATCH, len(ds))))
-            scores = est.score_samples(part)
+            views = est.view_scores(part)
+            scores = combine(views, est.calibration_)
             cols: dict[str, Any] = {"id": part.ids}
             if ds.y is not None:
                 cols["label"] = part.y
             if normal:
                 cols["is_anomaly"] = (~np.isin(part.y.astype(str), normal)).astype(np.int8)
             cols["score"], cols["is_flagged"] = scores, (scores > cut).astype(np.int8)
+            if several:
+                cols.update({f"score_{v}": s for v, s in views.items()})
             flagged += int(cols["is_flagged"].sum())
             writer.write(cols)
             if advance:

@@ -29,8 +29,10 @@ from cance_cli.errors import ArtifactError
 
 MANIFEST = "manifest.json"
 FORMAT = "cance-model"
-FORMAT_VERSION = 1
-STAGE_FILES = {"autoencoder": "ae.safetensors", "pca": "pca.safetensors", "density": "nce.safetensors"}
+FORMAT_VERSION = 2  # 2: views (input map, input density, neighbours) and their calibration
+STAGE_FILES = {"autoencoder": "ae.safetensors", "pca": "pca.safetensors", "density": "nce.safetensors",
+               "input_map": "input-map.safetensors", "input_density": "input-nce.safetensors",
+               "knn": "knn.safetensors"}
 
 
 def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
@@ -121,6 +123,14 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
                                          "split_seed", "data_fingerprint") if k in provenance}
     if feature_map is not None:
         writers[map_file] = lambda path: feature_map.save(path, {**shared, "columns": _names(est)})
+    if est.input_map_ is not None:
+        writers[STAGE_FILES["input_map"]] = lambda path: est.input_map_.save(path, {**shared, "columns": _names(est)})
+    if est.input_density_ is not None:
+        writers[STAGE_FILES["input_density"]] = lambda path: est.input_density_.save(
+            path, {"method": "input view", "feature_source": {"feature_map": "input-map",
+                                                             "checkpoint": STAGE_FILES["input_map"]}, **shared})
+    if est.knn_ is not None:
+        writers[STAGE_FILES["knn"]] = lambda path: est.knn_.save(path, shared)
 
     def write_density(path: Path) -> None:
         source = {"feature_map": est.feature_map}
@@ -130,13 +140,17 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
         est.density_.save(path, {"method": "CANCE" if est.features == "composite" else "LatNCE",
                                  "features": est.features, "feature_source": source, **shared})
 
-    writers[STAGE_FILES["density"]] = write_density
+    if est.density_ is not None:
+        writers[STAGE_FILES["density"]] = write_density
     schema = {"n_features_in": int(est.n_features_in_), "columns": _names(est),
               "kind": est.settings_["kind"],
               "input_shape": (list(feature_map.input_shape_) if hasattr(feature_map, "input_shape_") else
                               [int(est.n_features_in_)]),
               "input_dtypes": getattr(feature_map, "input_dtypes_", None)}
-    manifest = {"stages": {"feature_map": map_file, "density": STAGE_FILES["density"]},
+    stages = {"feature_map": map_file, "density": STAGE_FILES["density"] if est.density_ is not None else None,
+              **{k: STAGE_FILES[k] if getattr(est, k + "_") is not None else None
+                 for k in ("input_map", "input_density", "knn")}}
+    manifest = {"stages": stages, "views": est.views_, "calibration": est.calibration_,
                 "estimator": est.get_params(), "settings": est.settings_, "schema": schema,
                 "latent_columns": latent_columns(int(est.settings_["latent"])) if feature_map is not None else None,
                 "threshold": {"value": est.threshold_, **est.threshold_info_},
@@ -155,19 +169,29 @@ def load_estimator(cls, folder, device: str = "cpu"):
     from cance_cli.pca import PCAFeatureMap
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
     from cance_cli.training.nce import NCEDensity
+    from cance_cli.views.input_map import InputCoordinates
+    from cance_cli.views.knn import KNNDistance
 
     folder = Path(folder)
     doc = read_manifest(folder)
     try:
         params = {**doc["estimator"], "device": device}
         est = cls(**params)
-        map_file, density_file = doc["stages"]["feature_map"], doc["stages"]["density"]
+        map_file = doc["stages"]["feature_map"]
         est.autoencoder_ = est.pca_ = None
         if map_file == STAGE_FILES["autoencoder"]:
             est.autoencoder_ = ConstrainedAutoencoder.load(folder / map_file, device=device)
         elif map_file == STAGE_FILES["pca"]:
             est.pca_ = PCAFeatureMap.load(folder / map_file)
-        est.density_ = NCEDensity.load(folder / density_file, device=device)
+        stages = doc["stages"]
+        opened = lambda key, load: None if stages.get(key) is None else load(folder / stages[key])  # noqa: E731
+        est.density_ = opened("density", lambda path: NCEDensity.load(path, device=device))
+        est.input_map_ = opened("input_map", InputCoordinates.load)
+        est.input_density_ = opened("input_density", lambda path: NCEDensity.load(path, device=device))
+        est.knn_ = opened("knn", KNNDistance.load)
+        est.views_ = list(doc.get("views", ["composite"]))  # format 1: the composite view only
+        est.calibration_ = {v: {"median": float(c["median"]), "iqr": float(c["iqr"])}
+                            for v, c in doc.get("calibration", {}).items()}
         est.settings_ = doc["settings"]
         est.threshold_ = float(doc["threshold"]["value"])
         est.threshold_info_ = {k: v for k, v in doc["threshold"].items() if k != "value"}

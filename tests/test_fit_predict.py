@@ -147,7 +147,9 @@ def labelled(tmp_path_factory):
     _csv(folder / "train.csv", x[:400], y[:400])  # 400 normal rows
     _csv(folder / "test.csv", x[400:], y[400:])  # 200 normal + 40 anomalies
     model = folder / "model"
-    result = cli("fit", folder / "train.csv", "--normal", "0", "--out", model, "--fpr", "0.05", "--json", *FAST)
+    # The paper's pipeline alone: its stage checkpoints are checked against the stage commands below.
+    result = cli("fit", folder / "train.csv", "--normal", "0", "--out", model, "--fpr", "0.05", "--json",
+                 "--views", "composite", *FAST)
     assert result.exit_code == 0, result.output
     return folder, model, json.loads(result.stdout[result.stdout.index("{"):])
 

@@ -45,6 +45,10 @@ def fit(
     lam: float = typer.Option(0.01, help="Covariance-penalty weight."),
     nce_epochs: int = typer.Option(None, help="NCE epochs. " + AUTO),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
+    views: str = typer.Option("auto", help="What scores a row: auto, or a '+'-joined choice of composite (the "
+                                           "paper's density of [z, e, d]), input (density of the table itself), "
+                                           "knn (distance to the k-th nearest training row). " + AUTO),
+    knn: int = typer.Option(5, help="k of the knn view."),
     contamination: float = typer.Option(0.1, help="Threshold: flag this share of the training rows."),
     fpr: float = typer.Option(None, help="Threshold: calibrate this false-positive rate on held-out normal rows "
                                          "(10%, not used for training); overrides --contamination."),
@@ -77,12 +81,12 @@ def fit(
                 raise ConfigError(f"--pca must be an integer >= 1 or 'auto', got {pca!r}.") from None
     est = CANCE(feature_map=feature_map, pca=k, latent=latent, ae_hidden=parse_widths("--hidden", hidden),
                 ae_epochs=epochs, decoder_epochs=decoder_epochs, ae_batch_size=batch_size, lam=lam,
-                nce_epochs=nce_epochs, ratio=ratio, contamination=contamination, fpr=fpr, seed=seed,
-                device=device, verbose=not quiet)
+                nce_epochs=nce_epochs, ratio=ratio, views=views, knn=knn, contamination=contamination, fpr=fpr,
+                seed=seed, device=device, verbose=not quiet)
     read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)
     fit_model(data, out, est, normal=normal, read=read)
     s = est.settings_
-    summary = {"model": str(out), "feature_map": feature_map, "threshold": est.threshold_,
+    summary = {"model": str(out), "feature_map": feature_map, "views": est.views_, "threshold": est.threshold_,
                "threshold_method": est.threshold_info_,
                "settings": {key: s[key] for key in ("latent", "hidden", "ae_epochs", "decoder_epochs",
                                                    "ae_batch_size", "nce_epochs", "nce_batch_size")},
@@ -92,7 +96,7 @@ def fit(
         print_json(summary)
         return
     console = stdout_console()
-    console.print(f"model -> {out}: {feature_map} + NCE density; threshold {est.threshold_:.4g} "
+    console.print(f"model -> {out}: views {' + '.join(est.views_)}; threshold {est.threshold_:.4g} "
                   f"({est.threshold_info_['method']} {est.threshold_info_['level']}); "
                   f"{summary['flagged_training_rows']} of {summary['training_rows']} training rows above it")
     for line in s["rule"]:

@@ -1,0 +1,98 @@
+"""The table itself as a feature map: standardised columns in principal coordinates.
+
+Density estimation on the input needs a full-rank covariance, which real
+tables often lack (constant or duplicated columns). The map standardises each
+column with the training mean and standard deviation, rotates to principal
+axes and keeps the directions whose singular value is at least 1e-4 of the
+largest (at most ``max_components`` of them). Rotation does not change
+distances, so the k-nearest-neighbour view uses the same coordinates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
+from cance_cli.errors import DataError
+
+STAGE = "input-map"
+RELATIVE_RANK_TOL = 1e-4
+
+
+def table_rows(X) -> np.ndarray:
+    """Rows of an array or :class:`~cance_cli.data.Dataset` as finite float64 (N, width)."""
+    from cance_cli.data.dataset import Dataset
+
+    X = X.batch(slice(None)) if isinstance(X, Dataset) else X
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        X = X.reshape(len(X), -1)
+    if not np.isfinite(X).all():
+        raise DataError("The table contains NaN or infinite values; drop or fix those rows.")
+    return X
+
+
+class InputCoordinates:
+    """Standardise, rotate to principal axes, drop degenerate directions.
+
+    Attributes
+    ----------
+    mean_, scale_ : ndarray (width,), the training columns' mean and std (0 -> 1)
+    components_ : ndarray (k, width), the kept principal axes
+    """
+
+    def __init__(self, max_components: int = 64):
+        self.max_components = max_components
+
+    def fit(self, X) -> InputCoordinates:
+        rows = table_rows(X)
+        if len(rows) < 3:
+            raise DataError(f"{len(rows)} rows cannot fit the input view; give at least 3.")
+        self.mean_ = rows.mean(axis=0)
+        std = rows.std(axis=0)
+        self.scale_ = np.where(std > 1e-12, std, 1.0)
+        _, sv, vt = np.linalg.svd((rows - self.mean_) / self.scale_, full_matrices=False)
+        keep = int(np.sum(sv > sv[0] * RELATIVE_RANK_TOL)) if sv[0] > 0 else 0
+        if keep == 0:
+            raise DataError("Every column is constant on the training rows; nothing to learn from.")
+        self.components_ = vt[: min(keep, self.max_components)]
+        self.input_width_ = rows.shape[1]
+        self.fingerprint_ = array_fingerprint(rows.astype(np.float32))
+        return self
+
+    @property
+    def n_components_(self) -> int:
+        return int(self.components_.shape[0])
+
+    @property
+    def columns(self) -> list[str]:
+        return [f"p_{i}" for i in range(self.n_components_)]
+
+    def transform(self, X) -> np.ndarray:
+        rows = table_rows(X)
+        if rows.shape[1] != self.input_width_:
+            raise DataError(f"The rows have {rows.shape[1]} columns but the input view was fitted on "
+                            f"{self.input_width_}; pass the training columns.")
+        return ((rows - self.mean_) / self.scale_) @ self.components_.T
+
+    def save(self, path, provenance: dict[str, Any] | None = None):
+        tensors = {"mean": self.mean_, "scale": self.scale_, "components": self.components_}
+        meta = {"stage": STAGE, "params": {"max_components": self.max_components},
+                "input_width": self.input_width_, "fingerprint": self.fingerprint_, **(provenance or {})}
+        return save_checkpoint(path, tensors, meta)
+
+    @classmethod
+    def load(cls, path) -> InputCoordinates:
+        tensors, meta = load_checkpoint(path, STAGE, {"params": dict, "input_width": int, "fingerprint": str})
+        with rebuilding(path):
+            est = cls(**meta["params"])
+            est.mean_, est.scale_, est.components_ = tensors["mean"], tensors["scale"], tensors["components"]
+            est.input_width_ = meta["input_width"]
+            w = est.input_width_
+            if est.mean_.shape != (w,) or est.scale_.shape != (w,) or est.components_.ndim != 2 \
+                    or est.components_.shape[1] != w:
+                raise ValueError("shapes")
+            est.fingerprint_ = meta["fingerprint"]
+        return est

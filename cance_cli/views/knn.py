@@ -1,0 +1,78 @@
+"""Distance to the k-th nearest training row, as an anomaly score.
+
+``score_samples`` is log(distance + 1e-12) (a log-density estimate up to sign
+and scale: the k-NN density is proportional to distance^-F), higher = more
+anomalous. The training rows' own scores leave the row itself out, so they
+are distributed like scores of new normal rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cance_cli.artifacts import load_checkpoint, rebuilding, save_checkpoint
+from cance_cli.errors import DataError
+
+STAGE = "knn"
+
+
+class KNNDistance:
+    """k-th nearest-neighbour distance to the training rows.
+
+    Attributes
+    ----------
+    rows_ : ndarray (N, k_dims) float32, the training rows
+    training_scores_ : ndarray (N,), leave-one-out scores of the training rows
+    """
+
+    def __init__(self, k: int = 5):
+        self.k = k
+
+    def fit(self, rows: np.ndarray) -> KNNDistance:
+        rows = np.asarray(rows, dtype=np.float32)
+        if len(rows) < self.k + 1:
+            raise DataError(f"{len(rows)} training rows are too few for the {self.k}-nearest-neighbour view; "
+                            f"give at least {self.k + 1}.")
+        self.rows_ = rows
+        self._index = None
+        # A row's nearest neighbour is itself: ask for k + 1 and drop the first.
+        self.training_scores_ = self._log_kth(rows, self.k + 1)
+        return self
+
+    def _neighbours(self):
+        from sklearn.neighbors import NearestNeighbors
+
+        if getattr(self, "_index", None) is None:
+            self._index = NearestNeighbors(n_neighbors=self.k).fit(self.rows_)
+        return self._index
+
+    def _log_kth(self, rows: np.ndarray, k: int, batch_size: int = 8192) -> np.ndarray:
+        index = self._neighbours()
+        out = [index.kneighbors(rows[i:i + batch_size], n_neighbors=k)[0][:, -1]
+               for i in range(0, len(rows), batch_size)]
+        return np.log(np.concatenate(out).astype(np.float64) + 1e-12) if out else np.zeros(0)
+
+    def score_samples(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.rows_.shape[1]:
+            raise DataError(f"The rows have shape {rows.shape} but the neighbour view holds rows of width "
+                            f"{self.rows_.shape[1]}.")
+        return self._log_kth(rows, self.k)
+
+    def save(self, path, provenance: dict[str, Any] | None = None):
+        meta = {"stage": STAGE, "params": {"k": self.k}, **(provenance or {})}
+        return save_checkpoint(path, {"rows": self.rows_, "training_scores": self.training_scores_}, meta)
+
+    @classmethod
+    def load(cls, path) -> KNNDistance:
+        tensors, meta = load_checkpoint(path, STAGE, {"params": dict})
+        with rebuilding(path):
+            est = cls(**meta["params"])
+            est.rows_ = np.asarray(tensors["rows"], dtype=np.float32)
+            est.training_scores_ = tensors["training_scores"]
+            if est.rows_.ndim != 2 or len(est.rows_) <= est.k or est.training_scores_.shape != (len(est.rows_),):
+                raise ValueError("shapes")
+            est._index = None
+        return est

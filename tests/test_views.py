@@ -1,0 +1,156 @@
+"""The views a model scores from (composite / input / knn), the shape rule that
+chooses them, their combination, and their round trip through the model folder."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from cance_cli.errors import ConfigError, DataError
+from cance_cli.views.fusion import choose_views, combine, parse_views, robust_scale
+from cance_cli.views.input_map import InputCoordinates
+from cance_cli.views.knn import KNNDistance
+from tests.conftest import cli, one_error_line
+from tests.test_fit_predict import FAST, _blobs, _csv
+
+SMALL = {"ae_epochs": 2, "decoder_epochs": 1, "nce_epochs": 3, "hidden": 16, "device": "cpu"}
+
+
+@pytest.mark.parametrize(("kind", "width", "fmap", "expected"), [
+    ("table", 5, "autoencoder", ["input"]),
+    ("table", 16, "autoencoder", ["input"]),
+    ("table", 17, "autoencoder", ["composite", "input", "knn"]),
+    ("table", 300, "pca", ["composite"]),
+    ("image", 784, "autoencoder", ["composite"]),
+])
+def test_the_shape_rule_chooses_the_views(kind, width, fmap, expected):
+    views, reason = choose_views("auto", kind, width, fmap)
+    assert views == expected and "views" in reason
+
+
+def test_given_views_are_parsed_in_canonical_order_and_checked():
+    assert parse_views("knn+composite") == ["composite", "knn"]
+    with pytest.raises(ConfigError, match="--views"):
+        parse_views("composite+lof")
+    with pytest.raises(ConfigError, match="need a table"):
+        choose_views("input", "image", 784, "autoencoder")
+    with pytest.raises(ConfigError, match="feature map"):
+        choose_views("knn", "table", 300, "pca")
+
+
+def test_input_map_drops_constant_and_duplicate_columns_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 4)) * [1, 100, 0.01, 1]
+    x = np.column_stack([x, np.full(200, 7.0), x[:, 0]])  # a constant and a duplicated column
+    m = InputCoordinates().fit(x)
+    p = m.transform(x)
+    assert p.shape == (200, 4)
+    np.testing.assert_allclose(np.cov(p.T), np.diag(np.diag(np.cov(p.T))), atol=1e-8)  # principal axes
+    m.save(tmp_path / "im.safetensors")
+    np.testing.assert_allclose(InputCoordinates.load(tmp_path / "im.safetensors").transform(x), p)
+    with pytest.raises(DataError, match="columns"):
+        m.transform(x[:, :5])
+
+
+def test_knn_training_scores_leave_the_row_out_and_far_rows_score_higher(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 3)).astype(np.float32)
+    knn = KNNDistance(k=5).fit(x)
+    dist = np.linalg.norm(x[:, None] - x[None], axis=2)
+    np.fill_diagonal(dist, np.inf)
+    expected = np.log(np.sort(dist, axis=1)[:, 4] + 1e-12)
+    np.testing.assert_allclose(knn.training_scores_, expected, atol=1e-4)
+    far = knn.score_samples(x[:10] + 10)
+    assert far.min() > knn.training_scores_.max()
+    knn.save(tmp_path / "knn.safetensors")
+    np.testing.assert_allclose(KNNDistance.load(tmp_path / "knn.safetensors").score_samples(x[:10] + 10), far)
+    with pytest.raises(DataError, match="too few"):
+        KNNDistance(k=5).fit(x[:5])
+
+
+def test_combination_puts_views_on_one_scale_and_keeps_a_single_view_raw():
+    rng = np.random.default_rng(2)
+    train = {"composite": rng.normal(5, 3, 500), "input": rng.normal(-20, 10, 500), "knn": rng.normal(1, 0.1, 500)}
+    cal = {v: robust_scale(s) for v, s in train.items()}
+    fused = combine(train, cal)
+    assert abs(np.median(fused)) < 0.5  # each view centred on its training median
+    # Raising any one view's score raises the combined score.
+    for view in train:
+        bumped = {v: s + (1.0 if v == view else 0.0) for v, s in train.items()}
+        assert (combine(bumped, cal) > fused).all()
+    only = {"input": train["input"]}
+    np.testing.assert_array_equal(combine(only, {"input": cal["input"]}), train["input"])
+
+
+def test_wide_table_fits_three_views_scores_anomalies_and_round_trips(tmp_path):
+    from cance_cli import CANCE
+
+    x, y = _blobs(n_normal=500, n_anom=40, width=20, seed=3)
+    est = CANCE(**SMALL).fit(x[:400])
+    assert est.views_ == ["composite", "input", "knn"] and set(est.calibration_) == set(est.views_)
+    scores = est.score_samples(x[400:])
+    assert roc_auc_score(y[400:], scores) > 0.95
+    parts = est.view_scores(x[400:])
+    np.testing.assert_allclose(combine(parts, est.calibration_), scores)
+    est.save(tmp_path / "model")
+    files = set(json.loads((tmp_path / "model" / "manifest.json").read_text())["files"])
+    assert files == {"ae.safetensors", "nce.safetensors", "input-map.safetensors", "input-nce.safetensors",
+                     "knn.safetensors"}
+    np.testing.assert_allclose(CANCE.load(tmp_path / "model").score_samples(x[400:]), scores, rtol=1e-6)
+
+
+def test_narrow_table_uses_the_input_density_alone():
+    from cance_cli import CANCE
+
+    x, y = _blobs(n_normal=400, n_anom=30, width=6, seed=4)
+    est = CANCE(**SMALL).fit(x[:300])
+    assert est.views_ == ["input"] and est.autoencoder_ is None and est.density_ is None
+    scores = est.score_samples(x[300:])
+    np.testing.assert_allclose(scores, est.input_density_.score_samples(est.input_map_.transform(x[300:])))
+    assert roc_auc_score(y[300:], scores) > 0.95
+
+
+def test_predict_writes_each_views_score_for_a_wide_table(tmp_path):
+    x, y = _blobs(n_normal=400, n_anom=20, width=20, seed=5)
+    _csv(tmp_path / "train.csv", x[:300])
+    _csv(tmp_path / "test.csv", x[300:], y[300:])
+    fit = cli("fit", tmp_path / "train.csv", "--out", tmp_path / "model", *FAST)
+    assert fit.exit_code == 0, fit.output
+    assert "views composite + input + knn" in fit.stdout
+    out = tmp_path / "s.parquet"
+    assert cli("predict", tmp_path / "test.csv", "--model", tmp_path / "model", "--out", out, "-q").exit_code == 0
+    t = pq.read_table(out)
+    assert t.column_names == ["id", "label", "score", "is_flagged", "score_composite", "score_input", "score_knn"]
+
+
+def test_bad_views_option_is_one_sentence_and_exit_2(tmp_path):
+    x, _ = _blobs(n_normal=100, n_anom=0, width=6)
+    _csv(tmp_path / "train.csv", x)
+    for extra in (["--views", "lof"], ["--views", "input", "--pca", "2"], ["--knn", "0"]):
+        result = cli("fit", tmp_path / "train.csv", "--out", tmp_path / "model", *extra, *FAST)
+        assert result.exit_code == 2, (extra, result.output)
+        one_error_line(result)
+    assert not (tmp_path / "model").exists()
+
+
+def test_a_format_1_model_folder_still_loads_as_the_composite_view(tmp_path):
+    from cance_cli import CANCE
+
+    x, _ = _blobs(n_normal=200, n_anom=0, width=6, seed=6)
+    est = CANCE(views="composite", **SMALL).fit(x)
+    est.save(tmp_path / "model")
+    path = tmp_path / "model" / "manifest.json"
+    doc = json.loads(path.read_text())
+    for key in ("views", "calibration"):
+        del doc[key]
+    for key in ("input_map", "input_density", "knn"):
+        del doc["stages"][key]
+    doc["format_version"] = 1
+    path.write_text(json.dumps(doc))
+    old = CANCE.load(tmp_path / "model")
+    assert old.views_ == ["composite"]
+    np.testing.assert_allclose(old.score_samples(x), est.score_samples(x), rtol=1e-6)
