@@ -7,6 +7,11 @@ rows and training rows) is saved to one `.npz` per table and seed, so that score
 combinations can be evaluated afterwards without refitting.
 
     python benchmarks/composite_variants.py ../shared/data/adbench-dev --seeds 0 --cache /tmp/exp
+    python benchmarks/composite_variants.py ../shared/data/adbench-dev --cache /tmp/exp --summary docs/results/views.jsonl
+
+``--summary`` reads the cache and writes one line per table and seed with the AUROC of
+each view alone and of the candidate combinations (views standardised by the median
+and interquartile range of their training rows' scores), then prints the means.
 """
 
 from __future__ import annotations
@@ -45,6 +50,44 @@ def full_rank_projection(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarra
     return (train - mean) @ vt[keep].T, (test - mean) @ vt[keep].T
 
 
+def robust_z(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    q25, med, q75 = np.percentile(train, [25, 50, 75])
+    return (test - med) / ((q75 - q25) or 1.0)
+
+
+def summarise(data: Path, cache: Path, out: Path) -> None:
+    """AUROC of every view and combination, per cached table and seed, and their means."""
+    widths = {}
+    for path in table_files(data):
+        from cance_cli.bench.novelty import dataset_name, read_xy
+
+        widths[dataset_name(path)] = read_xy(path)[0].shape[1]
+    rows = []
+    for npz in sorted(cache.glob("*.npz")):
+        name, seed = npz.stem.rsplit("-", 1)
+        d = np.load(npz)
+        y, width = d["y"], widths[name]
+        zk = robust_z(np.log(d["knn_train"] + 1e-12), np.log(d["knn_test"] + 1e-12))
+        zc, zi = (robust_z(d[f"{v}_train"], d[f"{v}_test"]) for v in ("cance", "ident"))
+        candidates = {
+            "KNN": d["knn_test"], "composite": d["cance_test"], "composite_gauss": d["cance_gtest"],
+            "input": d["ident_test"], "composite+input": zc + zi, "input+knn": zi + zk,
+            "composite+input+knn (equal)": zc + zi + zk, "composite+input+knn (densities averaged)": (zc + zi) / 2 + zk,
+        }
+        for limit in (8, 16, 24, 32):
+            candidates[f"rule: input if F <= {limit} else all three"] = zi if width <= limit else (zc + zi) / 2 + zk
+        row = {"dataset": name, "seed": int(seed), "width": width}
+        row.update({k: round(float(roc_auc_score(y, v)), 4) for k, v in candidates.items()})
+        rows.append(row)
+    with out.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    for key in rows[0]:
+        if key not in ("dataset", "seed", "width"):
+            print(f"{np.mean([r[key] for r in rows]):.4f}  {key}")
+    print(f"({len(rows)} table-seed pairs)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data")
@@ -54,7 +97,11 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=128, help="density network width")
     parser.add_argument("--step-budget", type=int, default=None, help="NCE optimizer steps (default: the rule's)")
     parser.add_argument("--variants", nargs="+", default=["cance", "ident", "xed"])
+    parser.add_argument("--summary", type=Path, default=None, help="summarise the cache into this JSON-lines file")
     args = parser.parse_args()
+    if args.summary:
+        summarise(Path(args.data), args.cache, args.summary)
+        return
     torch.set_num_threads(1)
     args.cache.mkdir(parents=True, exist_ok=True)
     for path in table_files(Path(args.data)):

@@ -29,7 +29,9 @@ from cance_cli.errors import ConfigError
 
 CANCE_METHODS = ("Error", "Gauss", "LatNCE", "CNCE", "CANCE")
 PCA_METHODS = ("Error-PCA", "LatNCE-PCA", "CNCE-PCA", "CANCE-PCA")
-ALL_METHODS = CANCE_METHODS + PCA_METHODS + BASELINES
+# `cance fit` with its defaults (data-aware sizes and views), on the baselines' inputs.
+FIT_METHOD = "CANCE-fit"
+ALL_METHODS = CANCE_METHODS + (FIT_METHOD,) + PCA_METHODS + BASELINES
 RESULT_FIELDS = ["protocol", "data", "split", "normal", "seed", "method", "auroc", "auprc", "precision", "recall",
                  "f1", "seconds", "n_train", "n_test", "n_test_anomalies"]
 
@@ -71,7 +73,7 @@ def check_methods(methods: Iterable[str]) -> list[str]:
 
 
 # The novelty protocol's line-up (the tabular-quality issue): CANCE, its ablations and six baselines.
-NOVELTY_METHODS = CANCE_METHODS + ("KNN", "LOF", "IsolationForest", "ECOD", "AutoEncoder", "DeepSVDD")
+NOVELTY_METHODS = CANCE_METHODS + (FIT_METHOD, "KNN", "LOF", "IsolationForest", "ECOD", "AutoEncoder", "DeepSVDD")
 
 
 def default_methods(protocol: str | None = None) -> list[str]:
@@ -145,6 +147,17 @@ def _cance_scores(split: Split, methods: list[str], seed: int, folder: Path, con
     return out
 
 
+def _fit_method_scores(inputs: tuple[np.ndarray, np.ndarray], seed: int, config: BenchConfig
+                       ) -> tuple[np.ndarray, float]:
+    """The CANCE estimator as `cance fit` runs it: every size and view chosen from the data's shape."""
+    from cance_cli.estimator import CANCE
+
+    started = time.perf_counter()
+    train, test = inputs
+    est = CANCE(seed=seed, device=config.device).fit(train)
+    return est.score_samples(test), time.perf_counter() - started
+
+
 def _baseline_scores(name: str, split: Split, seed: int, config: BenchConfig,
                      inputs: tuple[np.ndarray, np.ndarray], fitted: dict) -> tuple[np.ndarray, float]:
     started = time.perf_counter()
@@ -194,6 +207,10 @@ def run_split(split: Split, methods: list[str], seed: int, work: Path, config: B
             found.update(_cance_scores(split, chosen, seed, folder / feature_map, config, feature_map,
                                        shared / feature_map if shared else None))
     inputs = None
+    if FIT_METHOD in methods:
+        inputs = flat_inputs(split)
+        found[FIT_METHOD] = _fit_method_scores(inputs, seed, config)
+        log(f"{split.name} seed {seed} {FIT_METHOD}: {found[FIT_METHOD][1]:.1f} s")
     for name in methods:
         if name in BASELINES:
             inputs = inputs or flat_inputs(split)
