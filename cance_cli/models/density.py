@@ -45,4 +45,4 @@ class DensityNet(nn.Module):
         """``forward`` with the Gaussian part in float64: finite for any finite
         input (in float32, |u| above about 1e19 squares to inf, and a row far
         outside the training data would score inf instead of very high)."""
-        return standard_normal_log_prob(u.double()) + self.correction(u).squeeze(1).double()
+        return standard_normal_log_prob(u.double()) + self.correction(u.float()).squeeze(1).double()

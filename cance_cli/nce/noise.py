@@ -51,6 +51,10 @@ class Whitener(nn.Module):
         centred = ((c.double() - self.mean) / self.std).T
         return torch.linalg.solve_triangular(self.chol, centred, upper=False).T.float()
 
+    def matrix64(self) -> torch.Tensor:
+        """W with ``u = (c - mean) @ W.T`` (float64): scoring whitens with one matrix product."""
+        return torch.linalg.solve_triangular(self.chol, torch.diag(1.0 / self.std), upper=False)
+
     def inverse(self, u: torch.Tensor) -> torch.Tensor:
         return ((self.chol @ u.double().T).T * self.std + self.mean).float()
 

@@ -316,11 +316,14 @@ class NCEDensity(BaseEstimator):
             np.maximum(C[:, k], self.modes_[self.columns_[k]], out=C[:, k])
         return C
 
-    def score_samples(self, C, batch_size: int = 65536, floor: bool | None = None) -> np.ndarray:
+    def score_samples(self, C, batch_size: int = 16384, floor: bool | None = None) -> np.ndarray:
         """Estimated negative log-likelihood of each row; higher = more anomalous.
 
         ``floor`` (default: on for models fitted with augmentation) scores
         reconstruction columns below their mode as if they were at the mode.
+        Whitening and the Gaussian part run in float64 (finite for any finite
+        row), the network in float32; ``batch_size`` rows at a time
+        (``docs/benchmarks.md``, scoring throughput, for the choice).
         """
         import torch
 
@@ -330,11 +333,16 @@ class NCEDensity(BaseEstimator):
         if floor and self.recon_columns_:
             C = self.apply_floor(C)
         self.density_.eval()
-        log_det = float(self.whitener_.log_det)
-        with torch.no_grad():
-            parts = [(-self.density_.log_density64(u) + log_det).cpu().numpy()
-                     for u in self._whiten_batches(C, batch_size)]
-        return np.concatenate(parts) if parts else np.zeros(0)
+        w = self.whitener_
+        log_det = float(w.log_det)
+        out = np.empty(len(C))
+        with torch.inference_mode():
+            matrix_t = w.matrix64().T
+            for start in range(0, len(C), batch_size):
+                c = torch.from_numpy(C[start:start + batch_size]).to(self.device_)
+                u = (c - w.mean) @ matrix_t
+                out[start:start + len(c)] = (log_det - self.density_.log_density64(u)).cpu().numpy()
+        return out
 
     def gaussian_score(self, C, batch_size: int = 65536) -> np.ndarray:
         """Negative log-density under the fitted Gaussian N(mu, S) (the "Gauss" baseline)."""
