@@ -267,7 +267,7 @@ class CANCE(OutlierMixin, BaseEstimator):
         if "knn" in self.views_:
             from cance_cli.views.knn import KNNDistance
 
-            self.knn_ = KNNDistance(self.knn).fit(P)
+            self.knn_ = KNNDistance(self.knn, seed=self.seed).fit(P)
             training["knn"] = self.knn_.training_scores_
         self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
         self.decision_scores_ = combine(training, self.calibration_)

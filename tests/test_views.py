@@ -70,6 +70,11 @@ def test_knn_training_scores_leave_the_row_out_and_far_rows_score_higher(tmp_pat
     np.testing.assert_allclose(KNNDistance.load(tmp_path / "knn.safetensors").score_samples(x[:10] + 10), far)
     with pytest.raises(DataError, match="too few"):
         KNNDistance(k=5).fit(x[:5])
+    # Above max_rows a sample is kept; rows left out are scored against it like new rows.
+    capped = KNNDistance(k=5, max_rows=100, seed=0).fit(x)
+    assert len(capped.rows_) == 100 and capped.training_scores_.shape == (300,)
+    left_out = ~np.isin(x, capped.rows_).all(axis=1)
+    np.testing.assert_allclose(capped.training_scores_[left_out], capped.score_samples(x[left_out]), rtol=1e-6)
 
 
 def test_combination_puts_views_on_one_scale_and_keeps_a_single_view_raw():

@@ -3,7 +3,9 @@
 ``score_samples`` is log(distance + 1e-12) (a log-density estimate up to sign
 and scale: the k-NN density is proportional to distance^-F), higher = more
 anomalous. The training rows' own scores leave the row itself out, so they
-are distributed like scores of new normal rows.
+are distributed like scores of new normal rows. Above ``max_rows`` training
+rows a seeded sample of that many is kept: the cost of scoring a row is
+bounded, and the rows left out are scored against the sample like new rows.
 """
 
 from __future__ import annotations
@@ -27,18 +29,25 @@ class KNNDistance:
     training_scores_ : ndarray (N,), leave-one-out scores of the training rows
     """
 
-    def __init__(self, k: int = 5):
+    def __init__(self, k: int = 5, max_rows: int = 20_000, seed: int = 0):
         self.k = k
+        self.max_rows = max_rows
+        self.seed = seed
 
     def fit(self, rows: np.ndarray) -> KNNDistance:
         rows = np.asarray(rows, dtype=np.float32)
         if len(rows) < self.k + 1:
             raise DataError(f"{len(rows)} training rows are too few for the {self.k}-nearest-neighbour view; "
                             f"give at least {self.k + 1}.")
-        self.rows_ = rows
+        kept = np.arange(len(rows))
+        if len(rows) > self.max_rows:
+            kept = np.sort(np.random.default_rng(self.seed).choice(len(rows), self.max_rows, replace=False))
+        self.rows_ = rows[kept]
         self._index = None
-        # A row's nearest neighbour is itself: ask for k + 1 and drop the first.
-        self.training_scores_ = self._log_kth(rows, self.k + 1)
+        # A kept row's nearest neighbour is itself: ask for k + 1 (the last is the k-th other row).
+        scores = self._log_kth(rows, self.k)
+        scores[kept] = self._log_kth(self.rows_, self.k + 1)
+        self.training_scores_ = scores
         return self
 
     def _neighbours(self):
@@ -62,7 +71,8 @@ class KNNDistance:
         return self._log_kth(rows, self.k)
 
     def save(self, path, provenance: dict[str, Any] | None = None):
-        meta = {"stage": STAGE, "params": {"k": self.k}, **(provenance or {})}
+        meta = {"stage": STAGE, "params": {"k": self.k, "max_rows": self.max_rows, "seed": self.seed},
+                **(provenance or {})}
         return save_checkpoint(path, {"rows": self.rows_, "training_scores": self.training_scores_}, meta)
 
     @classmethod
@@ -72,7 +82,7 @@ class KNNDistance:
             est = cls(**meta["params"])
             est.rows_ = np.asarray(tensors["rows"], dtype=np.float32)
             est.training_scores_ = tensors["training_scores"]
-            if est.rows_.ndim != 2 or len(est.rows_) <= est.k or est.training_scores_.shape != (len(est.rows_),):
+            if est.rows_.ndim != 2 or len(est.rows_) <= est.k or est.training_scores_.ndim != 1:
                 raise ValueError("shapes")
             est._index = None
         return est
