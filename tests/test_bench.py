@@ -341,11 +341,12 @@ def test_cli_bench_novelty_runs_every_method_on_the_same_splits(tmp_path):
 
     folder = _novelty_folder(tmp_path / "tables")
     out = tmp_path / "run"
-    result = cli("bench", "novelty", folder, "--out", out, "--methods", "Error,CANCE,LOF,IsolationForest",
+    result = cli("bench", "novelty", folder, "--out", out, "--methods", "Error,CANCE,CANCE-fit,LOF,IsolationForest",
                  "--nce-epochs", "3", "--datasets", "beta", "--json")
     assert result.exit_code == 0, result.output
     rows = read_results(out / "results.csv")
-    assert {r["method"] for r in rows} == {"Error", "CANCE", "LOF", "IsolationForest"}
+    assert {r["method"] for r in rows} == {"Error", "CANCE", "CANCE-fit", "LOF", "IsolationForest"}
+    assert min(float(r["auroc"]) for r in rows if r["method"] == "CANCE-fit") > 0.9
     assert {r["split"] for r in rows} == {"beta"} and {r["n_test"] for r in rows} == {180}
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
     assert runs[-1]["config"]["fixed_by_user"]["nce"] == {"epochs": 3}

@@ -149,12 +149,15 @@ def _cance_scores(split: Split, methods: list[str], seed: int, folder: Path, con
 
 def _fit_method_scores(inputs: tuple[np.ndarray, np.ndarray], seed: int, config: BenchConfig
                        ) -> tuple[np.ndarray, float]:
-    """The CANCE estimator as `cance fit` runs it: every size and view chosen from the data's shape."""
+    """The CANCE estimator as `cance fit` runs it: every size and view chosen from the data's
+    shape, except the NCE epochs and ratio when the user fixed them for the run."""
     from cance_cli.estimator import CANCE
 
     started = time.perf_counter()
     train, test = inputs
-    est = CANCE(seed=seed, device=config.device).fit(train)
+    fixed = config.fixed.get("nce", {})
+    est = CANCE(seed=seed, device=config.device, nce_epochs=fixed.get("epochs"),
+                ratio=fixed.get("ratio", 10.0)).fit(train)
     return est.score_samples(test), time.perf_counter() - started
 
 

@@ -26,7 +26,9 @@ def bench(
     out: Path = typer.Option(..., help="Folder for results.csv, results.md, runs.jsonl (and --roc)."),
     work: Path = typer.Option(None, help="Folder for every stage's artifacts (default: OUT/work)."),
     methods: str = typer.Option(None, help="Comma list (default: all that run here). CANCE family: Error, Gauss, "
-                                           "LatNCE, CNCE, CANCE, and Error-PCA ... CANCE-PCA for pixels + PCA; "
+                                           "LatNCE, CNCE, CANCE (the paper's stages), CANCE-fit (`cance fit` with its "
+                                           "defaults, on the baselines' inputs), and Error-PCA ... CANCE-PCA for "
+                                           "pixels + PCA; "
                                            "baselines: IsolationForest, LOF, OCSVM, KDE, DAGMM, DeepSVDD, VAE, "
                                            "KNN (the last three need the bench extra)."),
     seeds: str = typer.Option("0", help="Comma list of seeds, e.g. 0,1,2 (tabular: also the split seed)."),
