@@ -7,7 +7,8 @@ rows and training rows) is saved to one `.npz` per table and seed, so that score
 combinations can be evaluated afterwards without refitting.
 
     python benchmarks/composite_variants.py ../shared/data/adbench-dev --seeds 0 --cache /tmp/exp
-    python benchmarks/composite_variants.py ../shared/data/adbench-dev --cache /tmp/exp --summary docs/results/views.jsonl
+    python benchmarks/composite_variants.py ../shared/data/adbench-dev --cache /tmp/exp \
+        --summary docs/results/views.jsonl
 
 ``--summary`` reads the cache and writes one line per table and seed with the AUROC of
 each view alone and of the candidate combinations (views standardised by the median
