@@ -1,5 +1,6 @@
-"""Wall time of `cance fit` + `cance predict` (as a user runs them: two processes),
-side by side with PyOD's AutoEncoder and scikit-learn's IsolationForest in the same run.
+"""Wall time of `cance fit` + `cance predict` (as a user runs them: two processes, and
+in-process through the library, without the start-up), side by side with PyOD's
+AutoEncoder and KNN and scikit-learn's IsolationForest in the same run.
 
 Synthetic tables: normal rows from a correlated Gaussian, 5% anomalies shifted off
 its support; training on normal rows only, testing on a held-out set with the
@@ -77,13 +78,18 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.ensemble import IsolationForest
 
-    methods = {"IsolationForest": lambda: IsolationForest(random_state=0)}
+    from cance_cli import CANCE
+
+    methods = {"CANCE (library, in-process)": lambda: CANCE(device="cpu"),
+               "IsolationForest": lambda: IsolationForest(random_state=0)}
     try:
         from pyod.models.auto_encoder import AutoEncoder
+        from pyod.models.knn import KNN
 
         methods["PyOD AutoEncoder"] = lambda: AutoEncoder(random_state=0, verbose=0)
+        methods["PyOD KNN"] = lambda: KNN()
     except ImportError:
-        print("PyOD is not installed: its AutoEncoder is left out", file=sys.stderr)
+        print("PyOD is not installed: its AutoEncoder and KNN are left out", file=sys.stderr)
     for size in args.sizes:
         n, width = (int(v) for v in size.split("x"))
         x_train, x_test, y_test = make_table(n, width)

@@ -208,11 +208,13 @@ class NCEDensity(BaseEstimator):
 
     def _nce_loss(self, u_data, u_noise, log_pn_data, log_pn_noise):
         """-mean log sigma(G_data) - nu * mean log(1 - sigma(G_noise))."""
+        import torch
         from torch.nn.functional import softplus
 
         log_nu = math.log(self.ratio)
-        g_data = self.density_(u_data) - log_pn_data - log_nu
-        g_noise = self.density_(u_noise) - log_pn_noise - log_nu
+        f = self.density_(torch.cat([u_data, u_noise]))  # one pass over both: fewer, larger matrix products
+        g_data = f[: len(u_data)] - log_pn_data - log_nu
+        g_noise = f[len(u_data):] - log_pn_noise - log_nu
         return softplus(-g_data).mean() + self.ratio * softplus(g_noise).mean()
 
     def _augment(self, batch, dev_gen):
