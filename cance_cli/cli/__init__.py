@@ -24,6 +24,7 @@ from cance_cli.cli.fit_nce import fit_nce
 from cance_cli.cli.predict import predict
 from cance_cli.cli.score import score
 from cance_cli.cli.train_ae import train_ae
+from cance_cli.cli.train_nae import train_nae
 from cance_cli.errors import CanceError
 
 try:  # typer >= 0.2x ships its own copy of click
@@ -95,6 +96,7 @@ app.command("fit")(fit)
 app.command("predict")(predict)
 app.command("embed")(embed)
 app.command("train-ae")(train_ae)
+app.command("train-nae")(train_nae)
 app.command("features")(features)
 app.command("fit-nce")(fit_nce)
 app.command("score")(score)

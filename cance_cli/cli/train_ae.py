@@ -34,7 +34,10 @@ def train_ae(
     decoder_epochs: int = typer.Option(10, help="Stage-2 epochs (decoder only, encoder frozen)."),
     batch_size: int = typer.Option(128, help="Mini-batch size."),
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
-    hidden: str = typer.Option(None, help="Conv channels or MLP widths, e.g. 32,64."),
+    hidden: str = typer.Option(None, help="Conv channels or MLP widths, e.g. 32,64 (--arch reference on 28x28: "
+                                          "the channel unit nh, default 8)."),
+    arch: str = typer.Option("constrained", help="constrained (the paper's: batch-norm latent) or reference (the "
+                                                 "NAE/MPDR references': spherical latent; use --lam 0)."),
     normal: str = typer.Option(None, help=NORMAL_HELP),
     val_fraction: float = typer.Option(0.1, help="Share of normal training rows held out for model selection."),
     split: str = SPLIT_OPTION,
@@ -58,7 +61,7 @@ def train_ae(
 
     ae = ConstrainedAutoencoder(latent=latent, lam=lam, epochs=epochs, decoder_epochs=decoder_epochs,
                                 batch_size=batch_size, lr=lr, val_fraction=val_fraction,
-                                hidden=parse_widths("--hidden", hidden), seed=seed, device=device,
+                                hidden=parse_widths("--hidden", hidden), arch=arch, seed=seed, device=device,
                                 verbose=not quiet)
     ae.check_params()
     check_output(out, inputs=[data])

@@ -128,8 +128,33 @@ class MLPAutoencoder(_Autoencoder):
         self.decoder = nn.Sequential(*dec)
 
 
+def reference_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[int, ...] | None,
+                     kind: str) -> dict[str, Any]:
+    """The NAE / MPDR references' autoencoder (spherical latent, no normalisation layers):
+    their conv net for 1 x 28 x 28 images (``hidden`` = (nh,), default 8), an MLP otherwise."""
+    if kind == "image" and tuple(input_shape) == (1, 28, 28):
+        nh = int(hidden[0]) if hidden else 8
+        if hidden and len(hidden) != 1:
+            raise ConfigError("--arch reference on 28x28 images takes --hidden NH (one number, the channel unit; "
+                              "the references use 8).")
+        return {"arch": "reference", "input_shape": list(input_shape), "latent": latent, "nh": nh}
+    if kind == "image":
+        raise ConfigError(f"--arch reference is defined for 1 x 28 x 28 images (or tables), not images of shape "
+                          f"{tuple(input_shape)}.")
+    n_in = int(math.prod(input_shape))
+    widths = [int(h) for h in hidden] if hidden else [max(64, 2 * n_in), max(32, n_in)]
+    return {"arch": "spherical-mlp", "input_shape": list(input_shape), "latent": latent, "hidden": widths,
+            "output": "linear"}
+
+
 def build_autoencoder(config: dict[str, Any]) -> nn.Module:
     """Instantiate the module a config describes."""
+    if config["arch"] in ("reference", "spherical-mlp"):
+        from cance_cli.models.reference_ae import SphericalConvAutoencoder, SphericalMLPAutoencoder
+
+        if config["arch"] == "reference":
+            return SphericalConvAutoencoder(config["latent"], config["nh"])
+        return SphericalMLPAutoencoder(config["input_shape"], config["latent"], config["hidden"], config["output"])
     if config["arch"] == "conv":
         return ConvAutoencoder(config["input_shape"], config["latent"], config["channels"], config["output"])
     if config["arch"] == "mlp":

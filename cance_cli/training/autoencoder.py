@@ -34,6 +34,9 @@ from cance_cli.training.losses import covariance_penalty, latent_conditioning
 STAGE = "autoencoder"
 # Metadata fields an autoencoder checkpoint must carry, with their JSON types.
 REQUIRED_META = {"params": dict, "model_config": dict, "kind": str, "input_shape": list}
+ARCHES = ("constrained", "reference")
+# Checkpoint stages an autoencoder can be read from: trained here, or by train-nae.
+READABLE_STAGES = (STAGE, "nae")
 
 
 def _as_storage(X) -> tuple[np.ndarray, float, str]:
@@ -77,6 +80,11 @@ class ConstrainedAutoencoder(BaseEstimator):
         Share of the (normal) training rows held out for model selection.
     hidden : tuple of int, optional
         Conv channels (images) or MLP widths (tables); a default otherwise.
+        With ``arch="reference"`` on 28x28 images: (nh,), the channel unit.
+    arch : {"constrained", "reference"}
+        ``constrained``: the paper's autoencoder (batch-normed latent). ``reference``:
+        the NAE / MPDR references' autoencoder with a spherical latent
+        (:mod:`cance_cli.models.reference_ae`); use it with ``lam=0``.
     seed : int
         Seeds initialisation, shuffling and the validation split.
     device : str
@@ -99,9 +107,10 @@ class ConstrainedAutoencoder(BaseEstimator):
 
     def __init__(self, latent: int = 32, lam: float = 0.01, epochs: int = 30, decoder_epochs: int = 10,
                  batch_size: int = 128, lr: float = 1e-3, val_fraction: float = 0.1,
-                 hidden: tuple[int, ...] | None = None, seed: int = 0, device: str = "auto",
-                 verbose: bool = False):
+                 hidden: tuple[int, ...] | None = None, arch: str = "constrained", seed: int = 0,
+                 device: str = "auto", verbose: bool = False):
         self.latent = latent
+        self.arch = arch
         self.lam = lam
         self.epochs = epochs
         self.decoder_epochs = decoder_epochs
@@ -130,6 +139,8 @@ class ConstrainedAutoencoder(BaseEstimator):
         validate.fraction("--val-fraction", self.val_fraction, high_open=True)
         validate.widths("--hidden", self.hidden)
         validate.at_least("--seed", self.seed, 0)
+        if self.arch not in ARCHES:
+            raise ConfigError(f"--arch must be one of {', '.join(ARCHES)}, got {self.arch!r}.")
 
     # ------------------------------------------------------------------ inputs
 
@@ -175,7 +186,7 @@ class ConstrainedAutoencoder(BaseEstimator):
         ``(N, C, H, W)`` / ``(N, H, W)`` images already scaled to [0, 1].
         """
 
-        from cance_cli.models.autoencoder import build_autoencoder, default_config
+        from cance_cli.models.autoencoder import build_autoencoder, default_config, reference_config
 
         self.check_params()
         stored, scale, kind = _as_storage(X)
@@ -195,7 +206,8 @@ class ConstrainedAutoencoder(BaseEstimator):
         if self.latent > n_inputs:
             raise ConfigError(f"--latent {self.latent} is wider than the {n_inputs} input values, so the "
                               f"autoencoder would not compress; choose --latent <= {n_inputs}.")
-        self.config_ = default_config(tuple(self.input_shape_), self.latent, self.hidden, kind)
+        configure = reference_config if self.arch == "reference" else default_config
+        self.config_ = configure(tuple(self.input_shape_), self.latent, self.hidden, kind)
         hint = "choose smaller --hidden widths or --batch-size."
         with memory_guard(hint):
             self.model_ = build_autoencoder(self.config_).to(self.device_)
@@ -365,15 +377,16 @@ class ConstrainedAutoencoder(BaseEstimator):
             "fit_seconds": self.fit_seconds_,
         }
 
-    def save(self, path, provenance: dict[str, Any] | None = None):
-        """Write a safetensors checkpoint (weights on CPU, JSON metadata)."""
+    def save(self, path, provenance: dict[str, Any] | None = None, stage: str = STAGE):
+        """Write a safetensors checkpoint (weights on CPU, JSON metadata); ``stage``
+        names what trained it last (``nae`` for train-nae)."""
         self._check_fitted()
         tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
         if self.input_mean_ is not None:
             tensors["input_mean"] = self.input_mean_
             tensors["input_scale"] = self.input_scale_
         meta = {
-            "stage": STAGE,
+            "stage": stage,
             "params": self.stored_params(),
             "model_config": self.config_,
             "kind": self.kind_,
@@ -395,7 +408,7 @@ class ConstrainedAutoencoder(BaseEstimator):
 
         from cance_cli.models.autoencoder import build_autoencoder
 
-        tensors, meta = load_checkpoint(path, STAGE, REQUIRED_META)
+        tensors, meta = load_checkpoint(path, READABLE_STAGES, REQUIRED_META)
         dev = resolve_device(device)
         with rebuilding(path):
             params = {k: v for k, v in meta["params"].items() if k != "hidden"}

@@ -1,0 +1,86 @@
+"""`cance train-nae`: the Normalized Autoencoder (energy = reconstruction error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cance_cli.cli._common import (
+    DEVICE_HELP,
+    JSON_HELP,
+    LABEL_OPTION,
+    NO_LABEL_OPTION,
+    NORMAL_HELP,
+    SEED_HELP,
+    SPLIT_OPTION,
+    SPLIT_SEED_OPTION,
+    TEST_FRACTION_OPTION,
+    handle_errors,
+    print_json,
+    stdout_console,
+)
+
+
+@handle_errors
+def train_nae(
+    data: str = typer.Argument(..., help="Images (idx/CIFAR/image folder/npz) or a table."),
+    out: Path = typer.Option(Path("nae.safetensors"), "--out", "-o", help="Checkpoint to write (stage nae)."),
+    ae: Path = typer.Option(None, "--ae", help="Start from this autoencoder (trained with --arch reference) "
+                                               "instead of pre-training one."),
+    schedule: str = typer.Option("reduced", help="reduced (2-core CPU: nh 4, 2 pre-training epochs, 300 steps, "
+                                                 "10 + 10 chain steps) or reference (the references' GPU schedule)."),
+    steps: int = typer.Option(None, help="NAE steps (default: the schedule's)."),
+    latent: int = typer.Option(32, help="Latent dimension (on the unit sphere)."),
+    batch_size: int = typer.Option(128, help="Positive rows per step, and negative chains."),
+    lr: float = typer.Option(None, help="Adam learning rate of the NAE phase (default: the schedule's)."),
+    normal: str = typer.Option(None, help=NORMAL_HELP),
+    split: str = SPLIT_OPTION,
+    test_fraction: float = TEST_FRACTION_OPTION,
+    split_seed: int = SPLIT_SEED_OPTION,
+    label_col: str = LABEL_OPTION,
+    no_label: bool = NO_LABEL_OPTION,
+    seed: int = typer.Option(0, help=SEED_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a Normalized Autoencoder on the normal rows of DATA: negatives from a latent
+    Langevin chain on the sphere (replay buffer) and a short input chain; loss
+    E(x+) - E(x-) + E(x-)^2 + encoder L2. The checkpoint is an autoencoder checkpoint:
+    `cance features` reads it, and its recon_error column is the NAE energy.
+
+    Example: cance train-nae ../shared/data/mnist --normal 0,2,3,4,5,6,7,8,9 --out nae-no1.safetensors
+    """
+    from cance_cli.artifacts import check_output
+    from cance_cli.data import load_data, parse_normal
+    from cance_cli.training.autoencoder import ConstrainedAutoencoder
+    from cance_cli.training.nae import NormalizedAutoencoder
+
+    nae = NormalizedAutoencoder(schedule=schedule, latent=latent, steps=steps, lr=lr, batch_size=batch_size,
+                                seed=seed, device=device, verbose=not quiet)
+    nae.check_params()
+    check_output(out, inputs=[data, ae])
+    start = ConstrainedAutoencoder.load(ae, device=device) if ae is not None else None
+    normal_classes = parse_normal(normal)
+    ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)
+    train = ds.subset(ds.normal_mask(normal_classes))
+    nae.fit(train, autoencoder=start)
+    nae.save(out, {
+        "source": ds.source, "split": ds.split, "normal_classes": normal_classes,
+        "label_col": (label_col or "label") if ds.kind == "table" and ds.y is not None else None,
+        **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "seed": seed,
+        "device": str(nae.autoencoder_.device_), "initial_autoencoder": str(ae) if ae else None,
+    })
+    h = nae.history_
+    summary = {"checkpoint": str(out), "steps": h["step"][-1] if h["step"] else 0,
+               "positive_energy": h["positive"][-1] if h["positive"] else None,
+               "negative_energy": h["negative"][-1] if h["negative"] else None,
+               "settings": nae.settings_, "fit_seconds": nae.fit_seconds_}
+    if json_out:
+        print_json(summary)
+        return
+    stdout_console().print(
+        f"train-nae -> {out}: {summary['steps']} steps, energy of data {summary['positive_energy']:.4g}, of "
+        f"negatives {summary['negative_energy']:.4g}; {summary['fit_seconds']:.1f} s\n"
+        f"next: cance features DATA --ae {out} --out feats.parquet (recon_error = NAE energy)")

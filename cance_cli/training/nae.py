@@ -1,0 +1,207 @@
+"""The Normalized Autoencoder (NAE): the energy is the reconstruction error, trained so
+that samples of the model's own distribution get high energy (``../shared/NAE-MPDR.md``).
+
+Each step: negatives from a latent Langevin chain on the sphere (started from a
+replay buffer of earlier chain ends, or uniformly on the sphere), decoded, then a
+short input-space chain clamped to the inputs' range; the loss is
+``mean E(x+) - mean E(x-) + gamma * mean E(x-)^2 + l2 * |encoder weights|^2``.
+The autoencoder (spherical latent, ``arch="reference"``) is pre-trained first, or
+given. The result is an autoencoder checkpoint of stage ``nae``: `cance features`
+reads it, its ``recon_error`` column is the NAE energy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from cance_cli import validate
+from cance_cli.errors import ConfigError
+from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
+from cance_cli.training.common import progress_bar, seed_everything, torch_generator
+
+log = logging.getLogger("cance")
+
+# The references' schedule (GPU-sized) and the reduced default that finishes on 2 CPU cores.
+SCHEDULES: dict[str, dict[str, Any]] = {
+    "reduced": {"nh": 4, "ae_epochs": 2, "steps": 300, "latent_steps": 10, "input_steps": 10, "lr": 1e-4},
+    "reference": {"nh": 8, "ae_epochs": 100, "steps": 17_600, "latent_steps": 10, "input_steps": 50, "lr": 1e-5},
+}
+
+
+class NormalizedAutoencoder(BaseEstimator):
+    """NAE on images in [0, 1] (or standardised table rows).
+
+    Parameters
+    ----------
+    schedule : {"reduced", "reference"}
+        Fills every size left as None (see :data:`SCHEDULES`).
+    latent, nh, ae_epochs, steps, lr : the autoencoder's latent and channel unit,
+        pre-training epochs, NAE steps and NAE learning rate (Adam).
+    batch_size : int
+        Positive rows per step; as many negative chains.
+    gamma, l2 : weights of the squared negative energy and of the encoder's squared weights.
+    latent_steps, latent_step, latent_noise : the sphere chain.
+    input_steps, input_step, input_grad_clip, input_noise : the input chain.
+    buffer_size, buffer_reuse : replay buffer of latent chain ends.
+    seed, device, verbose : as elsewhere.
+
+    Attributes
+    ----------
+    autoencoder_ : ConstrainedAutoencoder (arch reference), trained by the NAE objective
+    history_ : dict of lists per logged step: positive and negative energy, loss, buffer use
+    """
+
+    def __init__(self, schedule: str = "reduced", latent: int = 32, nh: int | None = None,
+                 ae_epochs: int | None = None, steps: int | None = None, lr: float | None = None,
+                 batch_size: int = 128, gamma: float = 1.0, l2: float = 1e-4, latent_steps: int | None = None,
+                 latent_step: float = 0.2, latent_noise: float = 0.05, input_steps: int | None = None,
+                 input_step: float = 10.0, input_grad_clip: float = 0.01, input_noise: float = 0.05,
+                 buffer_size: int = 10_000, buffer_reuse: float = 0.95, seed: int = 0, device: str = "auto",
+                 verbose: bool = False):
+        self.schedule = schedule
+        self.latent = latent
+        self.nh = nh
+        self.ae_epochs = ae_epochs
+        self.steps = steps
+        self.lr = lr
+        self.batch_size = batch_size
+        self.gamma = gamma
+        self.l2 = l2
+        self.latent_steps = latent_steps
+        self.latent_step = latent_step
+        self.latent_noise = latent_noise
+        self.input_steps = input_steps
+        self.input_step = input_step
+        self.input_grad_clip = input_grad_clip
+        self.input_noise = input_noise
+        self.buffer_size = buffer_size
+        self.buffer_reuse = buffer_reuse
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
+
+    def settings(self) -> dict[str, Any]:
+        """The schedule's values for every size left as None."""
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
+        base = SCHEDULES[self.schedule]
+        return {k: (base[k] if getattr(self, k) is None else getattr(self, k)) for k in base}
+
+    def check_params(self) -> None:
+        s = self.settings()
+        validate.at_least("--latent", self.latent, 2)
+        validate.at_least("--steps", s["steps"], 1)
+        validate.at_least("--ae-epochs", s["ae_epochs"], 1)
+        validate.positive("--lr", s["lr"])
+        validate.at_least("--batch-size", self.batch_size, 2)
+        validate.non_negative("gamma", self.gamma)
+        validate.non_negative("l2", self.l2)
+        validate.at_least("--buffer-size", self.buffer_size, 1)
+        validate.fraction("buffer_reuse", self.buffer_reuse)
+        validate.at_least("--seed", self.seed, 0)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None, autoencoder: ConstrainedAutoencoder | None = None) -> NormalizedAutoencoder:
+        """Pre-train (or take ``autoencoder``, of ``arch="reference"``), then run the NAE steps on ``X``."""
+        import torch
+
+        from cance_cli.models.reference_ae import sphere
+        from cance_cli.sampling.langevin import input_chain, sphere_chain
+        from cance_cli.sampling.replay import ReplayBuffer
+        from cance_cli.training.energy_losses import nae_loss, reconstruction_energy, squared_weights
+
+        self.check_params()
+        s = self.settings_ = self.settings()
+        seed_everything(self.seed)
+        if autoencoder is None:
+            autoencoder = ConstrainedAutoencoder(
+                latent=self.latent, lam=0.0, epochs=s["ae_epochs"], decoder_epochs=0, lr=1e-4,
+                batch_size=self.batch_size, hidden=(s["nh"],) if _is_28x28(X) else None, arch="reference",
+                seed=self.seed, device=self.device, verbose=self.verbose).fit(X)
+        elif autoencoder.config_.get("arch") not in ("reference", "spherical-mlp"):
+            raise ConfigError("--ae must be an autoencoder with a spherical latent (trained with --arch reference); "
+                              "the NAE's latent chain runs on the sphere.")
+        else:
+            autoencoder.check_input(X)
+        ae = self.autoencoder_ = autoencoder
+        model, dev = ae.model_, ae.device_
+        stored, scale, _ = _as_storage(X)
+        rows = np.arange(len(stored))
+        low, high = self._input_bounds(ae, stored, scale, dev)
+        gen = torch_generator(self.seed)
+        dev_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
+        buffer = ReplayBuffer(self.buffer_size, self.buffer_reuse, self.seed)
+        opt = torch.optim.Adam(model.parameters(), lr=s["lr"])
+        energy = lambda x: reconstruction_energy(model, x)  # noqa: E731
+        latent_energy = lambda z: reconstruction_energy(model, model.decode(z))  # noqa: E731
+        fresh = lambda n: sphere(torch.randn(n, ae.latent, generator=dev_gen, device=dev))  # noqa: E731
+        self.history_ = {"step": [], "positive": [], "negative": [], "loss": [], "buffer_share": []}
+        last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        started = time.perf_counter()
+        model.train()
+        with progress_bar(s["steps"], "train-nae", self.verbose) as advance:
+            for step in range(s["steps"]):
+                pick = rows[torch.randint(len(rows), (self.batch_size,), generator=gen).numpy()]
+                x_pos = ae._to_tensor(stored[np.sort(pick)], scale)
+                z0, reused = buffer.starts(self.batch_size, fresh)
+                z = sphere_chain(latent_energy, z0, s["latent_steps"], self.latent_step, self.latent_noise, dev_gen)
+                buffer.push(z)
+                with torch.no_grad():
+                    x0 = model.decode(z)
+                x_neg = input_chain(energy, x0, s["input_steps"], self.input_step, self.input_grad_clip,
+                                    noise=lambda k: self.input_noise if k < 2 else self.input_noise / k,
+                                    generator=dev_gen, low=low, high=high)
+                e_pos, e_neg = energy(x_pos), energy(x_neg)
+                loss = nae_loss(e_pos, e_neg, self.gamma) + self.l2 * squared_weights(model.encoder)
+                if not torch.isfinite(loss):  # divergence guard: keep the last finite weights
+                    model.load_state_dict(last_good)
+                    log.warning("the NAE loss became non-finite at step %d; the weights of step %d are kept.",
+                                step + 1, step)
+                    break
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                if step % 10 == 0 or step == s["steps"] - 1:
+                    for key, value in (("step", step + 1), ("positive", float(e_pos.detach().mean())),
+                                       ("negative", float(e_neg.detach().mean())), ("loss", float(loss.detach())),
+                                       ("buffer_share", reused / self.batch_size)):
+                        self.history_[key].append(value)
+                advance(f"E+ {float(e_pos.detach().mean()):.4f} E- {float(e_neg.detach().mean()):.4f}")
+        model.eval()
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    @staticmethod
+    def _input_bounds(ae, stored, scale, dev):
+        """The input chain's box: [0, 1] for images; the training rows' range for tables."""
+
+        if ae.kind_ == "image":
+            return 0.0, 1.0
+        x = ae._to_tensor(stored, scale)
+        return x.min(dim=0).values.to(dev), x.max(dim=0).values.to(dev)
+
+    # ------------------------------------------------------------------ scores and persistence
+
+    def score_samples(self, X, batch_size: int = 1024) -> np.ndarray:
+        """The NAE energy (reconstruction error) per row: higher = more anomalous."""
+        return np.concatenate([e for _, _, e, _ in self.autoencoder_.iter_composite(X, batch_size)])
+
+    def save(self, path, provenance: dict[str, Any] | None = None):
+        """An autoencoder checkpoint of stage ``nae`` (readable by `cance features`)."""
+        nae = {"params": {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")},
+               "settings": self.settings_, "history": self.history_, "fit_seconds": self.fit_seconds_}
+        return self.autoencoder_.save(path, {"nae": nae, **(provenance or {})}, stage="nae")
+
+
+def _is_28x28(X) -> bool:
+    stored, _, kind = _as_storage(X)
+    return kind == "image" and tuple(stored.shape[1:]) == (1, 28, 28) or (
+        kind == "image" and tuple(stored.shape[1:]) == (28, 28))
+
