@@ -28,7 +28,7 @@ def train_nae(
     out: Path = typer.Option(Path("nae.safetensors"), "--out", "-o", help="Checkpoint to write (stage nae)."),
     ae: Path = typer.Option(None, "--ae", help="Start from this autoencoder (trained with --arch reference) "
                                                "instead of pre-training one."),
-    schedule: str = typer.Option("reduced", help="reduced (2-core CPU: nh 4, 2 pre-training epochs, 300 steps, "
+    schedule: str = typer.Option("reduced", help="reduced (2-core CPU: nh 4, 2 pre-training epochs, 150 steps, "
                                                  "10 + 10 chain steps) or reference (the references' GPU schedule)."),
     steps: int = typer.Option(None, help="NAE steps (default: the schedule's)."),
     latent: int = typer.Option(32, help="Latent dimension (on the unit sphere)."),

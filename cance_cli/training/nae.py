@@ -28,7 +28,7 @@ log = logging.getLogger("cance")
 
 # The references' schedule (GPU-sized) and the reduced default that finishes on 2 CPU cores.
 SCHEDULES: dict[str, dict[str, Any]] = {
-    "reduced": {"nh": 4, "ae_epochs": 2, "steps": 300, "latent_steps": 10, "input_steps": 10, "lr": 1e-4},
+    "reduced": {"nh": 4, "ae_epochs": 2, "steps": 150, "latent_steps": 10, "input_steps": 10, "lr": 1e-4},
     "reference": {"nh": 8, "ae_epochs": 100, "steps": 17_600, "latent_steps": 10, "input_steps": 50, "lr": 1e-5},
 }
 
