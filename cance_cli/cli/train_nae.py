@@ -17,8 +17,6 @@ from cance_cli.cli._common import (
     SPLIT_SEED_OPTION,
     TEST_FRACTION_OPTION,
     handle_errors,
-    print_json,
-    stdout_console,
 )
 
 
@@ -52,35 +50,12 @@ def train_nae(
 
     Example: cance train-nae ../shared/data/mnist --normal 0,2,3,4,5,6,7,8,9 --out nae-no1.safetensors
     """
-    from cance_cli.artifacts import check_output
-    from cance_cli.data import load_data, parse_normal
-    from cance_cli.training.autoencoder import ConstrainedAutoencoder
+    from cance_cli.cli._energy import train_energy_model
     from cance_cli.training.nae import NormalizedAutoencoder
 
-    nae = NormalizedAutoencoder(schedule=schedule, latent=latent, steps=steps, lr=lr, batch_size=batch_size,
-                                seed=seed, device=device, verbose=not quiet)
-    nae.check_params()
-    check_output(out, inputs=[data, ae])
-    start = ConstrainedAutoencoder.load(ae, device=device) if ae is not None else None
-    normal_classes = parse_normal(normal)
-    ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)
-    train = ds.subset(ds.normal_mask(normal_classes))
-    nae.fit(train, autoencoder=start)
-    nae.save(out, {
-        "source": ds.source, "split": ds.split, "normal_classes": normal_classes,
-        "label_col": (label_col or "label") if ds.kind == "table" and ds.y is not None else None,
-        **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "seed": seed,
-        "device": str(nae.autoencoder_.device_), "initial_autoencoder": str(ae) if ae else None,
-    })
-    h = nae.history_
-    summary = {"checkpoint": str(out), "steps": h["step"][-1] if h["step"] else 0,
-               "positive_energy": h["positive"][-1] if h["positive"] else None,
-               "negative_energy": h["negative"][-1] if h["negative"] else None,
-               "settings": nae.settings_, "fit_seconds": nae.fit_seconds_}
-    if json_out:
-        print_json(summary)
-        return
-    stdout_console().print(
-        f"train-nae -> {out}: {summary['steps']} steps, energy of data {summary['positive_energy']:.4g}, of "
-        f"negatives {summary['negative_energy']:.4g}; {summary['fit_seconds']:.1f} s\n"
-        f"next: cance features DATA --ae {out} --out feats.parquet (recon_error = NAE energy)")
+    model = NormalizedAutoencoder(schedule=schedule, latent=latent, steps=steps, lr=lr, batch_size=batch_size,
+                                  seed=seed, device=device, verbose=not quiet)
+    read = {"split": split, "test_fraction": test_fraction, "split_seed": split_seed, "label_col": label_col,
+            "no_label": no_label}
+    train_energy_model("train-nae", model, data, out, ae, normal, read, seed, device, json_out,
+                       "recon_error = NAE energy")

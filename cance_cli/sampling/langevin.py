@@ -18,12 +18,20 @@ def _grad(energy: Energy, x: torch.Tensor) -> torch.Tensor:
 
 
 def sphere_chain(energy: Energy, z: torch.Tensor, steps: int, step_size: float, noise: float,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """``z <- normalise(z - step_size * grad E(z) + noise * eps)``, ``steps`` times; starts on the sphere."""
+                 generator: torch.Generator | None = None, unit_tangent: bool = False) -> torch.Tensor:
+    """``z <- normalise(z - step_size * g + noise * eps)``, ``steps`` times; starts on the sphere.
+
+    ``g`` is grad E(z) (NAE), or with ``unit_tangent`` its component tangent to the
+    sphere scaled to unit length (MPDR: the step length no longer depends on E's scale).
+    """
     z = sphere(z.detach())
     for _ in range(steps):
+        g = _grad(energy, z)
+        if unit_tangent:
+            g = g - (g * z).sum(dim=1, keepdim=True) * z
+            g = g / g.norm(dim=1, keepdim=True).clamp_min(1e-12)
         eps = torch.randn(z.shape, generator=generator, device=z.device, dtype=z.dtype)
-        z = sphere(z - step_size * _grad(energy, z) + noise * eps).detach()
+        z = sphere(z - step_size * g + noise * eps).detach()
     return z
 
 

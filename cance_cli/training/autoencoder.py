@@ -35,8 +35,8 @@ STAGE = "autoencoder"
 # Metadata fields an autoencoder checkpoint must carry, with their JSON types.
 REQUIRED_META = {"params": dict, "model_config": dict, "kind": str, "input_shape": list}
 ARCHES = ("constrained", "reference")
-# Checkpoint stages an autoencoder can be read from: trained here, or by train-nae.
-READABLE_STAGES = (STAGE, "nae")
+# Checkpoint stages an autoencoder can be read from: trained here, or by train-nae / train-mpdr.
+READABLE_STAGES = (STAGE, "nae", "mpdr")
 
 
 def _as_storage(X) -> tuple[np.ndarray, float, str]:
