@@ -2,8 +2,9 @@
 
 For each held-out digit K: the references' spherical autoencoder is pre-trained on the
 training images of the other digits (Error = its reconstruction error), then trained
-further by the NAE objective (NAE = its energy); both score the whole MNIST test split,
-digit K positive. One JSON line per (digit, seed, method) goes to --out.
+further by the NAE objective (NAE = its energy), or used as MPDR-R's frozen projection
+(``--model mpdr``; MPDR-R = its energy); both score the whole MNIST test split, digit K
+positive. One JSON line per (digit, seed, method) goes to --out.
 
     python benchmarks/nae_holdout.py ../shared/data/mnist --digits 1 --schedule reduced \
         --out docs/results/nae-holdout.jsonl
@@ -23,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 from cance_cli.data import load_data
 from cance_cli.training.autoencoder import ConstrainedAutoencoder
+from cance_cli.training.mpdr import MPDR
 from cance_cli.training.nae import NormalizedAutoencoder
 
 
@@ -32,6 +34,7 @@ def main() -> None:
     ap.add_argument("--digits", default="1")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--schedule", default="reduced")
+    ap.add_argument("--model", choices=["nae", "mpdr"], default="nae")
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", required=True)
@@ -43,7 +46,8 @@ def main() -> None:
             normal = [str(d) for d in range(10) if str(d) != digit]
             rows = train.subset(train.normal_mask(normal))
             y = (test.y.astype(str) == digit).astype(int)
-            nae = NormalizedAutoencoder(schedule=args.schedule, steps=args.steps, seed=seed, device="cpu")
+            make = NormalizedAutoencoder if args.model == "nae" else MPDR
+            nae = make(schedule=args.schedule, steps=args.steps, seed=seed, device="cpu")
             s = nae.settings()
             started = time.perf_counter()
             ae = ConstrainedAutoencoder(latent=32, lam=0.0, epochs=s["ae_epochs"], decoder_epochs=0, lr=1e-4,
@@ -55,9 +59,10 @@ def main() -> None:
             base = {"digit": digit, "seed": seed, "schedule": args.schedule, "settings": nae.settings_,
                     "n_train": len(rows), "threads": args.threads, "machine": platform.machine(),
                     "date": time.strftime("%Y-%m-%d")}
-            for method, scores, seconds in (("Error", error, ae_seconds), ("NAE", energy, nae.fit_seconds_)):
+            name = "NAE" if args.model == "nae" else "MPDR-R"
+            for method, scores, seconds in (("Error", error, ae_seconds), (name, energy, nae.fit_seconds_)):
                 row = {**base, "method": method, "auroc": roc_auc_score(y, scores), "seconds": round(seconds, 1)}
-                if method == "NAE":
+                if method != "Error":
                     row["final_energies"] = {"positive": nae.history_["positive"][-1],
                                              "negative": nae.history_["negative"][-1]}
                 print(json.dumps(row), flush=True)
