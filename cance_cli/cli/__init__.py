@@ -24,8 +24,7 @@ from cance_cli.cli.fit_nce import fit_nce
 from cance_cli.cli.predict import predict
 from cance_cli.cli.score import score
 from cance_cli.cli.train_ae import train_ae
-from cance_cli.cli.train_mpdr import train_mpdr
-from cance_cli.cli.train_nae import train_nae
+from cance_cli.cli.train_energy import make_command as make_energy_command
 from cance_cli.errors import CanceError
 
 try:  # typer >= 0.2x ships its own copy of click
@@ -97,8 +96,8 @@ app.command("fit")(fit)
 app.command("predict")(predict)
 app.command("embed")(embed)
 app.command("train-ae")(train_ae)
-app.command("train-nae")(train_nae)
-app.command("train-mpdr")(train_mpdr)
+app.command("train-nae")(make_energy_command("nae"))
+app.command("train-mpdr")(make_energy_command("mpdr"))
 app.command("features")(features)
 app.command("fit-nce")(fit_nce)
 app.command("score")(score)

@@ -20,13 +20,12 @@ import time
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from cance_cli import validate
 from cance_cli.errors import ConfigError
 from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
-from cance_cli.training.nae import NormalizedAutoencoder, _is_28x28
+from cance_cli.training.energy_base import EnergyAutoencoderModel
 
 log = logging.getLogger("cance")
 
@@ -36,7 +35,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 }
 
 
-class MPDR(BaseEstimator):
+class MPDR(EnergyAutoencoderModel):
     """MPDR-R on images in [0, 1] (or standardised table rows).
 
     Parameters
@@ -62,26 +61,38 @@ class MPDR(BaseEstimator):
                  latent_noise: float = 0.02, input_steps: int = 5, input_step: float = 10.0,
                  input_noise: float = 0.005, gamma: float = 1.0, l2: float = 1e-4, seed: int = 0,
                  device: str = "auto", verbose: bool = False):
-        for key, value in locals().items():
-            if key not in ("self", "__class__"):
-                setattr(self, key, value)
+        self.schedule = schedule
+        self.latent = latent
+        self.nh = nh
+        self.ae_epochs = ae_epochs
+        self.steps = steps
+        self.lr = lr
+        self.batch_size = batch_size
+        self.sigma_min = sigma_min
+        self.sigma_max = sigma_max
+        self.c = c
+        self.temperature = temperature
+        self.latent_steps = latent_steps
+        self.latent_step = latent_step
+        self.latent_noise = latent_noise
+        self.input_steps = input_steps
+        self.input_step = input_step
+        self.input_noise = input_noise
+        self.gamma = gamma
+        self.l2 = l2
+        self.seed = seed
+        self.device = device
+        self.verbose = verbose
 
-    def settings(self) -> dict[str, Any]:
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
-        base = SCHEDULES[self.schedule]
-        return {k: (base[k] if getattr(self, k) is None else getattr(self, k)) for k in base}
+    SCHEDULES = SCHEDULES
+    STAGE = "mpdr"
+    NAME = "MPDR"
 
     def check_params(self) -> None:
-        s = self.settings()
-        validate.at_least("--latent", self.latent, 2)
-        validate.at_least("--steps", s["steps"], 1)
-        validate.positive("--lr", s["lr"])
-        validate.at_least("--batch-size", self.batch_size, 2)
+        super().check_params()
         validate.positive("sigma_min", self.sigma_min)
         if self.sigma_max < self.sigma_min:
             raise ConfigError("sigma_max must be at least sigma_min.")
-        validate.at_least("--seed", self.seed, 0)
 
     def fit(self, X, y=None, autoencoder: ConstrainedAutoencoder | None = None) -> MPDR:
         """Pre-train the projection autoencoder (or take ``autoencoder``, of ``arch="reference"``), then train."""
@@ -94,17 +105,7 @@ class MPDR(BaseEstimator):
         self.check_params()
         s = self.settings_ = self.settings()
         seed_everything(self.seed)
-        projection = autoencoder
-        if projection is None:
-            projection = ConstrainedAutoencoder(
-                latent=self.latent, lam=0.0, epochs=s["ae_epochs"], decoder_epochs=0, lr=1e-4,
-                batch_size=self.batch_size, hidden=(s["nh"],) if _is_28x28(X) else None, arch="reference",
-                seed=self.seed, device=self.device, verbose=self.verbose).fit(X)
-        elif projection.config_.get("arch") not in ("reference", "spherical-mlp"):
-            raise ConfigError("--ae must be an autoencoder with a spherical latent (trained with --arch reference); "
-                              "MPDR projects onto that sphere.")
-        else:
-            projection.check_input(X)
+        projection = self._starting_autoencoder(X, autoencoder)
         self.projection_ = projection
         self.autoencoder_ = copy.deepcopy(projection)  # the energy AE starts from the projection's weights
         proj, model, dev = projection.model_, self.autoencoder_.model_, projection.device_
@@ -114,7 +115,7 @@ class MPDR(BaseEstimator):
         log_scale = torch.zeros((), device=dev, requires_grad=True)
         stored, scale, _ = _as_storage(X)
         rows = np.arange(len(stored))
-        low, high = NormalizedAutoencoder._input_bounds(projection, stored, scale, dev)
+        low, high = self._input_bounds(projection, stored, scale, dev)
         gen = torch_generator(self.seed)
         dev_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
         opt = torch.optim.Adam([*model.parameters(), log_scale], lr=s["lr"])
@@ -170,12 +171,7 @@ class MPDR(BaseEstimator):
 
     def score_samples(self, X, batch_size: int = 1024) -> np.ndarray:
         """The MPDR-R energy s^2 * reconstruction error per row: higher = more anomalous."""
-        err = np.concatenate([e for _, _, e, _ in self.autoencoder_.iter_composite(X, batch_size)])
-        return self.scale_**2 * err
+        return self.scale_**2 * self._reconstruction_errors(X, batch_size)
 
-    def save(self, path, provenance: dict[str, Any] | None = None):
-        """An autoencoder checkpoint of stage ``mpdr`` (readable by `cance features`)."""
-        mpdr = {"params": {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")},
-                "settings": self.settings_, "scale": self.scale_, "history": self.history_,
-                "fit_seconds": self.fit_seconds_}
-        return self.autoencoder_.save(path, {"mpdr": mpdr, **(provenance or {})}, stage="mpdr")
+    def _extra_record(self) -> dict[str, Any]:
+        return {"scale": self.scale_}

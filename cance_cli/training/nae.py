@@ -17,12 +17,11 @@ import time
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 from cance_cli import validate
-from cance_cli.errors import ConfigError
 from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
+from cance_cli.training.energy_base import EnergyAutoencoderModel
 
 log = logging.getLogger("cance")
 
@@ -33,7 +32,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
 }
 
 
-class NormalizedAutoencoder(BaseEstimator):
+class NormalizedAutoencoder(EnergyAutoencoderModel):
     """NAE on images in [0, 1] (or standardised table rows).
 
     Parameters
@@ -85,25 +84,14 @@ class NormalizedAutoencoder(BaseEstimator):
         self.device = device
         self.verbose = verbose
 
-    def settings(self) -> dict[str, Any]:
-        """The schedule's values for every size left as None."""
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}.")
-        base = SCHEDULES[self.schedule]
-        return {k: (base[k] if getattr(self, k) is None else getattr(self, k)) for k in base}
+    SCHEDULES = SCHEDULES
+    STAGE = "nae"
+    NAME = "the NAE"
 
     def check_params(self) -> None:
-        s = self.settings()
-        validate.at_least("--latent", self.latent, 2)
-        validate.at_least("--steps", s["steps"], 1)
-        validate.at_least("--ae-epochs", s["ae_epochs"], 1)
-        validate.positive("--lr", s["lr"])
-        validate.at_least("--batch-size", self.batch_size, 2)
-        validate.non_negative("gamma", self.gamma)
-        validate.non_negative("l2", self.l2)
+        super().check_params()
         validate.at_least("--buffer-size", self.buffer_size, 1)
         validate.fraction("buffer_reuse", self.buffer_reuse)
-        validate.at_least("--seed", self.seed, 0)
 
     # ------------------------------------------------------------------ fit
 
@@ -119,16 +107,7 @@ class NormalizedAutoencoder(BaseEstimator):
         self.check_params()
         s = self.settings_ = self.settings()
         seed_everything(self.seed)
-        if autoencoder is None:
-            autoencoder = ConstrainedAutoencoder(
-                latent=self.latent, lam=0.0, epochs=s["ae_epochs"], decoder_epochs=0, lr=1e-4,
-                batch_size=self.batch_size, hidden=(s["nh"],) if _is_28x28(X) else None, arch="reference",
-                seed=self.seed, device=self.device, verbose=self.verbose).fit(X)
-        elif autoencoder.config_.get("arch") not in ("reference", "spherical-mlp"):
-            raise ConfigError("--ae must be an autoencoder with a spherical latent (trained with --arch reference); "
-                              "the NAE's latent chain runs on the sphere.")
-        else:
-            autoencoder.check_input(X)
+        autoencoder = self._starting_autoencoder(X, autoencoder)
         ae = self.autoencoder_ = autoencoder
         model, dev = ae.model_, ae.device_
         stored, scale, _ = _as_storage(X)
@@ -178,30 +157,8 @@ class NormalizedAutoencoder(BaseEstimator):
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
-    @staticmethod
-    def _input_bounds(ae, stored, scale, dev):
-        """The input chain's box: [0, 1] for images; the training rows' range for tables."""
-
-        if ae.kind_ == "image":
-            return 0.0, 1.0
-        x = ae._to_tensor(stored, scale)
-        return x.min(dim=0).values.to(dev), x.max(dim=0).values.to(dev)
-
     # ------------------------------------------------------------------ scores and persistence
 
     def score_samples(self, X, batch_size: int = 1024) -> np.ndarray:
         """The NAE energy (reconstruction error) per row: higher = more anomalous."""
-        return np.concatenate([e for _, _, e, _ in self.autoencoder_.iter_composite(X, batch_size)])
-
-    def save(self, path, provenance: dict[str, Any] | None = None):
-        """An autoencoder checkpoint of stage ``nae`` (readable by `cance features`)."""
-        nae = {"params": {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")},
-               "settings": self.settings_, "history": self.history_, "fit_seconds": self.fit_seconds_}
-        return self.autoencoder_.save(path, {"nae": nae, **(provenance or {})}, stage="nae")
-
-
-def _is_28x28(X) -> bool:
-    stored, _, kind = _as_storage(X)
-    return kind == "image" and tuple(stored.shape[1:]) == (1, 28, 28) or (
-        kind == "image" and tuple(stored.shape[1:]) == (28, 28))
-
+        return self._reconstruction_errors(X, batch_size)
