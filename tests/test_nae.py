@@ -148,3 +148,17 @@ def test_train_mpdr_checkpoint_goes_through_features_and_refuses_a_constrained_p
                "-q").exit_code == 0
     line = one_error_line(cli("train-mpdr", path, "--ae", ae, "--out", tmp_path / "m2.safetensors", "-q"))
     assert "spherical" in line
+
+
+def test_nae_on_28x28_images_uses_the_reference_net_and_saves_a_readable_checkpoint(tmp_path):
+    from cance_cli.training.autoencoder import ConstrainedAutoencoder
+    from cance_cli.training.nae import NormalizedAutoencoder
+
+    images = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
+    nae = NormalizedAutoencoder(nh=2, ae_epochs=1, steps=2, batch_size=16, latent=8, device="cpu").fit(images)
+    assert nae.autoencoder_.config_ == {"arch": "reference", "input_shape": [1, 28, 28], "latent": 8, "nh": 2}
+    nae.save(tmp_path / "nae.safetensors")
+    back = ConstrainedAutoencoder.load(tmp_path / "nae.safetensors")
+    assert back.meta_["stage"] == "nae" and back.meta_["nae"]["settings"]["steps"] == 2
+    np.testing.assert_allclose(nae.score_samples(images), np.concatenate(
+        [e for _, _, e, _ in back.iter_composite(images)]), rtol=1e-5)
