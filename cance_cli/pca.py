@@ -13,21 +13,14 @@ from typing import Any
 import numpy as np
 
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
-from cance_cli.data.dataset import Dataset
+from cance_cli.data.dataset import flat_rows
 from cance_cli.errors import ConfigError, DataError
 
 STAGE = "pca"
 
 
 def _rows(X, index=slice(None)) -> np.ndarray:
-    """Rows of ``X`` (array or Dataset, scaled as the Dataset defines) as float64 (N, width)."""
-    X = X.batch(index) if isinstance(X, Dataset) else X[index]
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        X = X.reshape(len(X), -1)
-    if not np.isfinite(X).all():
-        raise DataError("The embeddings contain NaN or infinite values; re-embed or drop those rows.")
-    return X
+    return flat_rows(X, index, what="embedding table")
 
 
 class PCAFeatureMap:

@@ -150,3 +150,17 @@ def train_val_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarra
     if n - n_val < 2:
         raise DataError(f"Only {n} normal training rows; at least 2 are needed after the validation split.")
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def flat_rows(X, index=slice(None), what: str = "table") -> np.ndarray:
+    """Rows of an array or :class:`Dataset` (scaled as the Dataset defines) as finite
+    float64 ``(N, width)``; ``what`` names the data in the error."""
+    from cance_cli.errors import DataError
+
+    X = X.batch(index) if isinstance(X, Dataset) else X[index]
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        X = X.reshape(len(X), -1)
+    if not np.isfinite(X).all():
+        raise DataError(f"The {what} contains NaN or infinite values; drop or fix those rows.")
+    return X

@@ -28,11 +28,27 @@ class _Upsample(nn.Module):
         return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
-class SphericalMLPAutoencoder(nn.Module):
-    """The same idea for rows (tables, 2-D toys): MLP encoder onto the unit sphere, MLP decoder.
-    ``output`` bounds: ``sigmoid`` for inputs in [0, 1], else linear."""
+class _SphericalAutoencoder(nn.Module):
+    """``encode`` -> unit-norm latent (N, latent); ``decode`` maps it back."""
 
     spherical = True
+    encoder: nn.Sequential
+    decoder: nn.Sequential
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return sphere(self.encoder(x))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        return z, self.decode(z)
+
+
+class SphericalMLPAutoencoder(_SphericalAutoencoder):
+    """The same idea for rows (tables, 2-D toys): MLP encoder onto the unit sphere, MLP decoder.
+    ``output`` bounds: ``sigmoid`` for inputs in [0, 1], else linear."""
 
     def __init__(self, input_shape: list[int], latent: int, hidden: list[int], output: str = "linear"):
         super().__init__()
@@ -56,21 +72,9 @@ class SphericalMLPAutoencoder(nn.Module):
         dec.append(nn.Unflatten(1, self.input_shape))
         self.decoder = nn.Sequential(*dec)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return sphere(self.encoder(x))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encode(x)
-        return z, self.decode(z)
-
-
-class SphericalConvAutoencoder(nn.Module):
-    """``encode`` -> unit-norm latent (N, latent); ``decode`` -> images in [0, 1]."""
-
-    spherical = True
+class SphericalConvAutoencoder(_SphericalAutoencoder):
+    """The references' conv net: 1 x 28 x 28 images in [0, 1] <-> a unit-norm latent."""
 
     def __init__(self, latent: int = 32, nh: int = 8):
         super().__init__()
@@ -88,13 +92,3 @@ class SphericalConvAutoencoder(nn.Module):
             nn.ConvTranspose2d(16 * nh, 8 * nh, 3), relu(), nn.ConvTranspose2d(8 * nh, 8 * nh, 3), relu(), _Upsample(),
             nn.ConvTranspose2d(8 * nh, 4 * nh, 3), relu(), nn.ConvTranspose2d(4 * nh, 1, 3), nn.Sigmoid(),
         )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return sphere(self.encoder(x))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encode(x)
-        return z, self.decode(z)

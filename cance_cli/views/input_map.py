@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
+from cance_cli.data.dataset import flat_rows
 from cance_cli.errors import DataError
 
 STAGE = "input-map"
@@ -22,16 +23,7 @@ RELATIVE_RANK_TOL = 1e-4
 
 
 def table_rows(X) -> np.ndarray:
-    """Rows of an array or :class:`~cance_cli.data.Dataset` as finite float64 (N, width)."""
-    from cance_cli.data.dataset import Dataset
-
-    X = X.batch(slice(None)) if isinstance(X, Dataset) else X
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        X = X.reshape(len(X), -1)
-    if not np.isfinite(X).all():
-        raise DataError("The table contains NaN or infinite values; drop or fix those rows.")
-    return X
+    return flat_rows(X, what="table")
 
 
 class InputCoordinates:
