@@ -245,7 +245,9 @@ class CANCE(OutlierMixin, BaseEstimator):
     def _fit_views(self, X) -> None:
         """Fit every chosen view; set ``decision_scores_`` (training rows) and ``calibration_``."""
         kind, width = self.settings_["kind"], int(self.n_features_in_)
-        self.views_, reason = choose_views(self.views, kind, width, self.feature_map)
+        # LatNCE (features="latent") is a variant of the composite density: auto keeps to that view.
+        spec = "composite" if self.views == "auto" and self.features == "latent" else self.views
+        self.views_, reason = choose_views(spec, kind, width, self.feature_map)
         self.settings_["rule"] = [*self.settings_["rule"], reason]
         self.autoencoder_ = self.pca_ = self.density_ = None
         self.input_map_ = self.input_density_ = self.knn_ = None

@@ -159,3 +159,11 @@ def test_a_format_1_model_folder_still_loads_as_the_composite_view(tmp_path):
     old = CANCE.load(tmp_path / "model")
     assert old.views_ == ["composite"]
     np.testing.assert_allclose(old.score_samples(x), est.score_samples(x), rtol=1e-6)
+
+
+def test_latent_only_density_keeps_to_the_composite_view():
+    from cance_cli import CANCE
+
+    x, _ = _blobs(n_normal=200, n_anom=0, width=6, seed=7)
+    est = CANCE(features="latent", **SMALL).fit(x)
+    assert est.views_ == ["composite"] and est.density_.columns_ == ["z_0", "z_1"]
