@@ -20,6 +20,7 @@ from cance_cli.cli._common import (
     TEST_FRACTION_OPTION,
     handle_errors,
     print_json,
+    read_options,
     stdout_console,
 )
 
@@ -82,8 +83,7 @@ def make_command(kind: str):
     ) -> None:
         model = _model(kind, schedule=schedule, latent=latent, steps=steps, lr=lr, batch_size=batch_size,
                        seed=seed, device=device, verbose=not quiet)
-        read = {"split": split, "test_fraction": test_fraction, "split_seed": split_seed, "label_col": label_col,
-                "no_label": no_label}
+        read = read_options(split, test_fraction, split_seed, label_col, no_label)
         summary = train_energy_model(model, data, out, ae, normal, read, seed)
         if json_out:
             print_json(summary)
@@ -110,9 +110,9 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
     check_output(out, inputs=[data, ae])
     start = ConstrainedAutoencoder.load(ae, device=model.device) if ae is not None else None
     normal_classes = parse_normal(normal)
-    label_col = read["label_col"]
-    ds = load_data(data, read["split"], label_col, no_label=read["no_label"], test_fraction=read["test_fraction"],
-                   split_seed=read["split_seed"])
+    read = {k: v for k, v in read.items() if v is not None}
+    label_col = read.pop("label_col", None)
+    ds = load_data(data, read.pop("split", None), label_col, read.pop("columns", None), **read)
     train = ds.subset(ds.normal_mask(normal_classes))
     model.fit(train, autoencoder=start)
     model.save(out, {

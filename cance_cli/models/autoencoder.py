@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
 from torch import nn
 
 from cance_cli.errors import ConfigError
+from cance_cli.models.base import _Autoencoder
 
 DEFAULT_CONV_CHANNELS = (32, 64)
 DEFAULT_CONV_CHANNELS_RGB = (32, 64, 128)
@@ -53,23 +53,6 @@ class LatentNorm(nn.BatchNorm1d):
 
     def __init__(self, latent: int):
         super().__init__(latent, affine=False)
-
-
-class _Autoencoder(nn.Module):
-    """Shared interface: ``encoder`` ends in :class:`LatentNorm`, ``decoder`` mirrors it."""
-
-    encoder: nn.Sequential
-    decoder: nn.Sequential
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encode(x)
-        return z, self.decode(z)
 
 
 class ConvAutoencoder(_Autoencoder):

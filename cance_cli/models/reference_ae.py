@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cance_cli.models.base import _Autoencoder
+
 INPUT_SHAPE = (1, 28, 28)
 
 
@@ -28,22 +30,13 @@ class _Upsample(nn.Module):
         return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
-class _SphericalAutoencoder(nn.Module):
-    """``encode`` -> unit-norm latent (N, latent); ``decode`` maps it back."""
+class _SphericalAutoencoder(_Autoencoder):
+    """The shared interface of :mod:`cance_cli.models.autoencoder`, with the code on the unit sphere."""
 
     spherical = True
-    encoder: nn.Sequential
-    decoder: nn.Sequential
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return sphere(self.encoder(x))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encode(x)
-        return z, self.decode(z)
 
 
 class SphericalMLPAutoencoder(_SphericalAutoencoder):
