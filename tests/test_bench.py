@@ -352,3 +352,9 @@ def test_cli_bench_novelty_runs_every_method_on_the_same_splits(tmp_path):
     assert runs[-1]["config"]["fixed_by_user"]["nce"] == {"epochs": 3}
     line = one_error_line(cli("bench", "novelty", folder, "--out", out, "--datasets", "gamma"))
     assert "No table 'gamma'" in line
+    # A later invocation with another method adds to the report; it does not shrink it.
+    again = cli("bench", "novelty", folder, "--out", out, "--methods", "Gauss", "--nce-epochs", "3",
+                "--datasets", "beta")
+    assert again.exit_code == 0, again.output
+    header = (out / "results.md").read_text().split("\n")[4]
+    assert all(m in header for m in ("Error", "CANCE-fit", "LOF", "IsolationForest", "Gauss")), header

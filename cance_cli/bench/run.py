@@ -296,7 +296,6 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
     with it; the others ignore it.
     """
     from cance_cli.artifacts import atomic_path
-    from cance_cli.bench.report import summary_table
 
     methods = check_methods(methods)
     out.mkdir(parents=True, exist_ok=True)
@@ -323,11 +322,20 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
                 save_scores(work / "scores" / f"{protocol}-{split.name}-s{seed}.parquet", split, scores)
             log(f"{split.name} seed {seed}: " + " ".join(f"{r['method']}={r['auroc']:.3f}" for r in new))
     rows = read_results(results) or rows  # with the rows of any invocation that ran beside this one
-    with atomic_path(out / "results.md") as tmp:
-        Path(tmp).write_text(f"# {protocol} on {data}\n\nAUROC\n\n{summary_table(rows, 'auroc', methods)}\n\n"
-                             f"F1 of the anomaly class (k = number of test anomalies)\n\n"
-                             f"{summary_table(rows, 'f1', methods)}\n")
+    write_report(out, rows, protocol, data)
     return rows
+
+
+def write_report(out: Path, rows: list[dict[str, Any]], protocol: str, data: str) -> None:
+    """``OUT/results.md``: every method in ``rows`` (not only this invocation's), in the order they first ran."""
+    from cance_cli.artifacts import atomic_path
+    from cance_cli.bench.report import summary_table
+
+    shown = list(dict.fromkeys(r["method"] for r in rows))
+    with atomic_path(out / "results.md") as tmp:
+        Path(tmp).write_text(f"# {protocol} on {data}\n\nAUROC\n\n{summary_table(rows, 'auroc', shown)}\n\n"
+                             f"F1 of the anomaly class (k = number of test anomalies)\n\n"
+                             f"{summary_table(rows, 'f1', shown)}\n")
 
 
 def _torch_threads() -> int:
