@@ -22,10 +22,6 @@ STAGE = "input-map"
 RELATIVE_RANK_TOL = 1e-4
 
 
-def table_rows(X) -> np.ndarray:
-    return flat_rows(X, what="table")
-
-
 class InputCoordinates:
     """Standardise, rotate to principal axes, drop degenerate directions.
 
@@ -39,7 +35,7 @@ class InputCoordinates:
         self.max_components = max_components
 
     def fit(self, X) -> InputCoordinates:
-        rows = table_rows(X)
+        rows = flat_rows(X)
         if len(rows) < 3:
             raise DataError(f"{len(rows)} rows cannot fit the input view; give at least 3.")
         self.mean_ = rows.mean(axis=0)
@@ -63,7 +59,7 @@ class InputCoordinates:
         return [f"p_{i}" for i in range(self.n_components_)]
 
     def transform(self, X) -> np.ndarray:
-        rows = table_rows(X)
+        rows = flat_rows(X)
         if rows.shape[1] != self.input_width_:
             raise DataError(f"The rows have {rows.shape[1]} columns but the input view was fitted on "
                             f"{self.input_width_}; pass the training columns.")
