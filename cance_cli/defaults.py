@@ -17,8 +17,12 @@ from typing import Any
 # images, 30 + 10 epochs, NCE 100 epochs), with epochs scaled down on larger
 # training sets so the number of optimizer steps stays about the same.
 IMAGE_REFERENCE_ROWS = 6_000
-# Density: about this many optimizer steps at batch 256 (100 epochs of 6,000 rows).
-NCE_STEP_BUDGET = 2_400
+# Density: about this many optimizer steps at batch 256 (100 epochs of 6,000 rows),
+# and the width of its network. Tables get a narrower, shorter density: on the
+# development tables it scored as well (docs/defaults.md, "Density size for
+# tables") in a quarter of the time, which is what `cance fit`'s seconds are.
+NCE_STEP_BUDGET = {"image": 2_400, "table": 1_200}
+NCE_HIDDEN = {"image": 128, "table": 64}
 NCE_BATCH = 256
 
 
@@ -31,11 +35,14 @@ def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...]) -> di
 
     Returns the keys ``latent``, ``hidden`` (None = the architecture's own
     width rule), ``ae_epochs``, ``decoder_epochs``, ``ae_batch_size``,
-    ``nce_epochs``, ``nce_batch_size`` and ``rule`` (one line per choice).
+    ``nce_epochs``, ``nce_batch_size``, ``nce_hidden`` (the density network's
+    width) and ``rule`` (one line per choice).
     """
     width = int(math.prod(sample_shape))
     batch = 128 if n_rows < 50_000 else 1024
-    nce_epochs = _clip(NCE_STEP_BUDGET / max(1, math.ceil(n_rows / NCE_BATCH)), 10, 100)
+    family = "table" if kind == "table" else "image"
+    budget, nce_hidden = NCE_STEP_BUDGET[family], NCE_HIDDEN[family]
+    nce_epochs = _clip(budget / max(1, math.ceil(n_rows / NCE_BATCH)), 10, 100)
     if kind == "table":
         latent = _clip(width // 8, 2, 8)
         latent = min(latent, width)
@@ -52,6 +59,8 @@ def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...]) -> di
                 f"latent = {latent} (32 from 28x28 pixels, else 8)",
                 f"autoencoder epochs = clip(30 x 6000 / N, 3, 30) = {ae_epochs}, decoder epochs = {decoder_epochs}",
                 f"batch {batch} (1024 from 50,000 rows)"]
-    rule.append(f"NCE epochs = clip({NCE_STEP_BUDGET} / batches per epoch, 10, 100) = {nce_epochs}")
+    rule.append(f"NCE epochs = clip({budget} / batches per epoch, 10, 100) = {nce_epochs}, density width "
+                f"{nce_hidden} ({'tables' if family == 'table' else 'images and embeddings'})")
     return {"latent": latent, "hidden": None, "ae_epochs": ae_epochs, "decoder_epochs": decoder_epochs,
-            "ae_batch_size": batch, "nce_epochs": nce_epochs, "nce_batch_size": NCE_BATCH, "rule": rule}
+            "ae_batch_size": batch, "nce_epochs": nce_epochs, "nce_batch_size": NCE_BATCH, "nce_hidden": nce_hidden,
+            "rule": rule}

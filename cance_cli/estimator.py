@@ -70,7 +70,8 @@ class CANCE(OutlierMixin, BaseEstimator):
     knn : int
         k of the neighbour view (distance to the k-th nearest training row).
     ratio, nce_epochs, nce_batch_size, hidden, augment, learn_noise :
-        NCE settings (``hidden``: width of the density network).
+        NCE settings (``hidden``: width of the density network; by default
+        64 for tables and 128 for images and embeddings).
     contamination : float in (0, 0.5]
         Share of training rows above the threshold (PyOD's convention), used
         unless ``fpr`` is given.
@@ -112,7 +113,7 @@ class CANCE(OutlierMixin, BaseEstimator):
                  decoder_epochs: int | None = None, ae_batch_size: int | None = None, pca: int | str = "auto",
                  features: str = "composite", views: str = "auto", knn: int = 5, ratio: float = 10.0,
                  nce_epochs: int | None = None,
-                 nce_batch_size: int | None = None, hidden: int = 128, augment: bool = True,
+                 nce_batch_size: int | None = None, hidden: int | None = None, augment: bool = True,
                  learn_noise: bool = True, contamination: float = 0.1, fpr: float | None = None,
                  calibration_fraction: float = 0.1, seed: int = 0, device: str = "auto", verbose: bool = False):
         self.feature_map = feature_map
@@ -149,6 +150,8 @@ class CANCE(OutlierMixin, BaseEstimator):
             raise ConfigError(f"features must be composite or latent, got {self.features!r}.")
         parse_views(self.views)
         validate.at_least("--knn", self.knn, 1)
+        if self.hidden is not None:
+            validate.at_least("hidden", self.hidden, 1)
         validate.fraction("--contamination", self.contamination, low_open=True)
         if self.contamination > 0.5:
             raise ConfigError(f"--contamination must be at most 0.5, got {self.contamination}.")
@@ -235,7 +238,7 @@ class CANCE(OutlierMixin, BaseEstimator):
         chosen = choose_settings(kind, len(X), shape)
         given = {"latent": self.latent, "hidden": self.ae_hidden, "ae_epochs": self.ae_epochs,
                  "decoder_epochs": self.decoder_epochs, "ae_batch_size": self.ae_batch_size,
-                 "nce_epochs": self.nce_epochs, "nce_batch_size": self.nce_batch_size}
+                 "nce_epochs": self.nce_epochs, "nce_batch_size": self.nce_batch_size, "nce_hidden": self.hidden}
         settings = {k: (chosen[k] if v is None else v) for k, v in given.items()}
         settings["chosen"] = sorted(k for k, v in given.items() if v is None)
         settings["rule"] = chosen["rule"]
@@ -321,7 +324,7 @@ class CANCE(OutlierMixin, BaseEstimator):
         from cance_cli.training.nce import NCEDensity
 
         s = self.settings_
-        return NCEDensity(ratio=self.ratio, hidden=self.hidden, epochs=s["nce_epochs"],
+        return NCEDensity(ratio=self.ratio, hidden=s["nce_hidden"], epochs=s["nce_epochs"],
                           batch_size=s["nce_batch_size"],
                           augment=augment and self.augment and self.features == "composite",
                           learn_noise=self.learn_noise, seed=self.seed, device=self.device, verbose=self.verbose)

@@ -89,7 +89,7 @@ def fit(
     summary = {"model": str(out), "feature_map": feature_map, "views": est.views_, "threshold": est.threshold_,
                "threshold_method": est.threshold_info_,
                "settings": {key: s[key] for key in ("latent", "hidden", "ae_epochs", "decoder_epochs",
-                                                   "ae_batch_size", "nce_epochs", "nce_batch_size")},
+                                                   "ae_batch_size", "nce_epochs", "nce_batch_size", "nce_hidden")},
                "chosen_by_rule": s["chosen"], "rule": s["rule"],
                "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_)}
     if json_out:

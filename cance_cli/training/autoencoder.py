@@ -30,6 +30,7 @@ from cance_cli.training.common import (
     torch_generator,
 )
 from cance_cli.training.losses import covariance_penalty, latent_conditioning
+from cance_cli.training.optim import Adam
 
 STAGE = "autoencoder"
 # Metadata fields an autoencoder checkpoint must carry, with their JSON types.
@@ -240,14 +241,13 @@ class ConstrainedAutoencoder(BaseEstimator):
     def _train_stage(self, stage: int, epochs: int, params, stored, scale, train_idx, val_idx, gen,
                      advance) -> None:
         """Train one stage; keep (and restore) the weights of its lowest validation loss."""
-        import torch
 
         history = self.history_[f"stage{stage}"]
         select_on = val_idx if len(val_idx) else train_idx
         best = BestState()
         if stage == 2 and epochs:  # stage 2 may not beat stage 1's decoder
             best.update(self._evaluate(stored, scale, select_on, stage), -1, self.model_)
-        opt = torch.optim.Adam(params, lr=self.lr)
+        opt = Adam(params, lr=self.lr)
         trained = self.model_ if stage == 1 else self.model_.decoder
         for epoch in range(epochs):
             trained.train()

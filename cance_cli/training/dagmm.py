@@ -17,6 +17,7 @@ import numpy as np
 
 from cance_cli.errors import ConfigError
 from cance_cli.training.common import BestState, resolve_device, seed_everything, torch_generator
+from cance_cli.training.optim import Adam
 
 
 def gmm_params(feature, gamma):
@@ -124,7 +125,7 @@ class DAGMM:
         self.model_ = DAGMMNet(config, self.n_gmm).to(self.device_)
         train_idx, val_idx = train_val_indices(len(X), self.val_fraction, self.seed)
         gen = torch_generator(self.seed)
-        opt = torch.optim.Adam(self.model_.parameters(), lr=self.lr)
+        opt = Adam(self.model_.parameters(), lr=self.lr)
         best = BestState()
         data = torch.from_numpy(X)
         for epoch in range(self.epochs):

@@ -26,6 +26,7 @@ from cance_cli.errors import ConfigError
 from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
+from cance_cli.training.optim import Adam
 
 log = logging.getLogger("cance")
 
@@ -118,7 +119,7 @@ class MPDR(EnergyAutoencoderModel):
         low, high = self._input_bounds(projection, stored, scale, dev)
         gen = torch_generator(self.seed)
         dev_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
-        opt = torch.optim.Adam([*model.parameters(), log_scale], lr=s["lr"])
+        opt = Adam([*model.parameters(), log_scale], lr=s["lr"])
 
         def recon(x):
             _, x_hat = model(x)

@@ -22,6 +22,7 @@ from cance_cli import validate
 from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
+from cance_cli.training.optim import Adam
 
 log = logging.getLogger("cance")
 
@@ -116,7 +117,7 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         gen = torch_generator(self.seed)
         dev_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
         buffer = ReplayBuffer(self.buffer_size, self.buffer_reuse, self.seed)
-        opt = torch.optim.Adam(model.parameters(), lr=s["lr"])
+        opt = Adam(model.parameters(), lr=s["lr"])
         energy = lambda x: reconstruction_energy(model, x)  # noqa: E731
         latent_energy = lambda z: reconstruction_energy(model, model.decode(z))  # noqa: E731
         fresh = lambda n: sphere(torch.randn(n, ae.latent, generator=dev_gen, device=dev))  # noqa: E731

@@ -21,6 +21,7 @@ from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
+from cance_cli.training.optim import adamw
 
 STAGE = "nce"
 # Metadata fields a density checkpoint must carry, with their JSON types.
@@ -169,8 +170,8 @@ class NCEDensity(BaseEstimator):
             val = self._augment(val, dev_gen)
         val_u = self.whitener_(val)
 
-        opt_theta = torch.optim.AdamW(self.density_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        opt_alpha = torch.optim.AdamW([self.noise_.alpha], lr=self.lr, weight_decay=0.0)
+        opt_theta = adamw(self.density_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt_alpha = adamw([self.noise_.alpha], lr=self.lr, weight_decay=0.0)
         best = BestState()
         self.history_ = {"train": [], "val": [], "noise_scale_max": []}
         started = time.perf_counter()
@@ -260,11 +261,15 @@ class NCEDensity(BaseEstimator):
             total += float(loss.detach()) * len(batch)
             count += len(batch)
 
-            # alpha step: maximise the same loss, density network held fixed.
+            # alpha step: maximise the same loss, density network held fixed. Its noise
+            # term is estimated from as many draws as the batch has rows (the same
+            # expectation, ratio-weighted in the loss): alpha is one scale per
+            # coordinate and needs no ten-fold sample, and this step then costs a
+            # fifth of the theta step instead of as much.
             if self.learn_noise:
                 for p in self.density_.parameters():
                     p.requires_grad_(False)
-                u_noise = self.noise_.sample(n_noise, dev_gen)
+                u_noise = self.noise_.sample(min(n_noise, len(batch)), dev_gen)
                 neg = -self._nce_loss(u_data, u_noise, self.noise_.log_prob(u_data), self.noise_.log_prob(u_noise))
                 opt_alpha.zero_grad(set_to_none=True)
                 neg.backward()

@@ -45,8 +45,11 @@ class KNNDistance:
         self.rows_ = rows[kept]
         self._index = None
         # A kept row's nearest neighbour is itself: ask for k + 1 (the last is the k-th other row).
-        scores = self._log_kth(rows, self.k)
+        scores = np.empty(len(rows))
         scores[kept] = self._log_kth(self.rows_, self.k + 1)
+        left_out = np.setdiff1d(np.arange(len(rows)), kept)
+        if len(left_out):
+            scores[left_out] = self._log_kth(rows[left_out], self.k)
         self.training_scores_ = scores
         return self
 
