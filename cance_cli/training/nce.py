@@ -24,6 +24,8 @@ from cance_cli.training.common import BestState, progress_bar, resolve_device, s
 from cance_cli.training.optim import adamw
 
 STAGE = "nce"
+# Whitened coordinates beyond this are scored in float64 (their squares near float32's limit).
+FLOAT32_SAFE = 1e15
 # Metadata fields a density checkpoint must carry, with their JSON types.
 REQUIRED_META = {"params": dict, "columns": list, "recon_columns": list, "modes": dict, "augment_applied": bool,
                  "fingerprint": str, "summary": dict, "history": dict}
@@ -328,11 +330,16 @@ class NCEDensity(BaseEstimator):
 
         ``floor`` (default: on for models fitted with augmentation) scores
         reconstruction columns below their mode as if they were at the mode.
-        Whitening and the Gaussian part run in float64 (finite for any finite
-        row), the network in float32; ``batch_size`` rows at a time
+        Rows are centred in float64 (exact offsets whatever the columns'
+        scale), whitened and scored in float32; a row whose whitened
+        coordinates are beyond float32's comfortable range (|u| > 1e15, far
+        outside any training data) is scored again entirely in float64, so
+        every finite row gets a finite score. ``batch_size`` rows at a time
         (``docs/benchmarks.md``, scoring throughput, for the choice).
         """
         import torch
+
+        from cance_cli.models.density import standard_normal_log_prob
 
         C = self._checked(C)
         if floor is None:
@@ -344,11 +351,16 @@ class NCEDensity(BaseEstimator):
         log_det = float(w.log_det)
         out = np.empty(len(C))
         with torch.inference_mode():
-            matrix_t = w.matrix64().T
+            matrix64 = w.matrix64().T
+            matrix32 = matrix64.float()
             for start in range(0, len(C), batch_size):
-                c = torch.from_numpy(C[start:start + batch_size]).to(self.device_)
-                u = (c - w.mean) @ matrix_t
-                out[start:start + len(c)] = (log_det - self.density_.log_density64(u)).cpu().numpy()
+                centred = torch.from_numpy(C[start:start + batch_size]).to(self.device_) - w.mean
+                u = centred.float() @ matrix32
+                log_p = standard_normal_log_prob(u).double() + self.density_.correction(u).squeeze(1).double()
+                far = ~torch.isfinite(u).all(dim=1) | (u.abs().amax(dim=1) > FLOAT32_SAFE)
+                if bool(far.any()):
+                    log_p[far] = self.density_.log_density64(centred[far] @ matrix64)
+                out[start:start + len(centred)] = (log_det - log_p).cpu().numpy()
         return out
 
     def gaussian_score(self, C, batch_size: int = 65536) -> np.ndarray:
