@@ -106,11 +106,17 @@ def lam_table(rows: list[dict]) -> str:
 
 
 def throughput_table(rows: list[dict]) -> str:
+    """Whole-process seconds; where the child reported them, scoring seconds (after its imports)
+    and the density's width too."""
     if not rows:
         return "_no results yet_"
-    lines = ["| rows | batch size | seconds (incl. ~2 s start-up) | rows/s | peak RSS MB |", "|---|---|---|---|---|"]
+    lines = ["| date | rows | batch size | density width | seconds, whole process | rows/s whole | seconds, scoring "
+             "| rows/s scoring | peak RSS MB |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['rows']:,} | {r['batch_size']:,} | {r['seconds']} | {r['rows_per_second']:,} | "
+        lines.append(f"| {r.get('date', '')} | {r['rows']:,} | {r['batch_size']:,} | {r.get('hidden', 128)} | "
+                     f"{r['seconds']} | "
+                     f"{r['rows_per_second']:,} | {r.get('scoring_seconds', '')} | "
+                     f"{format(r['rows_per_second_scoring'], ',') if 'rows_per_second_scoring' in r else ''} | "
                      f"{r.get('peak_rss_mb', r.get('peak_rss_mb_max_so_far'))} |")
     return "\n".join(lines)
 
@@ -173,9 +179,10 @@ def embed_table() -> str:
     rows = load("embed-throughput.jsonl")
     if not rows:
         return "_no results yet_"
-    lines = ["| device | threads | batch size | images | images/s |", "|---|---|---|---|---|"]
-    lines += [f"| {r['device']} | {r['threads']} | {r['batch_size']} | {r['images']} | {r['images_per_second']} |"
-              for r in rows]
+    lines = ["| backbone | image size | device | threads | batch size | images | images/s |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['backbone']} | {r.get('image_size', 224)} | {r['device']} | "
+              f"{r['threads']} | {r['batch_size']} | {r['images']} | {r['images_per_second']} |" for r in rows]
     return "\n".join(lines)
 
 

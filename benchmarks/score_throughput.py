@@ -7,6 +7,7 @@ runs `cance score` in a fresh process per batch size and reports rows/s and
 the child's peak resident memory (ru_maxrss).
 
     python benchmarks/score_throughput.py --rows 1000000 --batch-sizes 4096 16384 65536 262144
+    python benchmarks/score_throughput.py --rows 1000000 --batch-sizes 16384 --hidden 64
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4096, 16384, 65536, 262144])
+    ap.add_argument("--hidden", type=int, default=128, help="width of the density network (fit-nce --hidden)")
     ap.add_argument("--out", default=None, help="append JSON lines here")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cance-throughput-"))
@@ -64,7 +66,8 @@ def main() -> None:
     make_table(table, args.rows)
     make_table(small, 20_000)
     cance = [sys.executable, "-m", "cance_cli"]
-    subprocess.run([*cance, "fit-nce", str(small), "--epochs", "5", "--out", str(work / "nce.safetensors"), "-q"],
+    subprocess.run([*cance, "fit-nce", str(small), "--epochs", "5", "--hidden", str(args.hidden),
+                    "--out", str(work / "nce.safetensors"), "-q"],
                    check=True, stdout=subprocess.DEVNULL)
     for bs in args.batch_sizes:
         argv = ["cance", "score", str(table), "--nce", str(work / "nce.safetensors"), "--out",
@@ -76,7 +79,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
         lines = proc.stderr.strip().splitlines()
         scoring, peak_mb = float(lines[-2]), int(lines[-1]) / 1024
-        row = {"rows": args.rows, "batch_size": bs, "seconds": round(wall, 2),
+        row = {"rows": args.rows, "batch_size": bs, "hidden": args.hidden, "seconds": round(wall, 2),
                "rows_per_second": round(args.rows / wall), "scoring_seconds": round(scoring, 2),
                "rows_per_second_scoring": round(args.rows / scoring), "peak_rss_mb": round(peak_mb),
                "machine": f"{platform.machine()}, {platform.node()}", "date": time.strftime("%Y-%m-%d")}

@@ -26,6 +26,9 @@ from cance_cli.training.optim import adamw
 STAGE = "nce"
 # Whitened coordinates beyond this are scored in float64 (their squares near float32's limit).
 FLOAT32_SAFE = 1e15
+# Scoring runs the network on chunks of about this many activations per layer (2 MB of
+# float32): measured on a 2-core CPU, 4,096 x 128 ran at twice the speed of 16,384 x 128.
+NETWORK_CHUNK_VALUES = 2**19
 # Metadata fields a density checkpoint must carry, with their JSON types.
 REQUIRED_META = {"params": dict, "columns": list, "recon_columns": list, "modes": dict, "augment_applied": bool,
                  "fingerprint": str, "summary": dict, "history": dict}
@@ -334,8 +337,10 @@ class NCEDensity(BaseEstimator):
         scale), whitened and scored in float32; a row whose whitened
         coordinates are beyond float32's comfortable range (|u| > 1e15, far
         outside any training data) is scored again entirely in float64, so
-        every finite row gets a finite score. ``batch_size`` rows at a time
-        (``docs/benchmarks.md``, scoring throughput, for the choice).
+        every finite row gets a finite score. At most ``batch_size`` rows at a
+        time, and fewer when the network is wide: its activations are kept to
+        about 2 MB (4,096 rows at width 128), which ran twice as fast here as
+        16,384 rows (``docs/benchmarks.md``, scoring throughput).
         """
         import torch
 
@@ -344,20 +349,26 @@ class NCEDensity(BaseEstimator):
         C = self._checked(C)
         if floor is None:
             floor = self.augment_applied_
-        if floor and self.recon_columns_:
-            C = self.apply_floor(C)
         self.density_.eval()
         w = self.whitener_
         log_det = float(w.log_det)
         out = np.empty(len(C))
+        step = max(1, min(batch_size, NETWORK_CHUNK_VALUES // self.hidden))
         with torch.inference_mode():
             matrix64 = w.matrix64().T
             matrix32 = matrix64.float()
-            for start in range(0, len(C), batch_size):
-                centred = torch.from_numpy(C[start:start + batch_size]).to(self.device_) - w.mean
+            # The floor as a lower bound on the centred rows (-inf where there is none): no copy of C.
+            lower = torch.full((len(self.columns_),), -math.inf, dtype=torch.float64, device=self.device_)
+            if floor:
+                for k in self.recon_columns_:
+                    lower[k] = self.modes_[self.columns_[k]] - w.mean[k]
+            for start in range(0, len(C), step):
+                centred = torch.from_numpy(C[start:start + step]).to(self.device_) - w.mean
+                if floor:
+                    centred = torch.maximum(centred, lower)
                 u = centred.float() @ matrix32
                 log_p = standard_normal_log_prob(u).double() + self.density_.correction(u).squeeze(1).double()
-                far = ~torch.isfinite(u).all(dim=1) | (u.abs().amax(dim=1) > FLOAT32_SAFE)
+                far = ~(u.abs().amax(dim=1) <= FLOAT32_SAFE)  # also true for inf and NaN
                 if bool(far.any()):
                     log_p[far] = self.density_.log_density64(centred[far] @ matrix64)
                 out[start:start + len(centred)] = (log_det - log_p).cpu().numpy()
