@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli import validate
+from cance_cli import distributed, validate
 from cance_cli.artifacts import (
     AtomicParquetWriter,
     anomaly_flags,
@@ -84,14 +84,22 @@ def read_normal_rows(path, columns: list[str], max_rows: int, seed: int) -> tupl
             offset += batch.num_rows
             yield rows if keep is None else rows[keep]
 
+    # Under torchrun each rank accumulates the moments of every world_size-th batch and the
+    # ranks' moments merge pairwise, as batches do; every rank keeps the same row sample.
+    group = distributed.current()
     moments = StreamingMoments(len(columns))
     parts: list[np.ndarray] | None = []
-    for rows in normal_batches():
-        moments.update(rows)
+    total = 0
+    for i, rows in enumerate(normal_batches()):
+        if i % group.world_size == group.rank:
+            moments.update(rows)
+        total += len(rows)
         if parts is not None:
             parts.append(rows)
-            if moments.count > max_rows:
+            if total > max_rows:
                 parts = None  # too many to keep: sample in a second pass
+    if group.active:
+        moments = distributed.merge_moments(moments)
     if moments.count == 0:
         raise DataError(f"{path} has no normal rows (is_anomaly == 0); check the table or --normal.")
     if parts is None:
@@ -131,13 +139,17 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     model.fit(rows, columns=columns, moments=moments if len(rows) < moments.count else None)
     name = method_name(features, model.augment_applied_, model.learn_noise)
     source = table_meta(pf.schema_arrow)
-    model.save(out, {
+    meta = {
         "method": name, "features": features, "table": str(table), "table_sha256": file_sha256(table),
         "table_rows_used": len(rows), "normal_rows": moments.count, "seed": seed,
         "feature_source": {k: source.get(k) for k in ("source", "split", "normal_classes", "checkpoint",
                                                       "checkpoint_sha256", "feature_map")},
         **(provenance or {}),
-    })
+    }
+    if not distributed.current().is_main:  # under torchrun only rank 0 writes
+        model.meta_ = meta
+        return model
+    model.save(out, meta)
     model.meta_ = read_checkpoint_meta(out)
     return model
 

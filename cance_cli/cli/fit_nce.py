@@ -34,12 +34,16 @@ def fit_nce(
     Example: cance fit-nce train3.parquet --ratio 10 --out nce3.safetensors
     Ablations: --features latent (LatNCE), --no-augment (CNCE), --fixed-noise.
     """
+    from cance_cli import distributed
     from cance_cli.pipeline import fit_nce_table
 
-    model = fit_nce_table(table, out, features=features, max_rows=max_rows, ratio=ratio, hidden=hidden,
-                          epochs=epochs, batch_size=batch_size, lr=lr, augment=augment,
-                          learn_noise=not fixed_noise, val_fraction=val_fraction, seed=seed, device=device,
-                          verbose=not quiet)
+    with distributed.launched_group(device) as group:  # torchrun: data-parallel; only rank 0 writes and prints
+        model = fit_nce_table(table, out, features=features, max_rows=max_rows, ratio=ratio, hidden=hidden,
+                              epochs=epochs, batch_size=batch_size, lr=lr, augment=augment,
+                              learn_noise=not fixed_noise, val_fraction=val_fraction, seed=seed, device=device,
+                              verbose=not quiet and group.is_main, provenance={"world_size": group.world_size})
+    if not group.is_main:
+        return
     summary = {"checkpoint": str(out), "method": model.meta_["method"], "columns": len(model.columns_),
                **model.summary()}
     if json_out:

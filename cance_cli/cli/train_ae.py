@@ -55,6 +55,7 @@ def train_ae(
 
     Example: cance train-ae ../shared/data/mnist --normal 3 --latent 32 --out ae3.safetensors
     """
+    from cance_cli import distributed
     from cance_cli.artifacts import check_output
     from cance_cli.data import load_data, parse_normal
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
@@ -68,12 +69,17 @@ def train_ae(
     normal_classes = parse_normal(normal)
     ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)
     train = ds.subset(ds.normal_mask(normal_classes))
-    ae.fit(train)
+    with distributed.launched_group(device) as group:  # torchrun: data-parallel; only rank 0 writes and prints
+        ae.verbose = ae.verbose and group.is_main
+        ae.fit(train)
+    if not group.is_main:
+        return
     ae.save(out, {
         "source": ds.source, "split": ds.split, "normal_classes": normal_classes,
         "label_col": (label_col or "label") if ds.kind == "table" and ds.y is not None else None,
         **(ds.split_info or {}),
         "data_fingerprint": train.fingerprint(), "seed": seed, "device": str(ae.device_),
+        "world_size": group.world_size,
     })
     summary = {"checkpoint": str(out), **ae.summary()}
     if json_out:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from cance_cli import validate
+from cance_cli import distributed, validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, load_state, rebuilding, save_checkpoint
 from cance_cli.data.dataset import Dataset, train_val_indices
 from cance_cli.errors import ConfigError, DataError
@@ -192,7 +192,8 @@ class ConstrainedAutoencoder(BaseEstimator):
         self.check_params()
         stored, scale, kind = _as_storage(X)
         seed_everything(self.seed)
-        self.device_ = resolve_device(self.device)
+        self._group = distributed.current()  # torchrun: this rank of a data-parallel group
+        self.device_ = distributed.local_device(resolve_device(self.device), self._group)
         self.kind_ = kind
         self.input_shape_ = [int(s) for s in stored.shape[1:]]
         self.input_columns_, self.input_dtypes_ = _schema_of(X)
@@ -233,6 +234,7 @@ class ConstrainedAutoencoder(BaseEstimator):
             for p in encoder.parameters():
                 p.requires_grad_(True)
         self.model_.eval()
+        self.world_size_ = self._group.world_size
         self.fit_seconds_ = time.perf_counter() - started
         z = self.transform_stored(stored, scale, train_idx)
         self.latent_condition_number_, self.latent_max_abs_corr_ = latent_conditioning(z)
@@ -248,10 +250,14 @@ class ConstrainedAutoencoder(BaseEstimator):
         if stage == 2 and epochs:  # stage 2 may not beat stage 1's decoder
             best.update(self._evaluate(stored, scale, select_on, stage), -1, self.model_)
         opt = Adam(params, lr=self.lr)
-        trained = self.model_ if stage == 1 else self.model_.decoder
+        runner = self._data_parallel(self.model_ if stage == 1 else self.model_.decoder)
+        trained = self.model_ if stage == 1 else self.model_.decoder  # after a SyncBatchNorm conversion
         for epoch in range(epochs):
             trained.train()
-            tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage)
+            tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage, runner,
+                                 epoch + (self.epochs if stage == 2 else 0))
+            if self._group.active:  # every rank evaluates and selects with rank 0's batch-norm statistics
+                distributed.broadcast_module_buffers(self.model_)
             va = self._evaluate(stored, scale, val_idx, stage) if len(val_idx) else tr
             history["train"].append(tr)
             history["val"].append(va)
@@ -260,31 +266,56 @@ class ConstrainedAutoencoder(BaseEstimator):
         best.restore(self.model_)
         history["best_epoch"], history["best_val"] = best.epoch, best.loss
 
-    def _run_epoch(self, stored, scale, index, gen, opt, stage: int) -> float:
+    def _data_parallel(self, module):
+        """``module`` wrapped in DistributedDataParallel in a torchrun group (gradients
+        averaged over the ranks; on CUDA the batch norms synchronised), else itself."""
+        if not self._group.active:
+            return module
+        import torch
+        from torch.nn.parallel import DistributedDataParallel
+
+        if self.device_.type == "cuda" and module is self.model_:
+            # SyncBatchNorm: batch statistics over the global batch (CUDA only in torch;
+            # on CPU each rank normalises its own share of the batch: docs/distributed.md).
+            module = self.model_ = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model_)
+        ids = [self.device_.index] if self.device_.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=ids)
+
+    def _run_epoch(self, stored, scale, index, gen, opt, stage: int, runner=None, epoch: int = 0) -> float:
         import torch
         import torch.nn.functional as F
 
-        order = index[torch.randperm(len(index), generator=gen).numpy()]
+        group = self._group
+        runner = runner if runner is not None else (self.model_ if stage == 1 else self.model_.decoder)
+        if group.active:  # DistributedSampler: this rank's share of a seeded permutation
+            order = distributed.shard(index, self.seed, epoch, group)
+            batch_size = distributed.local_batch_size(self.batch_size, group)
+        else:
+            order = index[torch.randperm(len(index), generator=gen).numpy()]
+            batch_size = self.batch_size
         total, count = 0.0, 0
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            if len(idx) < 2:  # batch norm cannot train on one row
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            if len(idx) < 2:  # batch norm cannot train on one row (ranks hold equal shares: all skip together)
                 continue
             x = self._to_tensor(stored[idx], scale)
             if stage == 1:
-                z, x_hat = self.model_(x)
+                z, x_hat = runner(x)
                 loss = F.mse_loss(x_hat, x)
                 if self.lam > 0:
-                    loss = loss + self.lam * covariance_penalty(z)
+                    # The penalty of the global batch: every rank's latents, gradients to its own.
+                    loss = loss + self.lam * covariance_penalty(distributed.gather_rows(z) if group.active else z)
             else:
                 with torch.no_grad():
                     z = self.model_.encoder(x)
-                loss = F.mse_loss(self.model_.decoder(z), x)
+                loss = F.mse_loss(runner(z), x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
             count += len(idx)
+        if group.active:
+            total, count = distributed.all_sum(total, count)
         return total / max(count, 1)
 
     def _evaluate(self, stored, scale, index, stage: int) -> float:
@@ -374,7 +405,7 @@ class ConstrainedAutoencoder(BaseEstimator):
             "latent_condition_number": self.latent_condition_number_,
             "latent_max_abs_corr": self.latent_max_abs_corr_,
             "n_train": self.n_train_, "n_val": self.n_val_,
-            "fit_seconds": self.fit_seconds_,
+            "fit_seconds": self.fit_seconds_, "world_size": getattr(self, "world_size_", 1),
         }
 
     def save(self, path, provenance: dict[str, Any] | None = None, stage: str = STAGE):
@@ -435,6 +466,7 @@ class ConstrainedAutoencoder(BaseEstimator):
             est.latent_max_abs_corr_ = summary.get("latent_max_abs_corr")
             est.n_train_, est.n_val_ = summary.get("n_train"), summary.get("n_val")
             est.fit_seconds_ = summary.get("fit_seconds")
+            est.world_size_ = summary.get("world_size", 1)
             est.train_fingerprint_ = meta.get("train_fingerprint")
         est.meta_ = meta
         return est

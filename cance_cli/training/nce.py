@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from cance_cli import validate
+from cance_cli import distributed, validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
@@ -29,6 +29,8 @@ FLOAT32_SAFE = 1e15
 # Scoring runs the network on chunks of about this many activations per layer (2 MB of
 # float32): measured on a 2-core CPU, 4,096 x 128 ran at twice the speed of 16,384 x 128.
 NETWORK_CHUNK_VALUES = 2**19
+# Rank r > 0 of a torchrun group draws its training noise from seed + 1 + r * this.
+RANK_SEED_STRIDE = 104_729
 # Metadata fields a density checkpoint must carry, with their JSON types.
 REQUIRED_META = {"params": dict, "columns": list, "recon_columns": list, "modes": dict, "augment_applied": bool,
                  "fingerprint": str, "summary": dict, "history": dict}
@@ -138,12 +140,17 @@ class NCEDensity(BaseEstimator):
         self.recon_columns_ = [int(i) for i in recon_columns]
         self.augment_applied_ = bool(self.augment and self.recon_columns_)
         seed_everything(self.seed)
-        self.device_ = resolve_device(self.device)
+        group = self._group = distributed.current()  # torchrun: this rank of a data-parallel group
+        self.device_ = distributed.local_device(resolve_device(self.device), group)
         train_idx, val_idx = train_val_indices(n, self.val_fraction, self.seed)
         if moments is None:
+            # In a group each rank streams its share of the rows; the shares merge pairwise.
+            mine = train_idx[group.rank::group.world_size]
             moments = StreamingMoments(dim)
-            for start in range(0, len(train_idx), 65536):
-                moments.update(C[train_idx[start:start + 65536]])
+            for start in range(0, len(mine), 65536):
+                moments.update(C[mine[start:start + 65536]])
+            if group.active:
+                moments = distributed.merge_moments(moments)
         if moments.count < dim + 1:
             raise DataError(f"{moments.count} normal rows cannot fit a {dim}-dimensional density; "
                             f"give at least {dim + 1}.")
@@ -174,6 +181,15 @@ class NCEDensity(BaseEstimator):
             # artificial ones, drawn once so every epoch sees the same set.
             val = self._augment(val, dev_gen)
         val_u = self.whitener_(val)
+        if group.rank > 0:  # the validation draws above are shared; training noise differs per rank
+            dev_gen = torch.Generator(device=dev)
+            dev_gen.manual_seed(self.seed + 1 + RANK_SEED_STRIDE * group.rank)
+        self._train_net = self.density_
+        if group.active:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self._train_net = DistributedDataParallel(self.density_,
+                                                      device_ids=[dev.index] if dev.type == "cuda" else None)
 
         opt_theta = adamw(self.density_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         opt_alpha = adamw([self.noise_.alpha], lr=self.lr, weight_decay=0.0)
@@ -182,7 +198,7 @@ class NCEDensity(BaseEstimator):
         started = time.perf_counter()
         with progress_bar(self.epochs, "fit-nce", self.verbose) as advance:
             for epoch in range(self.epochs):
-                tr = self._epoch(train, gen, dev_gen, opt_theta, opt_alpha)
+                tr = self._epoch(train, gen, dev_gen, opt_theta, opt_alpha, epoch)
                 va = self._validation_loss(val_u, ref_noise)
                 self.history_["train"].append(tr)
                 self.history_["val"].append(va)
@@ -190,6 +206,8 @@ class NCEDensity(BaseEstimator):
                 best.update(va, epoch, self)
                 advance(f"train {tr:.4f} val {va:.4f}")
         best.restore(self)
+        del self._train_net
+        self.world_size_ = group.world_size
         self.history_["best_epoch"] = best.epoch
         self.history_["best_val"] = best.loss
         self.fit_seconds_ = time.perf_counter() - started
@@ -212,13 +230,15 @@ class NCEDensity(BaseEstimator):
         with torch.no_grad():
             self.noise_.alpha.copy_(state["alpha"])
 
-    def _nce_loss(self, u_data, u_noise, log_pn_data, log_pn_noise):
-        """-mean log sigma(G_data) - nu * mean log(1 - sigma(G_noise))."""
+    def _nce_loss(self, u_data, u_noise, log_pn_data, log_pn_noise, net=None):
+        """-mean log sigma(G_data) - nu * mean log(1 - sigma(G_noise)); ``net`` is the
+        density network or its data-parallel wrapper (theta steps in a group)."""
         import torch
         from torch.nn.functional import softplus
 
         log_nu = math.log(self.ratio)
-        f = self.density_(torch.cat([u_data, u_noise]))  # one pass over both: fewer, larger matrix products
+        net = self.density_ if net is None else net
+        f = net(torch.cat([u_data, u_noise]))  # one pass over both: fewer, larger matrix products
         g_data = f[: len(u_data)] - log_pn_data - log_nu
         g_noise = f[len(u_data):] - log_pn_noise - log_nu
         return softplus(-g_data).mean() + self.ratio * softplus(g_noise).mean()
@@ -242,14 +262,21 @@ class NCEDensity(BaseEstimator):
         batch[rows[:, None], cols[None, :]] = draws
         return batch
 
-    def _epoch(self, train, gen, dev_gen, opt_theta, opt_alpha) -> float:
+    def _epoch(self, train, gen, dev_gen, opt_theta, opt_alpha, epoch: int = 0) -> float:
         import torch
 
-        order = torch.randperm(len(train), generator=gen).to(train.device)
+        group = self._group
+        if group.active:  # DistributedSampler: this rank's share of a seeded permutation
+            order = torch.from_numpy(distributed.shard(np.arange(len(train)), self.seed, epoch, group))
+            batch_size = distributed.local_batch_size(self.batch_size, group)
+        else:
+            order = torch.randperm(len(train), generator=gen)
+            batch_size = self.batch_size
+        order = order.to(train.device)
         total, count = 0.0, 0
         self.density_.train()
-        for start in range(0, len(order), self.batch_size):
-            batch = train[order[start:start + self.batch_size]]
+        for start in range(0, len(order), batch_size):
+            batch = train[order[start:start + batch_size]]
             if self.augment_applied_:
                 batch = self._augment(batch, dev_gen)
             u_data = self.whitener_(batch)
@@ -259,7 +286,7 @@ class NCEDensity(BaseEstimator):
             with torch.no_grad():
                 u_noise = self.noise_.sample(n_noise, dev_gen)
                 lp_data, lp_noise = self.noise_.log_prob(u_data), self.noise_.log_prob(u_noise)
-            loss = self._nce_loss(u_data, u_noise, lp_data, lp_noise)
+            loss = self._nce_loss(u_data, u_noise, lp_data, lp_noise, self._train_net)
             opt_theta.zero_grad(set_to_none=True)
             loss.backward()
             opt_theta.step()
@@ -278,9 +305,13 @@ class NCEDensity(BaseEstimator):
                 neg = -self._nce_loss(u_data, u_noise, self.noise_.log_prob(u_data), self.noise_.log_prob(u_noise))
                 opt_alpha.zero_grad(set_to_none=True)
                 neg.backward()
+                if group.active:  # alpha is outside the DDP module: average its gradient by hand
+                    distributed.average_gradients([self.noise_.alpha])
                 opt_alpha.step()
                 for p in self.density_.parameters():
                     p.requires_grad_(True)
+        if group.active:
+            total, count = distributed.all_sum(total, count)
         return total / max(count, 1)
 
     def _validation_loss(self, val_u, ref_noise) -> float:
@@ -426,7 +457,7 @@ class NCEDensity(BaseEstimator):
             "augmented": self.augment_applied_,
             "augmentation": self.augmentation_report() if self.augment_applied_ else [],
             "n_train": self.n_train_, "n_val": self.n_val_, "fit_seconds": self.fit_seconds_,
-            "validation_nll": getattr(self, "validation_nll_", None),
+            "validation_nll": getattr(self, "validation_nll_", None), "world_size": getattr(self, "world_size_", 1),
         }
 
     # ------------------------------------------------------------------ persistence

@@ -1,0 +1,99 @@
+"""Data-parallel training under torchrun (gloo, 2 CPU processes) agrees with one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cance_cli import distributed
+from tests.conftest import cli
+
+
+def _torchrun(*args, cwd) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node 2 --no-python cance ARGS` on this interpreter."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "--no-python",
+           sys.executable, "-m", "cance_cli", *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _summary(stdout: str) -> dict:
+    """The one JSON document on stdout (a second rank printing would make two)."""
+    assert stdout.count('"world_size"') == 1, stdout
+    return json.loads(stdout[stdout.index("{"):])
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1200, 8)) @ rng.normal(size=(8, 8))
+    path = folder / "rows.csv"
+    np.savetxt(path, x, delimiter=",", header=",".join(f"f{j}" for j in range(8)), comments="", fmt="%.6g")
+    return path
+
+
+def test_shards_cover_every_row_once_per_epoch():
+    index = np.arange(100, 203)
+    for epoch in (0, 1):
+        parts = [distributed.shard(index, 7, epoch, distributed.Group(r, 2)) for r in range(2)]
+        assert len(parts[0]) == len(parts[1]) == 52  # padded to equal shares: every rank runs the same steps
+        assert set(np.concatenate(parts)) == set(index)
+    again = distributed.shard(index, 7, 0, distributed.Group(0, 2))
+    assert np.array_equal(again, distributed.shard(index, 7, 0, distributed.Group(0, 2)))
+    assert not np.array_equal(again, distributed.shard(index, 7, 1, distributed.Group(0, 2)))
+    assert distributed.local_batch_size(128, distributed.Group(0, 2)) == 64
+    assert distributed.local_batch_size(5, distributed.Group(0, 2)) == 3
+
+
+def test_single_process_without_a_launcher(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with distributed.launched_group("cpu") as group:
+        assert group == distributed.SINGLE and group.is_main and not group.active
+
+
+def test_torchrun_train_ae_and_fit_nce_agree_with_one_process(table, tmp_path):
+    from cance_cli.artifacts import load_checkpoint
+    from cance_cli.training.autoencoder import ConstrainedAutoencoder
+    from cance_cli.training.nce import NCEDensity
+
+    ae_args = ["train-ae", table, "--latent", 3, "--epochs", 4, "--decoder-epochs", 2, "--batch-size", 128,
+               "--seed", 3, "--device", "cpu", "--json", "-q"]
+    single = cli(*ae_args, "--out", tmp_path / "ae1.safetensors")
+    assert single.exit_code == 0, single.output
+    one = json.loads(single.stdout)
+    run = _torchrun(*ae_args, "--out", "ae2.safetensors", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    two = _summary(run.stdout)
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    for stage in ("stage1", "stage2"):  # different shuffles and per-rank batch norm on CPU: close, not equal
+        assert two[stage]["val_loss"] == pytest.approx(one[stage]["val_loss"], rel=0.15)
+    t1, m1 = load_checkpoint(tmp_path / "ae1.safetensors", "autoencoder", {})
+    t2, m2 = load_checkpoint(tmp_path / "ae2.safetensors", "autoencoder", {})
+    assert {k: v.shape for k, v in t1.items()} == {k: v.shape for k, v in t2.items()}
+    assert set(m1) == set(m2) and m2["world_size"] == 2
+    ConstrainedAutoencoder.load(tmp_path / "ae2.safetensors")  # loads like any checkpoint
+
+    features = tmp_path / "feats.parquet"
+    assert cli("features", table, "--ae", tmp_path / "ae1.safetensors", "--out", features, "--no-label",
+               "-q").exit_code == 0
+    nce_args = ["fit-nce", features, "--epochs", 6, "--seed", 3, "--device", "cpu", "--json", "-q"]
+    single = cli(*nce_args, "--out", tmp_path / "n1.safetensors")
+    assert single.exit_code == 0, single.output
+    one = json.loads(single.stdout)
+    run = _torchrun(*nce_args, "--out", "n2.safetensors", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    two = _summary(run.stdout)
+    # The noise statistics merge exactly: the fitted Gaussians are the same.
+    assert two["validation_nll"]["gaussian"] == pytest.approx(one["validation_nll"]["gaussian"], rel=1e-9)
+    assert two["val_loss"] == pytest.approx(one["val_loss"], rel=0.05)
+    d1, d2 = NCEDensity.load(tmp_path / "n1.safetensors"), NCEDensity.load(tmp_path / "n2.safetensors")
+    np.testing.assert_allclose(d1.whitener_.mean.numpy(), d2.whitener_.mean.numpy(), rtol=1e-9)
+    # Only rank 0 wrote: the checkpoints and nothing else (no second writer's temporary files).
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["ae1.safetensors", "ae2.safetensors", "feats.parquet", "n1.safetensors", "n2.safetensors"])
