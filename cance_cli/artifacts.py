@@ -370,6 +370,12 @@ class AtomicParquetWriter:
         self._writer.write_batch(batch)
         self.rows += batch.num_rows
 
+    def write_table(self, table) -> None:
+        """Write a ``pyarrow`` Table with the writer's columns (cast to its schema)."""
+        table = table.select(self.schema.names).cast(self.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._writer.close()
         return bool(self._ctx.__exit__(exc_type, exc, tb))

@@ -178,75 +178,109 @@ def _unknown_latents(table, schema, columns: list[str], nce) -> None:
                             "another feature map, so recompute them with the density's.")
 
 
+class BatchScorer:
+    """Scores record batches of a feature table: the one batch function of every engine.
+
+    ``cance score`` calls it on each batch it streams, Ray Data's
+    ``map_batches`` constructs it once per worker (the density is loaded once)
+    and calls it on Arrow batches, and Spark's ``mapInArrow`` can do the same
+    (``docs/distributed.md``). It returns the batch's ``id`` / ``label`` /
+    ``is_anomaly`` columns, as they are, and ``score``.
+
+    ``method``: ``nce`` (the checkpoint's density), ``gauss`` (the
+    checkpoint's fitted Gaussian), or ``error`` (``recon_error`` itself, no
+    checkpoint). ``floor``: score reconstruction columns below their mode as
+    at the mode (default: on for densities fitted with augmentation).
+    """
+
+    def __init__(self, nce=None, method: str = "nce", floor: bool | None = None, device: str = "cpu",
+                 batch_size: int = READ_BATCH):
+        from cance_cli.training.nce import NCEDensity
+
+        if method not in ("nce", "gauss", "error"):
+            raise ConfigError(f"--method must be nce, gauss or error, got {method!r}.")
+        validate.at_least("--batch-size", batch_size, 1)
+        if method != "error" and nce is None:
+            raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
+        self.method, self.batch_size = method, batch_size
+        self.model = None if method == "error" else NCEDensity.load(nce, device=device)
+        self.columns = ["recon_error"] if self.model is None else self.model.columns_
+        if self.model is None:
+            self.name = "Error"
+        else:
+            self.name = self.model.meta_.get("method", "NCE") if method == "nce" else "Gauss"
+        self.floor = bool(self.model.augment_applied_ if floor is None and method == "nce" else floor)
+
+    def output_schema(self, schema):
+        import pyarrow as pa
+
+        return pa.schema([schema.field(c) for c in PASS_THROUGH if c in schema.names]
+                         + [pa.field("score", pa.float64())])
+
+    def __call__(self, batch, path="the table", offset: int = 0):
+        """Score one ``pyarrow`` RecordBatch or Table; rows numbered from ``offset`` in errors."""
+        import pyarrow as pa
+
+        keep = [c for c in PASS_THROUGH if c in batch.schema.names]
+        if "is_anomaly" in keep:
+            anomaly_flags(path, batch.column("is_anomaly"))  # refuse before the work, not after
+        rows = _rows(path, batch, self.columns, offset)
+        if self.method == "error":
+            scores = rows[:, 0]
+        elif self.method == "gauss":
+            scores = self.model.gaussian_score(rows, self.batch_size)
+        else:
+            scores = self.model.score_samples(rows, self.batch_size, floor=self.floor)
+        cols = {c: batch.column(c) for c in keep}
+        cols["score"] = pa.array(scores, pa.float64())
+        return pa.table(cols)
+
+    def check_table(self, table, schema, meta: dict[str, Any], nce, force: bool) -> None:
+        """Refuse a table this scorer cannot score correctly (one sentence each)."""
+        if meta.get("stage") == "scores":
+            raise ArtifactError(f"{table} is already a score table; score a feature table from `cance features`.")
+        if self.model is None:
+            require_columns(table, schema, self.columns, "score it with --nce, or compute it with `cance features`.")
+            return
+        require_columns(table, schema, self.columns, f"it was in the table {nce} was fitted on; "
+                        "compute features the same way.")
+        _unknown_latents(table, schema, self.columns, nce)
+        if not force:
+            check_feature_source(table, meta, nce, self.model.meta_)
+
+    def provenance(self, table, meta: dict[str, Any], nce) -> dict[str, Any]:
+        checkpoint = {} if self.model is None else {"checkpoint": str(nce), "checkpoint_sha256": file_sha256(nce)}
+        return {"stage": "scores", "method": self.name, "score_kind": self.method, "table": str(table),
+                "floor": self.floor,
+                "feature_source": {k: meta.get(k) for k in ("source", "split", "normal_classes",
+                                                            "checkpoint_sha256")},
+                **checkpoint}
+
+
 def score_table(table, out, nce=None, method: str = "nce", batch_size: int = READ_BATCH,
                 device: str = "cpu", floor: bool | None = None, progress=None, force: bool = False) -> dict[str, Any]:
-    """Stream ``table`` and write ``id``/``label``/``is_anomaly`` plus ``score``.
+    """Stream ``table`` and write ``id``/``label``/``is_anomaly`` plus ``score``
+    (:class:`BatchScorer` for ``method`` and ``floor``).
 
-    ``method``: ``nce`` (the checkpoint's density), ``gauss`` (the checkpoint's
-    fitted Gaussian), or ``error`` (``recon_error`` itself, no checkpoint).
-    ``floor``: score reconstruction columns below their mode as at the mode
-    (default: on for densities fitted with augmentation).
     ``force``: score even if the table's feature map differs from the
     density's (the checkpoint fingerprints recorded in both).
     Memory holds one record batch at a time.
     """
-    import pyarrow as pa
-
-    from cance_cli.training.nce import NCEDensity
-
-    if method not in ("nce", "gauss", "error"):
-        raise ConfigError(f"--method must be nce, gauss or error, got {method!r}.")
-    validate.at_least("--batch-size", batch_size, 1)
-    if method != "error" and nce is None:
-        raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
+    scorer = BatchScorer(nce, method, floor, device, batch_size)
     check_output(out, inputs=[table, nce])
     pf = open_table(table)
     schema = pf.schema_arrow
     meta = table_meta(schema)
-    if meta.get("stage") == "scores":
-        raise ArtifactError(f"{table} is already a score table; score a feature table from `cance features`.")
-    model = None
-    if method == "error":
-        columns = ["recon_error"]
-        require_columns(table, schema, columns, "score it with --nce, or compute it with `cance features`.")
-        name = "Error"
-        checkpoint = {}
-    else:
-        model = NCEDensity.load(nce, device=device)
-        columns = model.columns_
-        require_columns(table, schema, columns, f"it was in the table {nce} was fitted on; "
-                        "compute features the same way.")
-        _unknown_latents(table, schema, columns, nce)
-        if not force:
-            check_feature_source(table, meta, nce, model.meta_)
-        name = model.meta_.get("method", "NCE") if method == "nce" else "Gauss"
-        checkpoint = {"checkpoint": str(nce), "checkpoint_sha256": file_sha256(nce)}
+    scorer.check_table(table, schema, meta, nce, force)
     keep = [c for c in PASS_THROUGH if c in schema.names]
-    out_schema = pa.schema([schema.field(c) for c in keep] + [pa.field("score", pa.float64())])
-    if model is not None and method == "nce":
-        floor = model.augment_applied_ if floor is None else floor
-    doc = {"stage": "scores", "method": name, "score_kind": method, "table": str(table), "floor": bool(floor),
-           "feature_source": {k: meta.get(k) for k in ("source", "split", "normal_classes", "checkpoint_sha256")},
-           **checkpoint}
     offset = 0
-    with AtomicParquetWriter(out, out_schema, doc) as writer:
-        for batch in iter_batches(pf, table, batch_size, keep + [c for c in columns if c not in keep]):
-            if "is_anomaly" in keep:
-                anomaly_flags(table, batch.column("is_anomaly"))  # refuse before the work, not after
-            rows = _rows(table, batch, columns, offset)
-            if method == "error":
-                scores = rows[:, 0]
-            elif method == "gauss":
-                scores = model.gaussian_score(rows, batch_size)
-            else:
-                scores = model.score_samples(rows, batch_size, floor=floor)
-            cols = {c: batch.column(c) for c in keep}
-            cols["score"] = scores
-            writer.write(cols)
+    with AtomicParquetWriter(out, scorer.output_schema(schema), scorer.provenance(table, meta, nce)) as writer:
+        for batch in iter_batches(pf, table, batch_size, keep + [c for c in scorer.columns if c not in keep]):
+            writer.write_table(scorer(batch, table, offset))
             offset += batch.num_rows
             if progress is not None:
                 progress()
-    return {"table": str(out), "rows": writer.rows, "method": name}
+    return {"table": str(out), "rows": writer.rows, "method": scorer.name}
 
 
 def load_scores(path) -> tuple[str, np.ndarray, np.ndarray]:

@@ -97,3 +97,45 @@ def test_torchrun_train_ae_and_fit_nce_agree_with_one_process(table, tmp_path):
     # Only rank 0 wrote: the checkpoints and nothing else (no second writer's temporary files).
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["ae1.safetensors", "ae2.safetensors", "feats.parquet", "n1.safetensors", "n2.safetensors"])
+
+
+def test_ray_scores_a_folder_like_the_local_engine(tmp_path):
+    pytest.importorskip("ray.data", reason="the ray extra is not installed (pip install 'cance[ray]')")
+    import pyarrow.parquet as pq
+
+    from cance_cli.ray_scoring import MANIFEST, read_scores
+    from tests.test_pipeline_cli import write_features
+
+    whole = tmp_path / "feats.parquet"
+    write_features(whole, n=900)
+    nce = tmp_path / "nce.safetensors"
+    assert cli("fit-nce", whole, "--epochs", 3, "--out", nce, "-q").exit_code == 0
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    table = pq.read_table(whole)
+    for i, (a, b) in enumerate([(0, 300), (300, 650), (650, 900)]):  # three files, unequal sizes
+        pq.write_table(table.slice(a, b - a).replace_schema_metadata(table.schema.metadata),
+                       parts / f"part-{i}.parquet")
+    local = []
+    for i in range(3):
+        assert cli("score", parts / f"part-{i}.parquet", "--nce", nce, "--out", tmp_path / f"local-{i}.parquet",
+                   "-q").exit_code == 0
+        local.append(pq.read_table(tmp_path / f"local-{i}.parquet"))
+    result = cli("score", parts, "--nce", nce, "--engine", "ray", "--workers", 2, "--out", tmp_path / "ray",
+                 "-q", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 900
+    ray_scores = read_scores(tmp_path / "ray")
+    local_ids = np.concatenate([t.column("id").to_numpy() for t in local])
+    np.testing.assert_array_equal(ray_scores.column("id").to_numpy(), local_ids)  # input order kept
+    # Equal to float tolerance: the float32 network sees other batch compositions.
+    np.testing.assert_allclose(ray_scores.column("score").to_numpy(),
+                               np.concatenate([t.column("score").to_numpy() for t in local]), rtol=1e-6)
+    assert (tmp_path / "ray" / MANIFEST).exists()
+    # A folder that is not an earlier score folder is refused before any work, in one sentence.
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    refused = cli("score", parts, "--nce", nce, "--engine", "ray", "--out", busy, "-q")
+    assert refused.exit_code == 2 and "other files" in refused.output
+    assert (busy / "notes.txt").read_text() == "mine"

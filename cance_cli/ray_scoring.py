@@ -1,0 +1,146 @@
+"""`cance score --engine ray`: batch scoring of Parquet datasets on Ray Data.
+
+Ray Data reads the feature table(s) (a file, a folder or a glob), runs
+:class:`cance_cli.pipeline.BatchScorer` in ``map_batches`` (an actor pool: the
+density is loaded once per worker, Arrow batches in and out) and writes a
+folder of Parquet files. With ``RAY_ADDRESS`` set it joins that cluster;
+otherwise it starts a local Ray instance for the command.
+
+Row order: the run sets Ray Data's ``preserve_order``, so the output files,
+read in name order, hold the rows in the input's order; every row also keeps
+its ``id`` (and ``label`` / ``is_anomaly``), which is what to join on when
+the order does not matter.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from cance_cli.artifacts import dumps, open_table, provenance_header, table_meta
+from cance_cli.errors import ArtifactError, ConfigError, DataError
+
+MANIFEST = "_cance_scores.json"  # beside the part files; Ray's read_parquet skips it (not .parquet)
+
+
+def input_files(source: str | os.PathLike) -> list[str]:
+    """The Parquet files of a file, a folder (its ``*.parquet``, sorted) or a glob."""
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        files = sorted(str(p) for p in path.glob("*.parquet"))
+    elif any(ch in text for ch in "*?["):
+        files = sorted(glob.glob(text))
+    elif path.is_file():
+        files = [text]
+    else:
+        raise DataError(f"{source} is neither a Parquet file, a folder of them nor a glob that matches any; check "
+                        "the path.")
+    if not files:
+        raise DataError(f"{source} holds no .parquet files; pass feature tables from `cance features`.")
+    return files
+
+
+def check_output_folder(out: str | os.PathLike, inputs: list[str]) -> Path:
+    """The output folder must be new, or an earlier `cance score --engine ray` output (replaced)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ArtifactError(f"--out {out} is a file; --engine ray writes a folder of Parquet files, so name a folder.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise ArtifactError(f"--out {out} is a folder with other files in it; name a new or empty folder.")
+    resolved = out.resolve()
+    for f in inputs:
+        if Path(f).resolve().parent == resolved:
+            raise ArtifactError(f"--out {out} holds the input {f}; writing there would destroy it, so choose another "
+                                "folder.")
+    parent = resolved.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ArtifactError(f"Output folder {parent} does not exist or is not writable; choose another --out.")
+    return out
+
+
+def _connect(num_cpus: int | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:  # an existing cluster
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+
+
+def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int = 16384, device: str = "cpu",
+                   floor: bool | None = None, force: bool = False, workers: int | None = None,
+                   verbose: bool = True) -> dict[str, Any]:
+    """Score every row of ``source`` with ``workers`` Ray actors; write the folder ``out``.
+
+    Every check of the local engine runs first, on each input file's schema.
+    The folder appears complete or not at all (written beside it, then renamed).
+    """
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray Data: pip install 'cance[ray]' (or ray[data]).") from None
+    from cance_cli.pipeline import BatchScorer
+
+    files = input_files(source)
+    out = check_output_folder(out, files)
+    scorer = BatchScorer(nce, method, floor, "cpu", batch_size)  # checks here; workers load their own
+    for f in files:
+        schema = open_table(f).schema_arrow
+        scorer.check_table(f, schema, table_meta(schema), nce, force)
+    columns = [c for c in ("id", "label", "is_anomaly") if c in open_table(files[0]).schema_arrow.names]
+    read_cols = columns + [c for c in scorer.columns if c not in columns]
+    workers = workers or max(1, (os.cpu_count() or 1) // 2)
+
+    _connect(num_cpus=None)
+    # Leave one CPU of the cluster to the read and write tasks: actors holding every CPU
+    # starve them and the run stalls (seen on this 2-core machine with 2 actors).
+    actor_cpus = min(1.0, max(0.1, (ray.cluster_resources().get("CPU", 1.0) - 1.0) / workers))
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True
+    ctx.enable_progress_bars = verbose
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.WARNING)
+    ds = ray.data.read_parquet(files, override_num_blocks=max(len(files), workers)).select_columns(read_cols)
+    scored = ds.map_batches(BatchScorer, fn_constructor_kwargs={"nce": str(nce) if nce else None, "method": method,
+                                                                "floor": floor, "device": device,
+                                                                "batch_size": batch_size},
+                            batch_format="pyarrow", batch_size=batch_size, concurrency=workers,
+                            num_cpus=actor_cpus)
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        scored.write_parquet(str(staging))
+        rows = sum(open_table(p).metadata.num_rows for p in staging.glob("*.parquet"))
+        doc = {**provenance_header("cance-scores"),
+               **scorer.provenance(source, table_meta(open_table(files[0]).schema_arrow), nce),
+               "engine": "ray", "inputs": files, "rows": rows, "workers": workers, "cpus_per_worker": actor_cpus,
+               "order": "input order "
+               "(preserve_order); join on id"}
+        (staging / MANIFEST).write_text(json.dumps(json.loads(dumps(doc)), indent=2))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {"table": str(out), "rows": rows, "method": scorer.name, "engine": "ray", "files": len(files)}
+
+
+def read_scores(folder) -> Any:
+    """The score folder as one ``pyarrow`` Table, part files in name order (the input order)."""
+    import pyarrow.parquet as pq
+
+    files = sorted(Path(folder).glob("*.parquet"))
+    if not files:
+        raise ArtifactError(f"{folder} holds no score files; run `cance score --engine ray` first.")
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(f) for f in files])
