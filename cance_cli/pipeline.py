@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli import distributed, validate
+from cance_cli import validate
 from cance_cli.artifacts import (
     AtomicParquetWriter,
     anomaly_flags,
@@ -26,6 +26,7 @@ from cance_cli.artifacts import (
 )
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.nce.stats import StreamingMoments
+from cance_cli.training import distributed
 
 RECON = ["recon_error", "cos_dissim"]
 PASS_THROUGH = ["id", "label", "is_anomaly"]

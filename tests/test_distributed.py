@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from cance_cli import distributed
+from cance_cli.training import distributed
 from tests.conftest import cli
 
 
@@ -103,7 +103,7 @@ def test_ray_scores_a_folder_like_the_local_engine(tmp_path):
     pytest.importorskip("ray.data", reason="the ray extra is not installed (pip install 'cance[ray]')")
     import pyarrow.parquet as pq
 
-    from cance_cli.ray_scoring import MANIFEST, read_scores
+    from cance_cli.engines.ray_data import MANIFEST, read_scores
     from tests.test_pipeline_cli import write_features
 
     whole = tmp_path / "feats.parquet"

@@ -34,8 +34,8 @@ def fit_nce(
     Example: cance fit-nce train3.parquet --ratio 10 --out nce3.safetensors
     Ablations: --features latent (LatNCE), --no-augment (CNCE), --fixed-noise.
     """
-    from cance_cli import distributed
     from cance_cli.pipeline import fit_nce_table
+    from cance_cli.training import distributed
 
     with distributed.launched_group(device) as group:  # torchrun: data-parallel; only rank 0 writes and prints
         model = fit_nce_table(table, out, features=features, max_rows=max_rows, ratio=ratio, hidden=hidden,

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from cance_cli import distributed, validate
+from cance_cli import validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, load_state, rebuilding, save_checkpoint
 from cance_cli.data.dataset import Dataset, train_val_indices
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.training import distributed
 from cance_cli.training.common import (
     BestState,
     memory_guard,

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from cance_cli import distributed, validate
+from cance_cli import validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.nce.stats import StreamingMoments
+from cance_cli.training import distributed
 from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
 from cance_cli.training.optim import adamw
 

@@ -113,8 +113,8 @@ def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int =
     scored = ds.map_batches(BatchScorer, fn_constructor_kwargs={"nce": str(nce) if nce else None, "method": method,
                                                                 "floor": floor, "device": device,
                                                                 "batch_size": batch_size},
-                            batch_format="pyarrow", batch_size=batch_size, concurrency=workers,
-                            num_cpus=actor_cpus)
+                            batch_format="pyarrow", batch_size=batch_size,
+                            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=actor_cpus)
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:

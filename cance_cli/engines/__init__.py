@@ -1,0 +1,1 @@
+"""Where a table-level stage runs besides this process (the local engine is :mod:`cance_cli.pipeline`)."""
