@@ -108,3 +108,70 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             if advance:
                 advance()
     return {"table": str(out), "rows": writer.rows, "flagged": flagged, "threshold": cut}
+
+
+class ModelBatchScorer:
+    """Scores Arrow batches of a table with a model folder of `cance fit`: the
+    batch function `cance predict --engine ray` runs in each actor (the model is
+    loaded once). Returns ``id`` and the label column (when the batch has
+    them), ``is_anomaly`` (when the model knows the normal classes), ``score``,
+    ``is_flagged`` and, for a model of several views, ``score_<view>``: the
+    columns of the local `cance predict`.
+    """
+
+    def __init__(self, model, threshold: float | None = None, device: str = "cpu"):
+        from cance_cli import validate
+
+        if threshold is not None:
+            validate.finite("--threshold", threshold)
+        self.model = str(model)
+        self.est = CANCE.load(model, device=device)
+        manifest = self.est.manifest_
+        self.columns = list((manifest.get("schema") or {}).get("columns") or [])
+        if not self.columns:
+            raise ArtifactError(f"{model} was fitted on images or unnamed columns; --engine ray scores Parquet "
+                                "tables by column name, so use --engine local.")
+        self.label_col = manifest.get("label_col")
+        self.normal = manifest.get("normal_classes")
+        self.threshold = float(self.est.threshold_ if threshold is None else threshold)
+        self.threshold_source = "--threshold" if threshold is not None else manifest["threshold"]
+
+    def check_table(self, path, schema) -> None:
+        """Refuse a table without the model's columns, or with non-numeric ones."""
+        import pyarrow.types as pat
+
+        from cance_cli.artifacts import require_columns
+
+        require_columns(path, schema, self.columns, "give the columns the model was fitted on.")
+        for c in self.columns:
+            t = schema.field(c).type
+            if not (pat.is_integer(t) or pat.is_floating(t) or pat.is_boolean(t)):
+                raise ArtifactError(f"{path}: column '{c}' holds {t} values; --engine ray reads numeric columns "
+                                    "only, so use --engine local for this table.")
+
+    def provenance(self, source) -> dict[str, Any]:
+        return {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": self.model,
+                "manifest_sha256": file_sha256(Path(self.model) / "manifest.json"), "source": str(source),
+                "threshold": self.threshold, "threshold_source": self.threshold_source,
+                "normal_classes": self.normal}
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        names = batch.schema.names
+        views = self.est.view_scores(batch.select(self.columns).to_pandas())
+        scores = combine(views, self.est.calibration_)
+        cols: dict[str, Any] = {}
+        if "id" in names:
+            cols["id"] = batch.column("id")
+        if self.label_col and self.label_col in names:
+            labels = batch.column(self.label_col)
+            cols["label"] = labels
+            if self.normal:
+                values = np.asarray(labels.to_numpy(zero_copy_only=False)).astype(str)
+                cols["is_anomaly"] = pa.array((~np.isin(values, self.normal)).astype(np.int8))
+        cols["score"] = pa.array(scores, pa.float64())
+        cols["is_flagged"] = pa.array((scores > self.threshold).astype(np.int8))
+        if len(views) > 1:
+            cols.update({f"score_{v}": pa.array(s, pa.float64()) for v, s in views.items()})
+        return pa.table(cols)

@@ -139,3 +139,38 @@ def test_ray_scores_a_folder_like_the_local_engine(tmp_path):
     refused = cli("score", parts, "--nce", nce, "--engine", "ray", "--out", busy, "-q")
     assert refused.exit_code == 2 and "other files" in refused.output
     assert (busy / "notes.txt").read_text() == "mine"
+
+
+def test_ray_predict_matches_local_predict(tmp_path):
+    pytest.importorskip("ray.data", reason="the ray extra is not installed (pip install 'cance[ray]')")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cance_cli.engines.ray_data import read_scores
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(600, 4))
+    x[-30:] += 5
+    table = pa.table({"id": np.arange(600), **{f"c{j}": x[:, j] for j in range(4)},
+                      "label": np.r_[np.zeros(570, int), np.ones(30, int)]})
+    pq.write_table(table.slice(0, 400), tmp_path / "fit.parquet")
+    folder = tmp_path / "new"
+    folder.mkdir()
+    pq.write_table(table.slice(400, 100), folder / "a.parquet")
+    pq.write_table(table.slice(500, 100), folder / "b.parquet")
+    assert cli("fit", tmp_path / "fit.parquet", "--normal", 0, "--nce-epochs", 5, "--out", tmp_path / "model",
+               "-q").exit_code == 0
+    local = []
+    for name in ("a", "b"):
+        assert cli("predict", folder / f"{name}.parquet", "--model", tmp_path / "model", "--out",
+                   tmp_path / f"{name}-scores.parquet", "-q").exit_code == 0
+        local.append(pq.read_table(tmp_path / f"{name}-scores.parquet"))
+    result = cli("predict", folder, "--model", tmp_path / "model", "--engine", "ray", "--workers", 2, "--out",
+                 tmp_path / "ray", "-q", "--json")
+    assert result.exit_code == 0, result.output
+    ray_rows = read_scores(tmp_path / "ray")
+    expected = pa.concat_tables(local)
+    for col in ("id", "is_anomaly", "is_flagged"):
+        np.testing.assert_array_equal(ray_rows.column(col).to_numpy(), expected.column(col).to_numpy())
+    np.testing.assert_allclose(ray_rows.column("score").to_numpy(), expected.column("score").to_numpy(), rtol=1e-6)
+    assert json.loads(result.stdout)["flagged"] == int(expected.column("is_flagged").to_numpy().sum())

@@ -33,6 +33,9 @@ def predict(
     label_col: str = typer.Option(None, help=LABEL_HELP + " Default: the one used in training."),
     no_label: bool = NO_LABEL_OPTION,
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    engine: str = typer.Option("local", help="local (this process) or ray (Ray Data over a Parquet file, folder or "
+                                             "glob; --out is then a folder; needs the ray extra)."),
+    workers: int = typer.Option(None, help="--engine ray: scoring actors (default: half the CPUs here)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -41,14 +44,26 @@ def predict(
     Example: cance predict new.csv --model model/ --out scores.parquet
     Then: cance evaluate scores.parquet (needs labels), or filter is_flagged == 1.
     """
+    from cance_cli.errors import ConfigError
     from cance_cli.fit_predict import predict_table
     from cance_cli.training.common import progress_bar
 
     def bar(n_batches: int):
         return progress_bar(n_batches, "predict", not quiet and n_batches > 1)
 
-    read = read_options(split, test_fraction, split_seed, label_col, no_label)
-    doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar)
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be local or ray, got {engine!r}.")
+    if engine == "ray":
+        from cance_cli import validate
+        from cance_cli.engines.ray_data import predict_with_ray
+
+        if workers is not None:
+            validate.at_least("--workers", workers, 1)
+        doc = predict_with_ray(data, model, out, threshold=threshold, device=device, workers=workers,
+                               verbose=not quiet)
+    else:
+        read = read_options(split, test_fraction, split_seed, label_col, no_label)
+        doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar)
     if json_out:
         print_json(doc)
     else:

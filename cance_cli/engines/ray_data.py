@@ -76,31 +76,23 @@ def _connect(num_cpus: int | None) -> None:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 
-def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int = 16384, device: str = "cpu",
-                   floor: bool | None = None, force: bool = False, workers: int | None = None,
-                   verbose: bool = True) -> dict[str, Any]:
-    """Score every row of ``source`` with ``workers`` Ray actors; write the folder ``out``.
-
-    Every check of the local engine runs first, on each input file's schema.
-    The folder appears complete or not at all (written beside it, then renamed).
-    """
+def _require_ray():
     try:
         import ray
-        import ray.data
+        import ray.data  # noqa: F401
     except ImportError:
         raise ConfigError("--engine ray needs Ray Data: pip install 'cance[ray]' (or ray[data]).") from None
-    from cance_cli.pipeline import BatchScorer
+    return ray
 
-    files = input_files(source)
-    out = check_output_folder(out, files)
-    scorer = BatchScorer(nce, method, floor, "cpu", batch_size)  # checks here; workers load their own
-    for f in files:
-        schema = open_table(f).schema_arrow
-        scorer.check_table(f, schema, table_meta(schema), nce, force)
-    columns = [c for c in ("id", "label", "is_anomaly") if c in open_table(files[0]).schema_arrow.names]
-    read_cols = columns + [c for c in scorer.columns if c not in columns]
+
+def map_parquet(files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any], columns: list[str],
+                doc: dict[str, Any], *, workers: int | None = None, batch_size: int = 16384,
+                verbose: bool = True) -> tuple[int, dict[str, Any]]:
+    """Run ``fn_class(**fn_kwargs)`` (once per actor) over the Arrow batches of
+    ``columns`` of ``files`` and write the results to the folder ``out``, with
+    ``doc`` (plus engine details) as its manifest. Returns (rows, manifest)."""
+    ray = _require_ray()
     workers = workers or max(1, (os.cpu_count() or 1) // 2)
-
     _connect(num_cpus=None)
     # Leave one CPU of the cluster to the read and write tasks: actors holding every CPU
     # starve them and the run stalls (seen on this 2-core machine with 2 actors).
@@ -109,29 +101,79 @@ def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int =
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = verbose
     logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.WARNING)
-    ds = ray.data.read_parquet(files, override_num_blocks=max(len(files), workers)).select_columns(read_cols)
-    scored = ds.map_batches(BatchScorer, fn_constructor_kwargs={"nce": str(nce) if nce else None, "method": method,
-                                                                "floor": floor, "device": device,
-                                                                "batch_size": batch_size},
-                            batch_format="pyarrow", batch_size=batch_size,
-                            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=actor_cpus)
+    ds = ray.data.read_parquet(files, override_num_blocks=max(len(files), workers)).select_columns(columns)
+    mapped = ds.map_batches(fn_class, fn_constructor_kwargs=fn_kwargs, batch_format="pyarrow",
+                            batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
+                            num_cpus=actor_cpus)
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        scored.write_parquet(str(staging))
+        mapped.write_parquet(str(staging))
         rows = sum(open_table(p).metadata.num_rows for p in staging.glob("*.parquet"))
-        doc = {**provenance_header("cance-scores"),
-               **scorer.provenance(source, table_meta(open_table(files[0]).schema_arrow), nce),
-               "engine": "ray", "inputs": files, "rows": rows, "workers": workers, "cpus_per_worker": actor_cpus,
-               "order": "input order "
-               "(preserve_order); join on id"}
-        (staging / MANIFEST).write_text(json.dumps(json.loads(dumps(doc)), indent=2))
+        manifest = {**provenance_header("cance-scores"), **doc, "engine": "ray", "inputs": files, "rows": rows,
+                    "workers": workers, "cpus_per_worker": actor_cpus,
+                    "order": "input order (preserve_order): part files in name order; join on id"}
+        (staging / MANIFEST).write_text(json.dumps(json.loads(dumps(manifest)), indent=2))
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return rows, manifest
+
+
+def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int = 16384, device: str = "cpu",
+                   floor: bool | None = None, force: bool = False, workers: int | None = None,
+                   verbose: bool = True) -> dict[str, Any]:
+    """`cance score` on Ray: every row of ``source`` scored by ``workers`` actors
+    into the folder ``out``. Every check of the local engine runs first, on each
+    input file's schema; the folder appears complete or not at all."""
+    from cance_cli.pipeline import PASS_THROUGH, BatchScorer
+
+    _require_ray()
+    files = input_files(source)
+    out = check_output_folder(out, files)
+    scorer = BatchScorer(nce, method, floor, "cpu", batch_size)  # the checks; workers load their own
+    for f in files:
+        schema = open_table(f).schema_arrow
+        scorer.check_table(f, schema, table_meta(schema), nce, force)
+    keep = [c for c in PASS_THROUGH if c in open_table(files[0]).schema_arrow.names]
+    kwargs = {"nce": str(nce) if nce else None, "method": method, "floor": floor, "device": device,
+              "batch_size": batch_size}
+    doc = scorer.provenance(source, table_meta(open_table(files[0]).schema_arrow), nce)
+    rows, _ = map_parquet(files, out, BatchScorer, kwargs, keep + [c for c in scorer.columns if c not in keep], doc,
+                          workers=workers, batch_size=batch_size, verbose=verbose)
     return {"table": str(out), "rows": rows, "method": scorer.name, "engine": "ray", "files": len(files)}
+
+
+def predict_with_ray(source, model, out, *, threshold: float | None = None, device: str = "cpu",
+                     workers: int | None = None, batch_size: int = 16384, verbose: bool = True) -> dict[str, Any]:
+    """`cance predict` on Ray: Parquet tables (a file, folder or glob) scored by a
+    model folder of `cance fit`, one model per actor, into the folder ``out``."""
+    from cance_cli.fit_predict import ModelBatchScorer
+
+    _require_ray()
+    files = input_files(source)
+    out = check_output_folder(out, files)
+    scorer = ModelBatchScorer(model, threshold, "cpu")  # reads and checks the model folder once here
+    for f in files:
+        scorer.check_table(f, open_table(f).schema_arrow)
+    names = open_table(files[0]).schema_arrow.names
+    columns = [c for c in ("id", scorer.label_col) if c and c in names] + scorer.columns
+    rows, manifest = map_parquet(files, out, ModelBatchScorer,
+                                 {"model": str(model), "threshold": threshold, "device": device}, columns,
+                                 scorer.provenance(source), workers=workers, batch_size=batch_size, verbose=verbose)
+    flagged = sum(int(_flagged_rows(p)) for p in sorted(out.glob("*.parquet")))
+    return {"table": str(out), "rows": rows, "flagged": flagged, "threshold": scorer.threshold, "engine": "ray",
+            "files": len(files)}
+
+
+def _flagged_rows(path) -> int:
+    """Flagged rows of one part file."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    return int(pc.sum(pq.read_table(path, columns=["is_flagged"]).column("is_flagged")).as_py() or 0)
 
 
 def read_scores(folder) -> Any:
