@@ -108,3 +108,12 @@ def test_plain_arrays_and_shape_mismatch(digits_train):
         ae.composite_features(np.zeros((3, 1, 28, 28), dtype=np.float32))
     with pytest.raises(DataError, match="NaN"):
         ConstrainedAutoencoder(**FAST).fit(np.full((10, 3), np.nan))
+
+
+def test_cpu_training_stays_float32_and_says_so():
+    from cance_cli.training.autoencoder import ConstrainedAutoencoder
+
+    x = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)
+    ae = ConstrainedAutoencoder(latent=2, epochs=1, decoder_epochs=0, device="cpu").fit(x)
+    assert ae.summary()["mixed_precision"] is None  # bfloat16 autocast only on CUDA
+    assert all(p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in ae.model_.parameters())

@@ -11,6 +11,7 @@ Each stage keeps the weights of its lowest validation loss.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -54,6 +55,12 @@ def _as_storage(X) -> tuple[np.ndarray, float, str]:
     if X.ndim == 3:
         X = X[:, None]
     return X, 1.0, kind
+
+
+def _bf16_on_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
 
 
 def _schema_of(X) -> tuple[list[str] | None, list[str] | None]:
@@ -218,6 +225,9 @@ class ConstrainedAutoencoder(BaseEstimator):
         self.n_train_, self.n_val_ = len(train_idx), len(val_idx)
 
         gen = torch_generator(self.seed)
+        # Mixed precision on CUDA (bfloat16 autocast of the stage-1 forward pass; losses,
+        # validation and the saved weights stay float32); never on CPU.
+        self.mixed_precision_ = "bfloat16" if self.device_.type == "cuda" and _bf16_on_cuda() else None
         started = time.perf_counter()
         total = self.epochs + self.decoder_epochs
         self.history_ = {"stage1": {"train": [], "val": []}, "stage2": {"train": [], "val": []}}
@@ -301,7 +311,10 @@ class ConstrainedAutoencoder(BaseEstimator):
                 continue
             x = self._to_tensor(stored[idx], scale)
             if stage == 1:
-                z, x_hat = runner(x)
+                with (torch.autocast("cuda", dtype=torch.bfloat16) if self.mixed_precision_
+                      else contextlib.nullcontext()):
+                    z, x_hat = runner(x)
+                z, x_hat = z.float(), x_hat.float()  # losses in float32
                 loss = F.mse_loss(x_hat, x)
                 if self.lam > 0:
                     # The penalty of the global batch: every rank's latents, gradients to its own.
@@ -407,6 +420,7 @@ class ConstrainedAutoencoder(BaseEstimator):
             "latent_max_abs_corr": self.latent_max_abs_corr_,
             "n_train": self.n_train_, "n_val": self.n_val_,
             "fit_seconds": self.fit_seconds_, "world_size": getattr(self, "world_size_", 1),
+            "mixed_precision": getattr(self, "mixed_precision_", None),
         }
 
     def save(self, path, provenance: dict[str, Any] | None = None, stage: str = STAGE):
