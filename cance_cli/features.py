@@ -171,3 +171,60 @@ def ds_label(ds: Dataset, user_label: str | None, meta: dict[str, Any]) -> str |
     if ds.y is None or ds.kind != "table":
         return None
     return user_label or meta.get("label_col") or "label"
+
+
+class FeatureBatchMaker:
+    """Composite features of Arrow batches of a table with a table autoencoder:
+    the batch function of `cance features --engine ray` (one autoencoder per
+    actor). Reads the autoencoder's input columns by name; returns ``id`` and
+    the label column when the batch has them, ``is_anomaly`` when ``normal``
+    classes are given, then ``z_*``, ``recon_error`` and ``cos_dissim``.
+    """
+
+    def __init__(self, ae, normal: list[str] | None = None, label_col: str | None = "label",
+                 device: str = "cpu", batch_size: int = 1024):
+        from cance_cli.errors import ArtifactError
+        from cance_cli.training.autoencoder import ConstrainedAutoencoder
+
+        self.path = str(ae)
+        self.ae = ConstrainedAutoencoder.load(ae, device=device)
+        self.columns = list(self.ae.input_columns_ or [])
+        if self.ae.kind_ != "table" or not self.columns:
+            raise ArtifactError(f"{ae} was trained on images or unnamed columns; --engine ray reads Parquet "
+                                "tables by column name, so use --engine local.")
+        self.normal, self.label_col, self.batch_size = normal, label_col, batch_size
+
+    def provenance(self, source) -> dict[str, Any]:
+        meta = self.ae.meta_
+        return {"stage": TABLE_STAGE, "source": str(source), "split": None, "normal_classes": self.normal,
+                "latent": self.ae.latent, "feature_columns": latent_columns(self.ae.latent) + RECON_COLUMNS,
+                "feature_map": "autoencoder", "checkpoint": self.path, "checkpoint_sha256": file_sha256(self.path),
+                "label_col": self.label_col, "seed": meta.get("seed")}
+
+    def __call__(self, batch):
+        import pyarrow as pa
+
+        names = batch.schema.names
+        x = np.column_stack([np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=np.float32)
+                             for c in self.columns])
+        if not np.isfinite(x).all():
+            from cance_cli.errors import DataError
+
+            col = self.columns[int(np.argwhere(~np.isfinite(x))[0][1])]
+            raise DataError(f"Column '{col}' has NaN or infinite values; clean or impute them first.")
+        cols: dict[str, Any] = {}
+        if "id" in names:
+            cols["id"] = batch.column("id")
+        if self.label_col and self.label_col in names:
+            labels = batch.column(self.label_col)
+            cols["label"] = labels
+            if self.normal:
+                values = np.asarray(labels.to_numpy(zero_copy_only=False)).astype(str)
+                cols["is_anomaly"] = pa.array((~np.isin(values, self.normal)).astype(np.int8))
+        parts = list(self.ae.iter_composite(x, self.batch_size))
+        z = np.concatenate([p[1] for p in parts])
+        for j in range(z.shape[1]):
+            cols[f"z_{j}"] = pa.array(z[:, j].astype(np.float32))
+        cols["recon_error"] = pa.array(np.concatenate([p[2] for p in parts]).astype(np.float32))
+        cols["cos_dissim"] = pa.array(np.concatenate([p[3] for p in parts]).astype(np.float32))
+        return pa.table(cols)

@@ -174,3 +174,39 @@ def test_ray_predict_matches_local_predict(tmp_path):
         np.testing.assert_array_equal(ray_rows.column(col).to_numpy(), expected.column(col).to_numpy())
     np.testing.assert_allclose(ray_rows.column("score").to_numpy(), expected.column("score").to_numpy(), rtol=1e-6)
     assert json.loads(result.stdout)["flagged"] == int(expected.column("is_flagged").to_numpy().sum())
+
+
+def test_ray_features_match_local_features_and_refuse_nan(tmp_path):
+    pytest.importorskip("ray.data", reason="the ray extra is not installed (pip install 'cance[ray]')")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cance_cli.engines.ray_data import read_scores
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(500, 6))
+    table = pa.table({"id": np.arange(500), **{f"c{j}": x[:, j] for j in range(6)},
+                      "label": np.r_[np.zeros(450, int), np.ones(50, int)]})
+    pq.write_table(table, tmp_path / "all.parquet")
+    ae = tmp_path / "ae.safetensors"
+    assert cli("train-ae", tmp_path / "all.parquet", "--normal", 0, "--latent", 2, "--epochs", 2, "--decoder-epochs",
+               1, "--out", ae, "-q").exit_code == 0
+    local = tmp_path / "local.parquet"
+    assert cli("features", tmp_path / "all.parquet", "--ae", ae, "--normal", 0, "--out", local, "-q").exit_code == 0
+    result = cli("features", tmp_path / "all.parquet", "--ae", ae, "--normal", 0, "--engine", "ray", "--workers", 2,
+                 "--out", tmp_path / "ray", "-q")
+    assert result.exit_code == 0, result.output
+    got, want = read_scores(tmp_path / "ray"), pq.read_table(local)
+    for col in ("id", "is_anomaly"):
+        np.testing.assert_array_equal(got.column(col).to_numpy(), want.column(col).to_numpy())
+    for col in ("z_0", "z_1", "recon_error", "cos_dissim"):
+        np.testing.assert_allclose(got.column(col).to_numpy(), want.column(col).to_numpy(), rtol=1e-5, atol=1e-6)
+    part = sorted((tmp_path / "ray").glob("*.parquet"))[0]
+    from cance_cli.artifacts import table_meta
+
+    assert table_meta(pq.read_schema(part))["checkpoint_sha256"]  # each part carries its provenance
+    x[7, 3] = np.nan
+    pq.write_table(pa.table({"id": np.arange(500), **{f"c{j}": x[:, j] for j in range(6)}}), tmp_path / "nan.parquet")
+    bad = cli("features", tmp_path / "nan.parquet", "--ae", ae, "--engine", "ray", "--out", tmp_path / "bad", "-q")
+    assert bad.exit_code == 2 and "NaN" in bad.output and "Traceback" not in bad.output
+    assert not (tmp_path / "bad").exists()

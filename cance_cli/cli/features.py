@@ -42,6 +42,9 @@ def features(
     no_label: bool = NO_LABEL_OPTION,
     batch_size: int = typer.Option(1024, help="Rows per inference batch."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    engine: str = typer.Option("local", help="local (this process) or ray (with --ae on a Parquet file, folder or "
+                                             "glob: Ray Data, --out is then a folder; needs the ray extra)."),
+    workers: int = typer.Option(None, help="--engine ray: actors (default: half the CPUs here)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -65,6 +68,24 @@ def features(
         pca_out = pca_out or out.with_suffix(".pca.safetensors")
     elif pca_out is not None:
         raise ConfigError("--pca-out saves a PCA fitted with --pca K; drop it or give --pca.")
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"--engine must be local or ray, got {engine!r}.")
+    if engine == "ray":
+        from cance_cli.data import parse_normal
+        from cance_cli.engines.ray_data import features_with_ray
+
+        if ae is None:
+            raise ConfigError("--engine ray computes features with --ae; fit a PCA locally.")
+        if workers is not None:
+            validate.at_least("--workers", workers, 1)
+        doc = features_with_ray(data, ae, out, normal=parse_normal(normal), label_col=None if no_label else
+                                (label_col or "label"), device=device, workers=workers, verbose=not quiet)
+        if json_out:
+            print_json(doc)
+        else:
+            stdout_console().print(f"wrote {doc['rows']} rows x {doc['latent'] + 2} features from {doc['files']} "
+                                   f"file(s) to {out}/ (Ray)")
+        return
     from cance_cli.training.common import progress_bar
 
     read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)

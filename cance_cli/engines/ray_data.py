@@ -18,11 +18,12 @@ import glob
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
-from cance_cli.artifacts import dumps, open_table, provenance_header, table_meta
+from cance_cli.artifacts import dumps, open_table, provenance_header, schema_with_meta, table_meta
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 
 MANIFEST = "_cance_scores.json"  # beside the part files; Ray's read_parquet skips it (not .parquet)
@@ -85,6 +86,41 @@ def _require_ray():
     return ray
 
 
+# A worker's one-sentence error crosses Ray as text (Ray keeps the message, not the
+# exception object); the driver finds it by this marker and raises it again.
+ERROR_MARK = re.compile(r"CANCE_ERROR<<(\w+)\|(.*?)>>", re.S)
+
+
+def _cance_error_in(exc: BaseException):
+    """The CanceError a Ray worker raised (marked by :class:`Stamped`), or None."""
+    from cance_cli import errors
+
+    found = ERROR_MARK.search(str(exc))
+    if not found:
+        return None
+    cls = getattr(errors, found.group(1), errors.CanceError)
+    return cls(found.group(2)) if isinstance(cls, type) and issubclass(cls, errors.CanceError) else None
+
+
+class Stamped:
+    """A batch function whose output tables carry ``doc`` in their schema metadata,
+    as the local engine's tables do (Ray's ``write_parquet`` keeps it), so every
+    part file is a table the next stage can check on its own."""
+
+    def __init__(self, fn_class, fn_kwargs: dict[str, Any], doc: dict[str, Any]):
+        self.fn = fn_class(**fn_kwargs)
+        self.doc = doc
+
+    def __call__(self, batch):
+        from cance_cli.errors import CanceError
+
+        try:
+            table = self.fn(batch)
+        except CanceError as exc:
+            raise RuntimeError(f"CANCE_ERROR<<{type(exc).__name__}|{exc}>>") from None
+        return table.replace_schema_metadata(schema_with_meta(table.schema, self.doc).metadata)
+
+
 def map_parquet(files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any], columns: list[str],
                 doc: dict[str, Any], *, workers: int | None = None, batch_size: int = 16384,
                 verbose: bool = True) -> tuple[int, dict[str, Any]]:
@@ -100,15 +136,23 @@ def map_parquet(files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any]
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = verbose
-    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.WARNING)
+    # Quiet runs: a failed run shows only its one sentence (from the driver), not Ray's error log.
+    logging.getLogger("ray.data").setLevel(logging.INFO if verbose else logging.CRITICAL)
     ds = ray.data.read_parquet(files, override_num_blocks=max(len(files), workers)).select_columns(columns)
-    mapped = ds.map_batches(fn_class, fn_constructor_kwargs=fn_kwargs, batch_format="pyarrow",
-                            batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=workers),
-                            num_cpus=actor_cpus)
+    mapped = ds.map_batches(Stamped, fn_constructor_kwargs={"fn_class": fn_class, "fn_kwargs": fn_kwargs,
+                                                            "doc": {**doc, "engine": "ray"}},
+                            batch_format="pyarrow", batch_size=batch_size,
+                            compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=actor_cpus)
     staging = out.with_name(f".{out.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        mapped.write_parquet(str(staging))
+        try:
+            mapped.write_parquet(str(staging))
+        except Exception as exc:  # a worker's one-sentence error, without Ray's wrapping
+            cause = _cance_error_in(exc)
+            if cause is None:
+                raise
+            raise cause from None
         rows = sum(open_table(p).metadata.num_rows for p in staging.glob("*.parquet"))
         manifest = {**provenance_header("cance-scores"), **doc, "engine": "ray", "inputs": files, "rows": rows,
                     "workers": workers, "cpus_per_worker": actor_cpus,
@@ -166,6 +210,35 @@ def predict_with_ray(source, model, out, *, threshold: float | None = None, devi
     flagged = sum(int(_flagged_rows(p)) for p in sorted(out.glob("*.parquet")))
     return {"table": str(out), "rows": rows, "flagged": flagged, "threshold": scorer.threshold, "engine": "ray",
             "files": len(files)}
+
+
+def features_with_ray(source, ae, out, *, normal: list[str] | None = None, label_col: str | None = "label",
+                      device: str = "cpu", workers: int | None = None, batch_size: int = 16384,
+                      verbose: bool = True) -> dict[str, Any]:
+    """`cance features --ae` on Ray: composite features of Parquet tables (a file,
+    folder or glob) into the folder ``out``, one autoencoder per actor; every
+    part file carries the provenance (checkpoint fingerprint) `fit-nce` and
+    `score` check."""
+    from cance_cli.artifacts import require_columns
+    from cance_cli.features import FeatureBatchMaker
+
+    _require_ray()
+    files = input_files(source)
+    out = check_output_folder(out, files)
+    maker = FeatureBatchMaker(ae, normal, label_col, "cpu")  # checks here; workers load their own
+    for f in files:
+        schema = open_table(f).schema_arrow
+        require_columns(f, schema, maker.columns, f"give the columns {ae} was trained on.")
+        if normal and (not label_col or label_col not in schema.names):
+            raise DataError(f"{f} has no label column '{label_col}' to mark the normal classes {normal}; give "
+                            "--label-col or drop --normal.")
+    names = open_table(files[0]).schema_arrow.names
+    columns = [c for c in ("id", label_col) if c and c in names] + [c for c in maker.columns
+                                                                     if c not in ("id", label_col)]
+    rows, _ = map_parquet(files, out, FeatureBatchMaker,
+                          {"ae": str(ae), "normal": normal, "label_col": label_col, "device": device}, columns,
+                          maker.provenance(source), workers=workers, batch_size=batch_size, verbose=verbose)
+    return {"table": str(out), "rows": rows, "latent": maker.ae.latent, "engine": "ray", "files": len(files)}
 
 
 def _flagged_rows(path) -> int:
