@@ -210,3 +210,19 @@ def test_ray_features_match_local_features_and_refuse_nan(tmp_path):
     bad = cli("features", tmp_path / "nan.parquet", "--ae", ae, "--engine", "ray", "--out", tmp_path / "bad", "-q")
     assert bad.exit_code == 2 and "NaN" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_torchrun_train_nae_writes_one_checkpoint_and_mpdr_refuses(table, tmp_path):
+    from cance_cli.training.autoencoder import ConstrainedAutoencoder
+
+    run = _torchrun("train-nae", table, "--steps", 6, "--latent", 3, "--batch-size", 32, "--device", "cpu",
+                    "--out", "nae.safetensors", "--json", "-q", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert _summary(run.stdout)["world_size"] == 2
+    ae = ConstrainedAutoencoder.load(tmp_path / "nae.safetensors")  # an autoencoder checkpoint of stage nae
+    assert ae.meta_["stage"] == "nae" and ae.meta_["nae"]["world_size"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nae.safetensors"]
+    refused = _torchrun("train-mpdr", table, "--steps", 2, "--latent", 3, "--device", "cpu", "--out", "m.safetensors",
+                        "-q", cwd=tmp_path)
+    assert refused.returncode != 0 and "runs as one process" in refused.stderr
+    assert not (tmp_path / "m.safetensors").exists()

@@ -85,6 +85,8 @@ def make_command(kind: str):
                        seed=seed, device=device, verbose=not quiet)
         read = read_options(split, test_fraction, split_seed, label_col, no_label)
         summary = train_energy_model(model, data, out, ae, normal, read, seed)
+        if summary.pop("rank") != 0:  # under torchrun only rank 0 prints
+            return
         if json_out:
             print_json(summary)
             return
@@ -104,6 +106,8 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
     write the checkpoint ``out``; return the summary."""
     from cance_cli.artifacts import check_output
     from cance_cli.data import load_data, parse_normal
+    from cance_cli.errors import ConfigError
+    from cance_cli.training import distributed
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
     model.check_params()
@@ -114,15 +118,23 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
     label_col = read.pop("label_col", None)
     ds = load_data(data, read.pop("split", None), label_col, read.pop("columns", None), **read)
     train = ds.subset(ds.normal_mask(normal_classes))
-    model.fit(train, autoencoder=start)
+    with distributed.launched_group(model.device) as group:  # torchrun: data-parallel (train-nae)
+        if group.active and not model.SUPPORTS_DATA_PARALLEL:
+            raise ConfigError(f"train-{model.STAGE} runs as one process; start it without torchrun.")
+        model.verbose = model.verbose and group.is_main
+        model.fit(train, autoencoder=start)
+    h = model.history_
+    summary = {"checkpoint": str(out), "steps": h["step"][-1] if h["step"] else 0,
+               "positive_energy": h["positive"][-1] if h["positive"] else None,
+               "negative_energy": h["negative"][-1] if h["negative"] else None,
+               "settings": model.settings_, "fit_seconds": model.fit_seconds_, "world_size": group.world_size,
+               "rank": group.rank}
+    if not group.is_main:  # only rank 0 writes
+        return summary
     model.save(out, {
         "source": ds.source, "split": ds.split, "normal_classes": normal_classes,
         "label_col": (label_col or "label") if ds.kind == "table" and ds.y is not None else None,
         **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "seed": seed,
         "device": str(model.autoencoder_.device_), "initial_autoencoder": str(ae) if ae else None,
     })
-    h = model.history_
-    return {"checkpoint": str(out), "steps": h["step"][-1] if h["step"] else 0,
-            "positive_energy": h["positive"][-1] if h["positive"] else None,
-            "negative_energy": h["negative"][-1] if h["negative"] else None,
-            "settings": model.settings_, "fit_seconds": model.fit_seconds_}
+    return summary

@@ -20,6 +20,8 @@ class EnergyAutoencoderModel(BaseEstimator):
     :class:`~cance_cli.training.mpdr.MPDR`. Subclasses set ``SCHEDULES``, ``STAGE``
     and ``NAME`` and fill ``autoencoder_``, ``history_``, ``settings_``, ``fit_seconds_``."""
 
+    SUPPORTS_DATA_PARALLEL = False  # a loop that can run under torchrun sets True
+
     SCHEDULES: ClassVar[dict[str, dict[str, Any]]] = {}
     STAGE: ClassVar[str] = ""
     NAME: ClassVar[str] = ""
@@ -73,7 +75,7 @@ class EnergyAutoencoderModel(BaseEstimator):
         """An autoencoder checkpoint of stage ``STAGE`` (readable by `cance features`)."""
         record = {"params": {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")},
                   "settings": self.settings_, "history": self.history_, "fit_seconds": self.fit_seconds_,
-                  **self._extra_record()}
+                  "world_size": getattr(self, "world_size_", 1), **self._extra_record()}
         return self.autoencoder_.save(path, {self.STAGE: record, **(provenance or {})}, stage=self.STAGE)
 
     def _extra_record(self) -> dict[str, Any]:

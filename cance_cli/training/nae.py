@@ -19,12 +19,15 @@ from typing import Any
 import numpy as np
 
 from cance_cli import validate
+from cance_cli.training import distributed
 from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
 from cance_cli.training.optim import Adam
 
 log = logging.getLogger("cance")
+# Rank r > 0 of a torchrun group samples rows and chains from seed + r * this.
+RANK_SEED_STRIDE = 104_729
 
 # The references' schedule (GPU-sized) and the reduced default that finishes on 2 CPU cores.
 SCHEDULES: dict[str, dict[str, Any]] = {
@@ -87,6 +90,7 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
 
     SCHEDULES = SCHEDULES
     STAGE = "nae"
+    SUPPORTS_DATA_PARALLEL = True
     NAME = "the NAE"
 
     def check_params(self) -> None:
@@ -114,9 +118,15 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         stored, scale, _ = _as_storage(X)
         rows = np.arange(len(stored))
         low, high = self._input_bounds(ae, stored, scale, dev)
-        gen = torch_generator(self.seed)
-        dev_gen = torch.Generator(device=dev).manual_seed(self.seed + 1)
-        buffer = ReplayBuffer(self.buffer_size, self.buffer_reuse, self.seed)
+        # Under torchrun each rank draws its share of the step's rows and of the negative
+        # chains with its own seeds (rank 0's are a single process's), keeps its own replay
+        # buffer, and the gradients are averaged: the step sees batch_size rows in all.
+        group = distributed.current()
+        batch = distributed.local_batch_size(self.batch_size, group)
+        rank_seed = self.seed + RANK_SEED_STRIDE * group.rank
+        gen = torch_generator(rank_seed)
+        dev_gen = torch.Generator(device=dev).manual_seed(rank_seed + 1)
+        buffer = ReplayBuffer(max(1, self.buffer_size // group.world_size), self.buffer_reuse, rank_seed)
         opt = Adam(model.parameters(), lr=s["lr"])
         energy = lambda x: reconstruction_energy(model, x)  # noqa: E731
         latent_energy = lambda z: reconstruction_energy(model, model.decode(z))  # noqa: E731
@@ -127,9 +137,9 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         model.train()
         with progress_bar(s["steps"], "train-nae", self.verbose) as advance:
             for step in range(s["steps"]):
-                pick = rows[torch.randint(len(rows), (self.batch_size,), generator=gen).numpy()]
+                pick = rows[torch.randint(len(rows), (batch,), generator=gen).numpy()]
                 x_pos = ae._to_tensor(stored[np.sort(pick)], scale)
-                z0, reused = buffer.starts(self.batch_size, fresh)
+                z0, reused = buffer.starts(batch, fresh)
                 z = sphere_chain(latent_energy, z0, s["latent_steps"], self.latent_step, self.latent_noise, dev_gen)
                 buffer.push(z)
                 with torch.no_grad():
@@ -139,22 +149,28 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
                                     generator=dev_gen, low=low, high=high)
                 e_pos, e_neg = energy(x_pos), energy(x_neg)
                 loss = nae_loss(e_pos, e_neg, self.gamma) + self.l2 * squared_weights(model.encoder)
-                if not torch.isfinite(loss):  # divergence guard: keep the last finite weights
+                finite = bool(torch.isfinite(loss))
+                if group.active:  # every rank stops together, or none does
+                    finite = distributed.all_sum(0.0 if finite else 1.0)[0] == 0
+                if not finite:  # divergence guard: keep the last finite weights
                     model.load_state_dict(last_good)
                     log.warning("the NAE loss became non-finite at step %d; the weights of step %d are kept.",
                                 step + 1, step)
                     break
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if group.active:  # the energy is evaluated through encode/decode, not forward: average by hand
+                    distributed.average_gradients(model.parameters())
                 opt.step()
                 last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 if step % 10 == 0 or step == s["steps"] - 1:
                     for key, value in (("step", step + 1), ("positive", float(e_pos.detach().mean())),
                                        ("negative", float(e_neg.detach().mean())), ("loss", float(loss.detach())),
-                                       ("buffer_share", reused / self.batch_size)):
+                                       ("buffer_share", reused / batch)):
                         self.history_[key].append(value)
                 advance(f"E+ {float(e_pos.detach().mean()):.4f} E- {float(e_neg.detach().mean()):.4f}")
         model.eval()
+        self.world_size_ = group.world_size
         self.fit_seconds_ = time.perf_counter() - started
         return self
 
