@@ -263,6 +263,16 @@ class ConstrainedAutoencoder(BaseEstimator):
         opt = Adam(params, lr=self.lr)
         runner = self._data_parallel(self.model_ if stage == 1 else self.model_.decoder)
         trained = self.model_ if stage == 1 else self.model_.decoder  # after a SyncBatchNorm conversion
+        # On CPU torch has no SyncBatchNorm: batch norms all-reduce their statistics instead.
+        with (distributed.global_batch_norm(trained) if self._group.active and self.device_.type != "cuda"
+              else contextlib.nullcontext()):
+            self._train_epochs(stage, epochs, opt, runner, trained, stored, scale, train_idx, val_idx, gen,
+                               history, best, advance)
+        best.restore(self.model_)
+        history["best_epoch"], history["best_val"] = best.epoch, best.loss
+
+    def _train_epochs(self, stage, epochs, opt, runner, trained, stored, scale, train_idx, val_idx, gen, history,
+                      best, advance) -> None:
         for epoch in range(epochs):
             trained.train()
             tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage, runner,
@@ -274,12 +284,10 @@ class ConstrainedAutoencoder(BaseEstimator):
             history["val"].append(va)
             best.update(va, epoch, self.model_)
             advance(f"stage {stage} train {tr:.5f} val {va:.5f}")
-        best.restore(self.model_)
-        history["best_epoch"], history["best_val"] = best.epoch, best.loss
 
     def _data_parallel(self, module):
         """``module`` wrapped in DistributedDataParallel in a torchrun group (gradients
-        averaged over the ranks; on CUDA the batch norms synchronised), else itself."""
+        averaged over the ranks; on CUDA the batch norms become SyncBatchNorm), else itself."""
         if not self._group.active:
             return module
         import torch
@@ -287,7 +295,7 @@ class ConstrainedAutoencoder(BaseEstimator):
 
         if self.device_.type == "cuda" and module is self.model_:
             # SyncBatchNorm: batch statistics over the global batch (CUDA only in torch;
-            # on CPU each rank normalises its own share of the batch: docs/distributed.md).
+            # on CPU _train_stage uses distributed.global_batch_norm: docs/distributed.md).
             module = self.model_ = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model_)
         ids = [self.device_.index] if self.device_.type == "cuda" else None
         return DistributedDataParallel(module, device_ids=ids)

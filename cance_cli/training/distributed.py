@@ -186,3 +186,53 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def _global_batch_norm_forward(bn):
+    """A training-mode forward for ``bn`` with the statistics of every rank's rows
+    (sums all-reduced with gradients, as SyncBatchNorm does on CUDA)."""
+    import torch
+    from torch.distributed.nn.functional import all_reduce
+
+    plain = bn.forward
+
+    def forward(x):
+        if not bn.training:
+            return plain(x)
+        dims = [0, *range(2, x.dim())]  # every axis but the channels
+        count = torch.tensor([x.numel() / x.shape[1]], dtype=x.dtype, device=x.device)
+        total = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        c = x.shape[1]
+        n = total[-1]
+        mean = total[:c] / n
+        var = (total[c:2 * c] / n - mean * mean).clamp_min(0)
+        with torch.no_grad():  # running statistics as BatchNorm keeps them (unbiased variance)
+            m = bn.momentum if bn.momentum is not None else 0.1
+            bn.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            bn.running_var.mul_(1 - m).add_(var.detach() * n / max(float(n) - 1, 1.0), alpha=m)
+            bn.num_batches_tracked += 1
+        shape = [1, c] + [1] * (x.dim() - 2)
+        y = (x - mean.view(shape)) / torch.sqrt(var.view(shape) + bn.eps)
+        if bn.affine:
+            y = y * bn.weight.view(shape) + bn.bias.view(shape)
+        return y
+
+    return forward
+
+
+@contextlib.contextmanager
+def global_batch_norm(module) -> Iterator[None]:
+    """Within the block, every batch norm of ``module`` normalises a training
+    batch with the statistics of all ranks' rows (CPU/gloo, where torch's
+    SyncBatchNorm does not run); the plain layers come back afterwards."""
+    from torch import nn
+
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and m.track_running_stats]
+    for bn in norms:
+        bn.forward = _global_batch_norm_forward(bn)
+    try:
+        yield
+    finally:
+        for bn in norms:
+            del bn.forward
