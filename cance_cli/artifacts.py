@@ -445,6 +445,25 @@ def anomaly_flags(path, column) -> np.ndarray:
     return values.astype(bool)
 
 
+def identity_columns(batch, label_col: str | None, normal: list[str] | None) -> dict[str, Any]:
+    """What a row keeps from an Arrow batch through every stage: ``id`` and the
+    label column (as ``label``) when the batch has them, and ``is_anomaly``
+    (label not among ``normal``) when normal classes are known."""
+    import pyarrow as pa
+
+    names = batch.schema.names
+    cols: dict[str, Any] = {}
+    if "id" in names:
+        cols["id"] = batch.column("id")
+    if label_col and label_col in names:
+        labels = batch.column(label_col)
+        cols["label"] = labels
+        if normal:
+            values = np.asarray(labels.to_numpy(zero_copy_only=False)).astype(str)
+            cols["is_anomaly"] = pa.array((~np.isin(values, normal)).astype(np.int8))
+    return cols
+
+
 def require_columns(path, schema, columns: list[str], hint: str) -> None:
     """Raise a clear error naming the first missing column."""
     names = set(schema.names)

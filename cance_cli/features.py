@@ -12,7 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import AtomicParquetWriter, atomic_path, check_outputs, file_sha256, table_meta
+from cance_cli.artifacts import (
+    AtomicParquetWriter,
+    atomic_path,
+    check_outputs,
+    file_sha256,
+    identity_columns,
+    table_meta,
+)
 from cance_cli.data.dataset import Dataset, parse_normal
 
 TABLE_STAGE = "features"
@@ -204,7 +211,6 @@ class FeatureBatchMaker:
     def __call__(self, batch):
         import pyarrow as pa
 
-        names = batch.schema.names
         x = np.column_stack([np.asarray(batch.column(c).to_numpy(zero_copy_only=False), dtype=np.float32)
                              for c in self.columns])
         if not np.isfinite(x).all():
@@ -212,15 +218,7 @@ class FeatureBatchMaker:
 
             col = self.columns[int(np.argwhere(~np.isfinite(x))[0][1])]
             raise DataError(f"Column '{col}' has NaN or infinite values; clean or impute them first.")
-        cols: dict[str, Any] = {}
-        if "id" in names:
-            cols["id"] = batch.column("id")
-        if self.label_col and self.label_col in names:
-            labels = batch.column(self.label_col)
-            cols["label"] = labels
-            if self.normal:
-                values = np.asarray(labels.to_numpy(zero_copy_only=False)).astype(str)
-                cols["is_anomaly"] = pa.array((~np.isin(values, self.normal)).astype(np.int8))
+        cols = identity_columns(batch, self.label_col, self.normal)
         parts = list(self.ae.iter_composite(x, self.batch_size))
         z = np.concatenate([p[1] for p in parts])
         for j in range(z.shape[1]):

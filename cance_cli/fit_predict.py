@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import AtomicParquetWriter, check_output, file_sha256
+from cance_cli.artifacts import AtomicParquetWriter, check_output, file_sha256, identity_columns
 from cance_cli.data import load_data, parse_normal
 from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
@@ -158,18 +158,9 @@ class ModelBatchScorer:
     def __call__(self, batch):
         import pyarrow as pa
 
-        names = batch.schema.names
         views = self.est.view_scores(batch.select(self.columns).to_pandas())
         scores = combine(views, self.est.calibration_)
-        cols: dict[str, Any] = {}
-        if "id" in names:
-            cols["id"] = batch.column("id")
-        if self.label_col and self.label_col in names:
-            labels = batch.column(self.label_col)
-            cols["label"] = labels
-            if self.normal:
-                values = np.asarray(labels.to_numpy(zero_copy_only=False)).astype(str)
-                cols["is_anomaly"] = pa.array((~np.isin(values, self.normal)).astype(np.int8))
+        cols = identity_columns(batch, self.label_col, self.normal)
         cols["score"] = pa.array(scores, pa.float64())
         cols["is_flagged"] = pa.array((scores > self.threshold).astype(np.int8))
         if len(views) > 1:
