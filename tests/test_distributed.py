@@ -261,3 +261,41 @@ def test_cpu_batch_norm_uses_the_global_batch(tmp_path):
     # Each rank's loss term is its own rows': the sum over ranks is the one-process loss.
     torch.testing.assert_close(torch.cat([p["grad"] for p in parts]), x.grad, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(parts[0]["running_var"], bn.running_var, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow  # Spark starts a JVM: about 40 s here
+def test_spark_map_in_arrow_recipe_scores_like_the_local_engine(tmp_path):
+    """The recipe of docs/distributed.md: Spark's mapInArrow with the local engine's BatchScorer."""
+    pytest.importorskip("pyspark", reason="pyspark is not installed")
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs a Java runtime, and there is none on PATH")
+    import pyarrow.parquet as pq
+    from pyspark.sql import SparkSession
+    from pyspark.sql.types import DoubleType, LongType, StructField, StructType
+
+    from tests.test_pipeline_cli import write_features
+
+    feats = write_features(tmp_path / "feats.parquet", n=600)
+    nce = tmp_path / "nce.safetensors"
+    assert cli("fit-nce", feats, "--epochs", 2, "--out", nce, "-q").exit_code == 0
+    assert cli("score", feats, "--nce", nce, "--out", tmp_path / "local.parquet", "-q").exit_code == 0
+    spark = SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false").getOrCreate()
+    try:
+        schema = StructType([StructField("id", LongType()), StructField("score", DoubleType())])
+        checkpoint = str(nce)
+
+        def score_partition(batches):
+            from cance_cli.pipeline import BatchScorer
+
+            scorer = BatchScorer(checkpoint)
+            for batch in batches:
+                yield from scorer(batch).select(["id", "score"]).to_batches()
+
+        got = spark.read.parquet(str(feats)).mapInArrow(score_partition, schema).toPandas().sort_values("id")
+    finally:
+        spark.stop()
+    want = pq.read_table(tmp_path / "local.parquet").to_pandas().sort_values("id")
+    np.testing.assert_array_equal(got["id"].to_numpy(), want["id"].to_numpy())
+    np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-6)
