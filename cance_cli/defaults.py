@@ -30,8 +30,13 @@ def _clip(value: float, low: int, high: int) -> int:
     return int(min(max(round(value), low), high))
 
 
-def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...]) -> dict[str, Any]:
+def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...],
+                    density_family: str | None = None) -> dict[str, Any]:
     """Settings for ``n_rows`` training samples of shape ``sample_shape``.
+
+    ``density_family`` picks the NCE density's width and step budget: ``table``
+    (64, 1,200 steps) or ``image`` (128, 2,400; also embeddings through a PCA);
+    by default the kind's own.
 
     Returns the keys ``latent``, ``hidden`` (None = the architecture's own
     width rule), ``ae_epochs``, ``decoder_epochs``, ``ae_batch_size``,
@@ -40,7 +45,7 @@ def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...]) -> di
     """
     width = int(math.prod(sample_shape))
     batch = 128 if n_rows < 50_000 else 1024
-    family = "table" if kind == "table" else "image"
+    family = density_family or ("table" if kind == "table" else "image")
     budget, nce_hidden = NCE_STEP_BUDGET[family], NCE_HIDDEN[family]
     nce_epochs = _clip(budget / max(1, math.ceil(n_rows / NCE_BATCH)), 10, 100)
     if kind == "table":

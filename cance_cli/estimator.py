@@ -235,7 +235,10 @@ class CANCE(OutlierMixin, BaseEstimator):
     def _choose_settings(self, X) -> None:
         kind = X.kind if isinstance(X, Dataset) else ("image" if np.ndim(X) > 2 else "table")
         shape = X.sample_shape if isinstance(X, Dataset) else tuple(np.shape(X)[1:])
-        chosen = choose_settings(kind, len(X), shape)
+        # A PCA of embeddings or precomputed composite features: the density settings of the
+        # image / embedding path (measured there), not the autoencoder-on-a-table ones.
+        family = "image" if self.feature_map != "autoencoder" else None
+        chosen = choose_settings(kind, len(X), shape, density_family=family)
         given = {"latent": self.latent, "hidden": self.ae_hidden, "ae_epochs": self.ae_epochs,
                  "decoder_epochs": self.decoder_epochs, "ae_batch_size": self.ae_batch_size,
                  "nce_epochs": self.nce_epochs, "nce_batch_size": self.nce_batch_size, "nce_hidden": self.hidden}

@@ -346,7 +346,8 @@ def _torch_threads() -> int:
 
 TABULAR_RULE = ("tables: the defaults of `cance fit` (cance_cli/defaults.py, docs/defaults.md): latent = "
                 "clip(F // 8, 2, 8); AE epochs 10, decoder epochs 3; batch 128 (1024 from 50,000 rows); NCE epochs "
-                "= clip(2400 / batches per epoch, 10, 100) on at most 20,000 rows; DAGMM latent 1, epochs = "
+                "= clip(1200 / batches per epoch, 10, 100) (2400 before 2026-11-28), density width 64 (128 "
+                "before), on at most 20,000 rows; DAGMM latent 1, epochs = "
                 "clip(100000 / n_train, 10, 200)")
 
 
@@ -365,7 +366,8 @@ def adapt_to_split(config: BenchConfig, split: Split) -> BenchConfig:
     batch = rule["ae_batch_size"]
     ae = {**config.ae, "latent": rule["latent"], "epochs": rule["ae_epochs"], "decoder_epochs": rule["decoder_epochs"],
           "batch_size": batch}
-    nce = {**config.nce, "max_rows": 20_000, "epochs": rule["nce_epochs"], "batch_size": rule["nce_batch_size"]}
+    nce = {**config.nce, "max_rows": 20_000, "epochs": rule["nce_epochs"], "batch_size": rule["nce_batch_size"],
+           "hidden": rule["nce_hidden"]}
     dagmm = {**config.dagmm, "latent": 1, "epochs": int(np.clip(round(100_000 / n), 10, 200)), "batch_size": batch}
     fixed = config.fixed
     return replace(config, ae={**ae, **fixed.get("ae", {})}, nce={**nce, **fixed.get("nce", {})},
