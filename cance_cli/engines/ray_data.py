@@ -154,7 +154,7 @@ def map_parquet(files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any]
                 raise
             raise cause from None
         rows = sum(open_table(p).metadata.num_rows for p in staging.glob("*.parquet"))
-        manifest = {**provenance_header("cance-scores"), **doc, "engine": "ray", "inputs": files, "rows": rows,
+        manifest = {**provenance_header(), **doc, "engine": "ray", "inputs": files, "rows": rows,
                     "workers": workers, "cpus_per_worker": actor_cpus,
                     "order": "input order (preserve_order): part files in name order; join on id"}
         (staging / MANIFEST).write_text(json.dumps(json.loads(dumps(manifest)), indent=2))
@@ -250,12 +250,12 @@ def _flagged_rows(path) -> int:
 
 
 def read_scores(folder) -> Any:
-    """The score folder as one ``pyarrow`` Table, part files in name order (the input order)."""
+    """A folder written with ``--engine ray`` as one ``pyarrow`` Table, part files
+    in name order (the input order)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     files = sorted(Path(folder).glob("*.parquet"))
     if not files:
-        raise ArtifactError(f"{folder} holds no score files; run `cance score --engine ray` first.")
-    import pyarrow as pa
-
+        raise ArtifactError(f"{folder} holds no Parquet part files; write it with an --engine ray command first.")
     return pa.concat_tables([pq.read_table(f) for f in files])
