@@ -8,7 +8,9 @@ whole test table is scored, the other classes being the anomalies. Methods:
   composite [z, e, d], NCE density), the estimator's defaults otherwise;
 - ``Gauss-PCA``: that model's fitted Gaussian;
 - ``KNN``: distance to the 5th nearest training embedding (standardised columns),
-  the strongest simple baseline on embeddings.
+  the strongest simple baseline on embeddings;
+- ``LatNCE-PCA`` / ``CNCE-PCA`` (with ``--ablations``): the density of z alone,
+  and of [z, e, d] without the augmentation of the reconstruction columns.
 
 One JSON line per (class, seed, method) is appended to --out.
 
@@ -46,18 +48,25 @@ def main() -> None:
     ap.add_argument("test")
     ap.add_argument("--classes", default=None, help="comma list (default: every class)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--ablations", action="store_true", help="only LatNCE-PCA and CNCE-PCA")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     train, test = load_data(args.train), load_data(args.test)
     x_train, x_test = train.batch(slice(None)), test.batch(slice(None))
     y_train, y_test = train.y.astype(str), test.y.astype(str)
     classes = args.classes.split(",") if args.classes else sorted(set(y_train), key=lambda c: (len(c), c))
-    meta = {"train": args.train, "test": args.test, "width": int(x_train.shape[1])}
+    meta = {"train": args.train, "test": args.test, "width": int(x_train.shape[1]), "y_test": y_test}
     for seed in args.seeds:
         for cls in classes:
             normal = x_train[y_train == cls]
-            anomalous = (y_test != cls).astype(int)
             rows = []
+            if args.ablations:
+                for method, options in (("LatNCE-PCA", {"features": "latent"}), ("CNCE-PCA", {"augment": False})):
+                    started = time.perf_counter()
+                    est = CANCE(feature_map="pca", pca="auto", seed=seed, device="cpu", **options).fit(normal)
+                    rows.append((method, est.score_samples(x_test), time.perf_counter() - started))
+                _write(rows, cls, seed, est, meta, args.out)
+                continue
             started = time.perf_counter()
             est = CANCE(feature_map="pca", pca="auto", seed=seed, device="cpu").fit(normal)
             fitted = time.perf_counter() - started
@@ -66,13 +75,19 @@ def main() -> None:
             rows.append(("Gauss-PCA", est.density_.gaussian_score(composite), fitted))
             started = time.perf_counter()
             rows.append(("KNN", knn_scores(normal, x_test), time.perf_counter() - started))
-            for method, scores, seconds in rows:
-                row = {"normal": cls, "seed": seed, "method": method, "auroc": roc_auc_score(anomalous, scores),
-                       "seconds": round(seconds, 2), "pca_components": int(est.settings_["latent"]), **meta,
-                       "date": time.strftime("%Y-%m-%d")}
-                print(json.dumps(row), flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+            _write(rows, cls, seed, est, meta, args.out)
+
+
+def _write(rows, cls, seed: int, est, meta: dict, out: str) -> None:
+    """One JSON line per method: its AUROC with class ``cls`` normal (anomalies: every other class)."""
+    anomalous = (meta["y_test"] != cls).astype(int)
+    for method, scores, seconds in rows:
+        row = {"normal": cls, "seed": seed, "method": method, "auroc": roc_auc_score(anomalous, scores),
+               "seconds": round(seconds, 2), "pca_components": int(est.settings_["latent"]),
+               **{k: v for k, v in meta.items() if k != "y_test"}, "date": time.strftime("%Y-%m-%d")}
+        print(json.dumps(row), flush=True)
+        with open(out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
