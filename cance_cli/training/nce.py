@@ -348,18 +348,6 @@ class NCEDensity(BaseEstimator):
             yield self.whitener_(torch.tensor(C[start:start + batch_size], dtype=torch.float64,
                                               device=self.device_))
 
-    def apply_floor(self, C: np.ndarray) -> np.ndarray:
-        """Raise reconstruction columns below their mode m to m.
-
-        The augmentation only guarantees that the density at low error is above
-        the noise density; the floor makes "an unusually small reconstruction
-        error never looks less normal than a typical one" hold exactly.
-        """
-        C = np.array(C, dtype=np.float64, copy=True)
-        for k in self.recon_columns_:
-            np.maximum(C[:, k], self.modes_[self.columns_[k]], out=C[:, k])
-        return C
-
     def score_samples(self, C, batch_size: int = 16384, floor: bool | None = None) -> np.ndarray:
         """Estimated negative log-likelihood of each row; higher = more anomalous.
 
@@ -389,7 +377,10 @@ class NCEDensity(BaseEstimator):
         with torch.inference_mode():
             matrix64 = w.matrix64().T
             matrix32 = matrix64.float()
-            # The floor as a lower bound on the centred rows (-inf where there is none): no copy of C.
+            # The floor: reconstruction columns below their mode m score as at m. The augmentation
+            # only guarantees that the density at low error is above the noise density; the floor
+            # makes "an unusually small error never looks less normal than a typical one" exact.
+            # Applied as a lower bound on the centred rows (-inf where there is none): no copy of C.
             lower = torch.full((len(self.columns_),), -math.inf, dtype=torch.float64, device=self.device_)
             if floor:
                 for k in self.recon_columns_:
