@@ -181,10 +181,11 @@ def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int =
     for f in files:
         schema = open_table(f).schema_arrow
         scorer.check_table(f, schema, table_meta(schema), nce, force)
-    keep = [c for c in PASS_THROUGH if c in open_table(files[0]).schema_arrow.names]
+    first = open_table(files[0]).schema_arrow
+    keep = [c for c in PASS_THROUGH if c in first.names]
     kwargs = {"nce": str(nce) if nce else None, "method": method, "floor": floor, "device": device,
               "batch_size": batch_size}
-    doc = scorer.provenance(source, table_meta(open_table(files[0]).schema_arrow), nce)
+    doc = scorer.provenance(source, table_meta(first), nce)
     rows, _ = map_parquet(files, out, BatchScorer, kwargs, keep + [c for c in scorer.columns if c not in keep], doc,
                           workers=workers, batch_size=batch_size, verbose=verbose)
     return {"table": str(out), "rows": rows, "method": scorer.name, "engine": "ray", "files": len(files)}

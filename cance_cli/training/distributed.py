@@ -103,6 +103,16 @@ def local_device(device, group: Group):
     return device
 
 
+# Rank r of a group draws its own random numbers from seed + r * this (rank 0: a single
+# process's seed), so ranks sample different rows, noise and chains.
+RANK_SEED_STRIDE = 104_729
+
+
+def rank_seed(seed: int, group: Group) -> int:
+    """The seed of this rank's own draws (``seed`` itself on rank 0 and in one process)."""
+    return seed + RANK_SEED_STRIDE * group.rank
+
+
 def local_batch_size(global_batch: int, group: Group) -> int:
     """Rows per process and step so the steps see ``global_batch`` rows in all
     (rounded up when it does not divide)."""

@@ -26,8 +26,6 @@ from cance_cli.training.energy_base import EnergyAutoencoderModel
 from cance_cli.training.optim import Adam
 
 log = logging.getLogger("cance")
-# Rank r > 0 of a torchrun group samples rows and chains from seed + r * this.
-RANK_SEED_STRIDE = 104_729
 
 # The references' schedule (GPU-sized) and the reduced default that finishes on 2 CPU cores.
 SCHEDULES: dict[str, dict[str, Any]] = {
@@ -123,7 +121,7 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         # buffer, and the gradients are averaged: the step sees batch_size rows in all.
         group = distributed.current()
         batch = distributed.local_batch_size(self.batch_size, group)
-        rank_seed = self.seed + RANK_SEED_STRIDE * group.rank
+        rank_seed = distributed.rank_seed(self.seed, group)
         gen = torch_generator(rank_seed)
         dev_gen = torch.Generator(device=dev).manual_seed(rank_seed + 1)
         buffer = ReplayBuffer(max(1, self.buffer_size // group.world_size), self.buffer_reuse, rank_seed)

@@ -30,8 +30,6 @@ FLOAT32_SAFE = 1e15
 # Scoring runs the network on chunks of about this many activations per layer (2 MB of
 # float32): measured on a 2-core CPU, 4,096 x 128 ran at twice the speed of 16,384 x 128.
 NETWORK_CHUNK_VALUES = 2**19
-# Rank r > 0 of a torchrun group draws its training noise from seed + 1 + r * this.
-RANK_SEED_STRIDE = 104_729
 # Metadata fields a density checkpoint must carry, with their JSON types.
 REQUIRED_META = {"params": dict, "columns": list, "recon_columns": list, "modes": dict, "augment_applied": bool,
                  "fingerprint": str, "summary": dict, "history": dict}
@@ -184,7 +182,7 @@ class NCEDensity(BaseEstimator):
         val_u = self.whitener_(val)
         if group.rank > 0:  # the validation draws above are shared; training noise differs per rank
             dev_gen = torch.Generator(device=dev)
-            dev_gen.manual_seed(self.seed + 1 + RANK_SEED_STRIDE * group.rank)
+            dev_gen.manual_seed(distributed.rank_seed(self.seed, group) + 1)
         self._train_net = self.density_
         if group.active:
             from torch.nn.parallel import DistributedDataParallel
