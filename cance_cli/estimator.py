@@ -257,28 +257,63 @@ class CANCE(OutlierMixin, BaseEstimator):
         self.settings_["rule"] = [*self.settings_["rule"], reason]
         self.autoencoder_ = self.pca_ = self.density_ = None
         self.input_map_ = self.input_density_ = self.knn_ = None
-        training: dict[str, np.ndarray] = {}
+        # Two independent tracks: the feature map and its density; the table's own
+        # coordinates, their density and the neighbours. On a CPU they run side by side.
+        parallel = self._tracks_side_by_side()
+        tracks = []
         if "composite" in self.views_:
-            C, cols = self._fit_feature_map(X)
-            self.density_ = self._density().fit(C, columns=cols)
-            self._warn_about_density(self.density_)
-            training["composite"] = self.density_.score_samples(C)
+            tracks.append(lambda: self._fit_composite_track(X, verbose=not parallel))
         if "input" in self.views_ or "knn" in self.views_:
-            from cance_cli.views.input_map import InputCoordinates
+            tracks.append(lambda: self._fit_table_track(X, verbose=not parallel))
+        training: dict[str, np.ndarray] = {}
+        for scores in self._run_tracks(tracks, parallel):
+            training.update(scores)
+        for density in (self.density_, self.input_density_):
+            if density is not None:
+                self._warn_about_density(density)
+        self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
+        self.decision_scores_ = combine(training, self.calibration_)
 
-            self.input_map_ = InputCoordinates().fit(X)
-            P = self.input_map_.transform(X)
+    def _fit_composite_track(self, X, verbose: bool = True) -> dict[str, np.ndarray]:
+        C, cols = self._fit_feature_map(X, verbose)
+        self.density_ = self._density(verbose=verbose).fit(C, columns=cols)
+        return {"composite": self.density_.score_samples(C)}
+
+    def _fit_table_track(self, X, verbose: bool = True) -> dict[str, np.ndarray]:
+        from cance_cli.views.input_map import InputCoordinates
+
+        self.input_map_ = InputCoordinates().fit(X)
+        P = self.input_map_.transform(X)
+        scores = {}
         if "input" in self.views_:
-            self.input_density_ = self._density(augment=False).fit(P, columns=self.input_map_.columns)
-            self._warn_about_density(self.input_density_)
-            training["input"] = self.input_density_.score_samples(P)
+            self.input_density_ = self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
+            scores["input"] = self.input_density_.score_samples(P)
         if "knn" in self.views_:
             from cance_cli.views.knn import KNNDistance
 
             self.knn_ = KNNDistance(self.knn, seed=self.seed).fit(P)
-            training["knn"] = self.knn_.training_scores_
-        self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
-        self.decision_scores_ = combine(training, self.calibration_)
+            scores["knn"] = self.knn_.training_scores_
+        return scores
+
+    def _tracks_side_by_side(self) -> bool:
+        """Both tracks at once: on a CPU, outside a torchrun group, when there are two."""
+        from cance_cli.training import distributed
+        from cance_cli.training.common import resolve_device
+
+        two = "composite" in self.views_ and ("input" in self.views_ or "knn" in self.views_)
+        return two and resolve_device(self.device).type == "cpu" and not distributed.current().active
+
+    def _run_tracks(self, tracks: list, parallel: bool) -> list:
+        from cance_cli.training.common import progress_bar
+        from cance_cli.training.concurrent import run_side_by_side
+
+        if not parallel:
+            return [track() for track in tracks]
+        # One bar for both (two live progress bars cannot share a terminal).
+        with progress_bar(1, f"fit ({len(tracks)} views' models side by side)", self.verbose) as advance:
+            done = run_side_by_side(tracks, "cpu")
+            advance()
+        return done
 
     def view_scores(self, X) -> dict[str, np.ndarray]:
         """Each view's own score of each row (before combination); higher = more anomalous."""
@@ -295,7 +330,7 @@ class CANCE(OutlierMixin, BaseEstimator):
                 out["knn"] = self.knn_.score_samples(P)
         return out
 
-    def _fit_feature_map(self, X) -> tuple[np.ndarray, list[str]]:
+    def _fit_feature_map(self, X, verbose: bool = True) -> tuple[np.ndarray, list[str]]:
         from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
         s = self.settings_
@@ -303,7 +338,7 @@ class CANCE(OutlierMixin, BaseEstimator):
             self.autoencoder_ = ConstrainedAutoencoder(
                 latent=s["latent"], lam=self.lam, epochs=s["ae_epochs"], decoder_epochs=s["decoder_epochs"],
                 batch_size=s["ae_batch_size"], hidden=None if s["hidden"] is None else tuple(s["hidden"]),
-                seed=self.seed, device=self.device, verbose=self.verbose).fit(X)
+                seed=self.seed, device=self.device, verbose=self.verbose and verbose).fit(X)
             self._warn_about_autoencoder()
         elif self.feature_map == "pca":
             self.pca_ = self._fit_pca(X)
@@ -323,14 +358,15 @@ class CANCE(OutlierMixin, BaseEstimator):
                                   f"variance, clip to [2, 64] = {k}"]
         return PCAFeatureMap(k).fit(X)
 
-    def _density(self, augment: bool = True):
+    def _density(self, augment: bool = True, verbose: bool = True):
         from cance_cli.training.nce import NCEDensity
 
         s = self.settings_
         return NCEDensity(ratio=self.ratio, hidden=s["nce_hidden"], epochs=s["nce_epochs"],
                           batch_size=s["nce_batch_size"],
                           augment=augment and self.augment and self.features == "composite",
-                          learn_noise=self.learn_noise, seed=self.seed, device=self.device, verbose=self.verbose)
+                          learn_noise=self.learn_noise, seed=self.seed, device=self.device,
+                          verbose=self.verbose and verbose)
 
     def _warn_about_autoencoder(self) -> None:
         ae = self.autoencoder_

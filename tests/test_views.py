@@ -108,6 +108,46 @@ def test_wide_table_fits_three_views_scores_anomalies_and_round_trips(tmp_path):
     np.testing.assert_allclose(CANCE.load(tmp_path / "model").score_samples(x[400:]), scores, rtol=1e-6)
 
 
+def test_wide_table_views_fitted_side_by_side_equal_one_after_the_other():
+    """On a CPU the two tracks (autoencoder + composite density; input density +
+    neighbours) train in two threads: the model is the one a sequential fit gives."""
+    import torch
+
+    from cance_cli import CANCE
+    from cance_cli.training.concurrent import torch_threads
+
+    x, _ = _blobs(n_normal=300, n_anom=0, width=20, seed=4)
+    before = torch.get_num_threads()
+    with torch_threads(2):
+        side_by_side = CANCE(**SMALL).fit(x)
+        again = CANCE(**SMALL).fit(x)
+    with torch_threads(1):  # one torch thread: the tracks run one after the other
+        sequential = CANCE(**SMALL).fit(x)
+    assert torch.get_num_threads() == before
+    np.testing.assert_array_equal(side_by_side.decision_scores_, again.decision_scores_)
+    np.testing.assert_allclose(side_by_side.decision_scores_, sequential.decision_scores_, rtol=1e-6)
+    assert side_by_side.density_ is not None and side_by_side.input_density_ is not None
+
+
+def test_side_by_side_runner_keeps_order_raises_and_restores_threads():
+    import torch
+
+    from cance_cli.training.concurrent import run_side_by_side, torch_threads
+
+    with torch_threads(2):
+        assert run_side_by_side([lambda: torch.get_num_threads(), lambda: "b"]) == [1, "b"]
+        assert torch.get_num_threads() == 2
+
+        def boom():
+            raise DataError("bad rows")
+
+        with pytest.raises(DataError, match="bad rows"):
+            run_side_by_side([lambda: 1, boom])
+        assert torch.get_num_threads() == 2
+        assert run_side_by_side([lambda: torch.get_num_threads()], "cpu") == [2]  # one fit: no threads
+        assert run_side_by_side([lambda: 1, lambda: 2], "cuda") == [1, 2]
+
+
 def test_narrow_table_uses_the_input_density_alone():
     from cance_cli import CANCE
 

@@ -25,12 +25,16 @@ class DensityNet(nn.Module):
     of extrapolating an MLP's linear pieces.
     """
 
-    def __init__(self, dim: int, hidden: int = 128, layers: int = 2):
+    def __init__(self, dim: int, hidden: int = 128, layers: int = 2, generator: torch.Generator | None = None):
         super().__init__()
         mods: list[nn.Module] = []
         prev = dim
         for _ in range(layers):
-            mods += [nn.Linear(prev, hidden), nn.SiLU()]
+            linear = nn.Linear(prev, hidden)
+            if generator is not None:  # nn.Linear's own initialisation, drawn from this generator
+                nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
+                nn.init.uniform_(linear.bias, -1 / math.sqrt(prev), 1 / math.sqrt(prev), generator=generator)
+            mods += [linear, nn.SiLU()]
             prev = hidden
         last = nn.Linear(prev, 1)
         nn.init.zeros_(last.weight)

@@ -21,7 +21,7 @@ from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training import distributed
-from cance_cli.training.common import BestState, progress_bar, resolve_device, seed_everything, torch_generator
+from cance_cli.training.common import BestState, progress_bar, resolve_device, torch_generator
 from cance_cli.training.optim import adamw
 
 STAGE = "nce"
@@ -138,7 +138,6 @@ class NCEDensity(BaseEstimator):
             recon_columns = [i for i, c in enumerate(self.columns_) if c in ("recon_error", "cos_dissim")]
         self.recon_columns_ = [int(i) for i in recon_columns]
         self.augment_applied_ = bool(self.augment and self.recon_columns_)
-        seed_everything(self.seed)
         group = self._group = distributed.current()  # torchrun: this rank of a data-parallel group
         self.device_ = distributed.local_device(resolve_device(self.device), group)
         train_idx, val_idx = train_val_indices(n, self.val_fraction, self.seed)
@@ -159,7 +158,9 @@ class NCEDensity(BaseEstimator):
         dev = self.device_
         self.whitener_ = Whitener(moments.mean, moments.covariance).to(dev)
         self.noise_ = LearnedGaussianNoise(dim, learn=self.learn_noise).to(dev)
-        self.density_ = DensityNet(dim, self.hidden, self.layers).to(dev)
+        # Initialised from the density's own seed, not the process-wide generator: densities
+        # fitted in parallel threads (CANCE's views) stay reproducible.
+        self.density_ = DensityNet(dim, self.hidden, self.layers, generator=torch_generator(self.seed + 2)).to(dev)
         self.modes_ = {}
         for k in self.recon_columns_:
             mean, var = float(moments.mean[k]), float(moments.covariance[k, k])
