@@ -27,6 +27,7 @@ from cance_cli.artifacts import (
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training import distributed
+from cance_cli.training.concurrent import cpu_workers, map_in_order
 
 RECON = ["recon_error", "cos_dissim"]
 PASS_THROUGH = ["id", "label", "is_anomaly"]
@@ -274,14 +275,26 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
     meta = table_meta(schema)
     scorer.check_table(table, schema, meta, nce, force)
     keep = [c for c in PASS_THROUGH if c in schema.names]
-    offset = 0
+    batches = iter_batches(pf, table, batch_size, keep + [c for c in scorer.columns if c not in keep])
+    # On a CPU, record batches are scored in parallel threads (one torch thread each:
+    # the density's operations on a few thousand rows gain little from intra-op
+    # threads) and written in order.
+    workers = cpu_workers("cpu" if scorer.model is None else scorer.model.device_.type)
+    scored = map_in_order(lambda item: scorer(item[1], table, item[0]), _with_offsets(batches), workers)
     with AtomicParquetWriter(out, scorer.output_schema(schema), scorer.provenance(table, meta, nce)) as writer:
-        for batch in iter_batches(pf, table, batch_size, keep + [c for c in scorer.columns if c not in keep]):
-            writer.write_table(scorer(batch, table, offset))
-            offset += batch.num_rows
+        for part in scored:
+            writer.write_table(part)
             if progress is not None:
                 progress()
     return {"table": str(out), "rows": writer.rows, "method": scorer.name}
+
+
+def _with_offsets(batches):
+    """``(offset of the batch's first row, batch)`` pairs."""
+    offset = 0
+    for batch in batches:
+        yield offset, batch
+        offset += batch.num_rows
 
 
 def load_scores(path) -> tuple[str, np.ndarray, np.ndarray]:

@@ -87,6 +87,25 @@ def test_score_streams_the_same_scores_for_any_batch_size(fitted):
     assert json.loads(outs[0].schema.metadata[b"cance"])["method"] == "CANCE"
 
 
+def test_score_on_two_threads_writes_the_same_table_in_order(fitted):
+    """With two torch threads, record batches are scored in two threads and written in order."""
+    from cance_cli.training.concurrent import torch_threads
+
+    folder, feats, nce, _ = fitted
+    outs = []
+    for threads in (1, 2):
+        out = folder / f"threads{threads}.parquet"
+        with torch_threads(threads):
+            assert cli("score", feats, "--nce", nce, "--out", out, "--batch-size", 9, "-q").exit_code == 0
+        outs.append(pq.read_table(out))
+    assert outs[1].column("id").to_pylist() == list(range(400))
+    np.testing.assert_allclose(outs[1].column("score").to_numpy(), outs[0].column("score").to_numpy(), rtol=1e-6)
+    bad = write_features(folder / "nan.parquet", nan_row=123)
+    with torch_threads(2):
+        result = cli("score", bad, "--nce", nce, "--out", folder / "nan-scores.parquet", "--batch-size", 9, "--force")
+    assert "row 123" in one_error_line(result) and not (folder / "nan-scores.parquet").exists()
+
+
 def test_evaluate_matches_sklearn_and_compares_tables(fitted):
     folder, feats, nce, _ = fitted
     cli("score", feats, "--nce", nce, "--out", folder / "a.parquet", "-q")

@@ -129,25 +129,6 @@ def test_wide_table_views_fitted_side_by_side_equal_one_after_the_other():
     assert side_by_side.density_ is not None and side_by_side.input_density_ is not None
 
 
-def test_side_by_side_runner_keeps_order_raises_and_restores_threads():
-    import torch
-
-    from cance_cli.training.concurrent import run_side_by_side, torch_threads
-
-    with torch_threads(2):
-        assert run_side_by_side([lambda: torch.get_num_threads(), lambda: "b"]) == [1, "b"]
-        assert torch.get_num_threads() == 2
-
-        def boom():
-            raise DataError("bad rows")
-
-        with pytest.raises(DataError, match="bad rows"):
-            run_side_by_side([lambda: 1, boom])
-        assert torch.get_num_threads() == 2
-        assert run_side_by_side([lambda: torch.get_num_threads()], "cpu") == [2]  # one fit: no threads
-        assert run_side_by_side([lambda: 1, lambda: 2], "cuda") == [1, 2]
-
-
 def test_narrow_table_uses_the_input_density_alone():
     from cance_cli import CANCE
 

@@ -12,11 +12,13 @@ threads, one torch thread each (torch releases the GIL inside its kernels).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 @contextlib.contextmanager
@@ -49,3 +51,28 @@ def run_side_by_side(fits: Sequence[Callable[[], T]], device: str = "cpu") -> li
     with torch_threads(1), ThreadPoolExecutor(min(len(fits), threads)) as pool:
         futures = [pool.submit(fit) for fit in fits]
         return [f.result() for f in futures]
+
+
+def cpu_workers(device: str = "cpu") -> int:
+    """Threads for independent pieces of CPU work: torch's thread count (1 off the CPU)."""
+    import torch
+
+    return torch.get_num_threads() if str(device) == "cpu" else 1
+
+
+def map_in_order(fn: Callable[[T], U], items: Iterable[T], workers: int) -> Iterator[U]:
+    """``fn(item)`` for each item, ``workers`` at a time in threads with one torch
+    thread each, yielded in the items' order (at most ``2 * workers`` pending, so
+    memory stays bounded on a long stream). One worker: no threads at all. An
+    exception is raised where its item's result would have been yielded."""
+    if workers < 2:
+        yield from (fn(item) for item in items)
+        return
+    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,59 @@
+"""Small models and record batches processed side by side on the CPU."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from cance_cli.errors import DataError
+from cance_cli.training.concurrent import map_in_order, run_side_by_side, torch_threads
+
+
+def _fail():
+    raise DataError("bad rows")
+
+
+def test_side_by_side_keeps_order_raises_and_restores_threads():
+    with torch_threads(2):
+        assert run_side_by_side([lambda: torch.get_num_threads(), lambda: "b"]) == [1, "b"]
+        assert torch.get_num_threads() == 2
+        with pytest.raises(DataError, match="bad rows"):
+            run_side_by_side([lambda: 1, _fail])
+        assert torch.get_num_threads() == 2
+        assert run_side_by_side([lambda: torch.get_num_threads()], "cpu") == [2]  # one fit: no threads
+        assert run_side_by_side([lambda: 1, lambda: 2], "cuda") == [1, 2]
+
+
+def test_map_in_order_yields_in_input_order_from_several_threads():
+    seen = set()
+
+    def work(i):
+        seen.add(threading.get_ident())
+        return i * i, torch.get_num_threads()
+
+    with torch_threads(2):
+        out = list(map_in_order(work, range(50), workers=2))
+        assert torch.get_num_threads() == 2
+    assert [v for v, _ in out] == [i * i for i in range(50)]
+    assert {t for _, t in out} == {1} and threading.get_ident() not in seen
+
+
+def test_map_in_order_raises_the_first_failing_item_in_order():
+    def work(i):
+        if i in (7, 30):
+            raise DataError(f"row {i}")
+        return i
+
+    got = []
+    with pytest.raises(DataError, match="row 7"):
+        for v in map_in_order(work, range(50), workers=2):
+            got.append(v)
+    assert got == list(range(7))
+
+
+def test_map_in_order_with_one_worker_runs_in_the_calling_thread():
+    caller = threading.get_ident()
+    assert list(map_in_order(lambda i: (i, threading.get_ident() == caller), range(3), workers=1)) == \
+        [(0, True), (1, True), (2, True)]
