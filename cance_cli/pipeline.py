@@ -34,20 +34,34 @@ PASS_THROUGH = ["id", "label", "is_anomaly"]
 READ_BATCH = 16384  # measured: ~ best rows/s at a third of the memory of 65536 (docs/benchmarks.md)
 
 
+# A latent column: z_3, or ae.z_3 in a table of joined feature maps (`cance join`).
+LATENT_COLUMN = re.compile(r"(?:([A-Za-z][A-Za-z0-9_-]*)\.)?z_(\d+)")
+
+
 def feature_columns(path, schema, features: str = "composite") -> list[str]:
-    """Columns a density is fitted on: latents ``z_*`` (+ reconstruction columns)."""
+    """Columns a density is fitted on: latents ``z_*`` (+ reconstruction columns).
+
+    In a joined table each part's columns carry its name (``ae.z_0``,
+    ``pca.recon_error``): all latents part by part, then every part's
+    reconstruction columns.
+    """
     meta = table_meta(schema)
     if meta.get("stage") == "scores":
         raise ArtifactError(f"{path} is a score table; fit-nce and score need a feature table from `cance features`.")
-    latent = sorted((c for c in schema.names if re.fullmatch(r"z_\d+", c)), key=lambda c: int(c[2:]))
-    if not latent:
+    parts: dict[str, list[tuple[int, str]]] = {}
+    for name in schema.names:
+        if match := LATENT_COLUMN.fullmatch(name):
+            parts.setdefault(match.group(1) or "", []).append((int(match.group(2)), name))
+    if not parts:
         raise ArtifactError(f"{path} has no latent columns z_0, z_1, ...; pass a table from `cance features`.")
+    latent = [name for found in parts.values() for _, name in sorted(found)]
     if features == "latent":
         return latent
     if features != "composite":
         raise ConfigError(f"--features must be composite or latent, got {features!r}.")
-    require_columns(path, schema, RECON, "compute it with `cance features`, or use --features latent.")
-    return latent + RECON
+    recon = [f"{part}.{c}" if part else c for part in parts for c in RECON]
+    require_columns(path, schema, recon, "compute it with `cance features`, or use --features latent.")
+    return latent + recon
 
 
 def _normal_filter(path, batch, has_flag: bool) -> np.ndarray | None:
@@ -172,8 +186,8 @@ def check_feature_source(table, meta: dict[str, Any], nce, density_meta: dict[st
 
 def _unknown_latents(table, schema, columns: list[str], nce) -> None:
     known = set(columns)
-    extra = [c for c in schema.names if re.fullmatch(r"z_\d+", c) and c not in known]
-    latent_fit = [c for c in columns if c.startswith("z_")]
+    extra = [c for c in schema.names if LATENT_COLUMN.fullmatch(c) and c not in known]
+    latent_fit = [c for c in columns if LATENT_COLUMN.fullmatch(c)]
     if extra and latent_fit:
         raise ArtifactError(f"{table} has latent column '{extra[0]}' that {nce} does not know ({len(latent_fit)} "
                             f"latents fitted, {len(latent_fit) + len(extra)} in the table); the features come from "

@@ -21,6 +21,7 @@ from cance_cli.cli.evaluate import evaluate
 from cance_cli.cli.features import features
 from cance_cli.cli.fit import fit
 from cance_cli.cli.fit_nce import fit_nce
+from cance_cli.cli.join import join
 from cance_cli.cli.predict import predict
 from cance_cli.cli.score import score
 from cance_cli.cli.train_ae import train_ae
@@ -99,6 +100,7 @@ app.command("train-ae")(train_ae)
 app.command("train-nae")(make_energy_command("nae"))
 app.command("train-mpdr")(make_energy_command("mpdr"))
 app.command("features")(features)
+app.command("join")(join)
 app.command("fit-nce")(fit_nce)
 app.command("score")(score)
 app.command("evaluate")(evaluate)

@@ -135,7 +135,9 @@ class NCEDensity(BaseEstimator):
         if len(self.columns_) != dim:
             raise ConfigError(f"{len(self.columns_)} column names for {dim} columns.")
         if recon_columns is None:
-            recon_columns = [i for i, c in enumerate(self.columns_) if c in ("recon_error", "cos_dissim")]
+            # recon_error, or ae.recon_error in a table of joined feature maps
+            recon_columns = [i for i, c in enumerate(self.columns_)
+                             if c.rsplit(".", 1)[-1] in ("recon_error", "cos_dissim")]
         self.recon_columns_ = [int(i) for i in recon_columns]
         self.augment_applied_ = bool(self.augment and self.recon_columns_)
         group = self._group = distributed.current()  # torchrun: this rank of a data-parallel group
