@@ -48,6 +48,25 @@ def tiny_images_npz(tmp_path) -> Path:
     return path
 
 
+def write_idx_images(folder: Path, n_train: int = 90, n_test: int = 60, classes: int = 3, seed: int = 0) -> Path:
+    """A small MNIST-like idx folder: 28x28 grey images, class k bright in band k."""
+    import gzip
+    import struct
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        y = np.arange(n) % classes
+        x = rng.integers(0, 40, (n, 28, 28), dtype=np.uint8)
+        for k in range(classes):
+            x[y == k, 9 * k:9 * k + 9] += 200
+        for what, arr in (("images-idx3", x), ("labels-idx1", y)):
+            header = struct.pack(">BBBB", 0, 0, 0x08, arr.ndim) + struct.pack(f">{arr.ndim}I", *arr.shape)
+            with gzip.open(folder / f"{prefix}-{what}-ubyte.gz", "wb") as fh:
+                fh.write(header + arr.astype(np.uint8).tobytes())
+    return folder
+
+
 def cli(*args):
     """Invoke the `cance` app through Typer's runner with stringified arguments."""
     from typer.testing import CliRunner

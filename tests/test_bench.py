@@ -9,11 +9,11 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from cance_cli.bench.corruptions import CORRUPTIONS, corrupt
-from cance_cli.bench.protocols import corrupted, leave_one_out, multimodal, one_class, tabular
+from cance_cli.bench.protocols import corrupted, holdout, leave_one_out, multimodal, one_class, ood, tabular
 from cance_cli.bench.report import summary_table
 from cance_cli.data import load_data
 from cance_cli.errors import ConfigError
-from tests.conftest import cli, one_error_line, shared_path
+from tests.conftest import cli, one_error_line, shared_path, write_idx_images
 
 
 @pytest.fixture(scope="module")
@@ -358,3 +358,55 @@ def test_cli_bench_novelty_runs_every_method_on_the_same_splits(tmp_path):
     assert again.exit_code == 0, again.output
     header = (out / "results.md").read_text().split("\n")[4]
     assert all(m in header for m in ("Error", "CANCE-fit", "LOF", "IsolationForest", "Gauss")), header
+
+
+# --------------------------------------------------------------------------- the talk's protocols
+
+
+def test_holdout_is_leave_one_out_under_the_talks_name(digits):
+    train, test = digits
+    for a, b in zip(holdout(train, test, ["1", "7"]), leave_one_out(train, test, ["1", "7"])):
+        assert a.protocol == "holdout" and (a.name, a.normal, len(a.train)) == (b.name, b.normal, len(b.train))
+
+
+def test_ood_splits_pit_the_test_images_against_each_set(tmp_path):
+    source = write_idx_images(tmp_path / "imgs")
+    other = write_idx_images(tmp_path / "other", seed=5)
+    train, test = load_data(source, "train"), load_data(source, "test")
+    splits = list(ood(train, test, ["constant", "noise", str(other)]))
+    assert [s.name for s in splits] == ["constant", "noise", "other"]
+    for split in splits:
+        assert split.normal == ["0"] and len(split.train) == 90 and split.meta["train_key"] == "all-train"
+        x = split.test.batch(slice(None))
+        assert x.shape == (120, 1, 28, 28) and x.min() >= 0 and x.max() <= 1
+        assert split.is_anomaly.sum() == 60 and not split.is_anomaly[:60].any()
+        np.testing.assert_array_equal(x[:60], test.batch(slice(None)))
+    constant = splits[0].test.batch(slice(60, 120)).reshape(60, -1)
+    assert (constant.max(axis=1) == constant.min(axis=1)).all() and constant[:, 0].std() > 0.1
+    np.testing.assert_array_equal(splits[2].test.batch(slice(60, 120)), load_data(other, "test").batch(slice(None)))
+
+
+def test_cli_bench_ood_runs_the_energy_detectors_once_for_every_set(tmp_path):
+    source = write_idx_images(tmp_path / "imgs", n_train=60, n_test=30)
+    out = tmp_path / "out"
+    result = cli("bench", "ood", source, "--quick", "--ood", "constant,noise", "--methods",
+                 "Error-ref,NAE,MPDR-R,CANCE-on-NAE", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [(r["split"], r["method"]) for r in rows] == [
+        (s, m) for s in ("constant", "noise") for m in ("Error-ref", "NAE", "MPDR-R", "CANCE-on-NAE")]
+    assert all(0 <= r["auroc"] <= 1 for r in rows)
+    first, second = ({r["method"]: r["seconds"] for r in rows if r["split"] == s} for s in ("constant", "noise"))
+    assert second["NAE"] < first["NAE"]  # trained once: the second set only scores
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert runs[-1]["config"]["energy"] == {"schedule": "reduced", "steps": 2, "ae_epochs": 1}
+
+
+def test_cli_bench_ood_refuses_a_set_of_another_shape_before_training(tmp_path):
+    source = write_idx_images(tmp_path / "imgs", n_train=30, n_test=30)
+    line = one_error_line(cli("bench", "ood", source, "--ood", "builtin:digits", "--out", tmp_path / "o"))
+    assert "same image shape" in line
+    line = one_error_line(cli("bench", "one-class", source, "--ood", "noise", "--out", tmp_path / "o"))
+    assert "--ood" in line
+    line = one_error_line(cli("bench", "holdout", source, "--schedule", "fast", "--out", tmp_path / "o"))
+    assert "--schedule" in line

@@ -12,7 +12,13 @@ benchmark sees the same split. Protocols (METHOD "Evaluation protocols"):
 - ``tabular``: half of the normal rows (drawn with the seed) train, the
   other half and every anomaly test;
 - ``novelty``: the ADBench novelty protocol on every ``.npz``/``.mat`` table
-  of a folder (:mod:`cance_cli.bench.novelty`).
+  of a folder (:mod:`cance_cli.bench.novelty`);
+- ``holdout``: the talk's name for leave-one-out on MNIST (train on nine
+  digits, the tenth is the anomaly), with the energy-based detectors;
+- ``ood``: data set against data set: train on every training image of the
+  source; its test images are normal, another set of the same shape is
+  anomalous (another source's test split, ``constant`` grey images or
+  uniform ``noise``).
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import numpy as np
 from cance_cli.data.dataset import Dataset
 from cance_cli.errors import ConfigError, DataError
 
-PROTOCOLS = ("one-class", "multimodal", "leave-one-out", "corrupted", "tabular", "novelty")
+PROTOCOLS = ("one-class", "multimodal", "leave-one-out", "corrupted", "tabular", "novelty", "holdout", "ood")
+SYNTHETIC_OOD = ("constant", "noise")
 DEFAULT_MULTIMODAL = (("0", "1"), ("0", "8"), ("1", "8"))
 
 
@@ -102,6 +109,52 @@ def leave_one_out(train: Dataset, test: Dataset, classes: list[str] | None = Non
         yield _class_split("leave-one-out", train, test, [c for c in labels if c != cls], cls)
 
 
+def holdout(train: Dataset, test: Dataset, classes: list[str] | None = None) -> Iterator[Split]:
+    """Leave-one-out under the talk's name: nine classes normal, the held-out one anomalous."""
+    for split in leave_one_out(train, test, classes):
+        yield replace(split, protocol="holdout")
+
+
+def ood_images(name: str, like: Dataset, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` out-of-distribution images shaped like ``like``'s, in [0, 1] (float32).
+
+    ``constant``: one grey level per image, uniform in [0, 1]; ``noise``: every
+    pixel uniform in [0, 1]; anything else: a source spec whose test split is
+    read (its first ``n`` images), which must have ``like``'s image shape.
+    """
+    shape = like.sample_shape
+    rng = np.random.default_rng(seed)
+    if name == "constant":
+        return (rng.uniform(0, 1, (n,) + (1,) * len(shape)) * np.ones((1, *shape))).astype(np.float32)
+    if name == "noise":
+        return rng.uniform(0, 1, (n, *shape)).astype(np.float32)
+    from cance_cli.data.sources import load_data
+
+    other = load_data(name, "test")
+    if other.kind != "image" or other.sample_shape != shape:
+        raise DataError(f"{name} holds {other.kind}s of shape {other.sample_shape}, not images of shape {shape} like "
+                        f"{like.source}; give a set of the same image shape, constant or noise.")
+    return other.batch(slice(0, min(n, len(other))))
+
+
+def ood(train: Dataset, test: Dataset, sets: list[str], max_test: int | None = None) -> Iterator[Split]:
+    """Train on every training image; test the source's test images (normal, label 0)
+    against each out-of-distribution set in turn (anomalous, label 1; as many images)."""
+    if train.kind != "image":
+        raise DataError("The ood protocol compares image data sets; give an image source.")
+    clean = test if max_test is None else test.subset(np.arange(min(max_test, len(test))))
+    train_all = _relabel(train, np.zeros(len(train)))
+    images = clean.batch(slice(None))
+    for name in sets:
+        out = ood_images(name, clean, len(clean))
+        label = name if name in SYNTHETIC_OOD else Path(name.rstrip("/")).name
+        x = np.concatenate([images, out])
+        ids = np.arange(len(x))
+        test_set = Dataset(x=x, y=np.repeat([0, 1], [len(images), len(out)]).astype(np.int64), ids=ids,
+                           kind="image", source=f"{clean.source} vs {label}", split="test")
+        yield Split("ood", label, train_all, test_set, ["0"], 0, {"ood_set": name, "train_key": "all-train"})
+
+
 def corrupted(train: Dataset, test: Dataset, corruptions: list[str] | None = None, seed: int = 0,
               max_test: int | None = None) -> Iterator[Split]:
     """Train on every training image; test clean test images (normal, label 0)
@@ -174,7 +227,8 @@ def _novelty_files(data: str, datasets: list[str] | None) -> list[Path]:
 
 def make_splits(protocol: str, data: str, classes: list[str] | None = None,
                 sets: list[list[str]] | None = None, corruptions: list[str] | None = None,
-                datasets: list[str] | None = None, max_test: int | None = None):
+                datasets: list[str] | None = None, max_test: int | None = None,
+                ood_sets: list[str] | None = None):
     """``seed -> splits`` for ``protocol`` on ``data`` (a source spec, or the
     folder of the tabular files). Image data is read once, here."""
     if protocol not in PROTOCOLS:
@@ -197,6 +251,11 @@ def make_splits(protocol: str, data: str, classes: list[str] | None = None,
     from cance_cli.data.sources import load_data
 
     train, test = load_data(data, "train"), load_data(data, "test")
+    if protocol == "ood":
+        chosen = ood_sets or list(SYNTHETIC_OOD)
+        for name in chosen:  # every set readable and of the right shape before any training
+            ood_images(name, test, 1)
+        return lambda seed: ood(train, test, chosen, max_test)
     if protocol != "corrupted":  # fail before any training, not at the split that names a wrong class
         _labels_of(train, test)
         _check_classes(train, [c for group in (sets or []) for c in group] + (classes or []))
@@ -208,5 +267,7 @@ def make_splits(protocol: str, data: str, classes: list[str] | None = None,
         return lambda seed: multimodal(train, test, sets or DEFAULT_MULTIMODAL)
     if protocol == "leave-one-out":
         return lambda seed: leave_one_out(train, test, classes)
+    if protocol == "holdout":
+        return lambda seed: holdout(train, test, classes)
     # Corruptions are drawn with a fixed seed: every detector seed sees the same anomalies.
     return lambda seed: corrupted(train, test, corruptions, 0, max_test)

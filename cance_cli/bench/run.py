@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from cance_cli.bench.baselines import BASELINES, PYOD, QUADRATIC, make_detector, pyod_available
+from cance_cli.bench.energy import ENERGY_METHODS, energy_scores
 from cance_cli.bench.protocols import Split
 from cance_cli.errors import ConfigError
 
@@ -31,7 +32,7 @@ CANCE_METHODS = ("Error", "Gauss", "LatNCE", "CNCE", "CANCE")
 PCA_METHODS = ("Error-PCA", "LatNCE-PCA", "CNCE-PCA", "CANCE-PCA")
 # `cance fit` with its defaults (data-aware sizes and views), on the baselines' inputs.
 FIT_METHOD = "CANCE-fit"
-ALL_METHODS = CANCE_METHODS + (FIT_METHOD,) + PCA_METHODS + BASELINES
+ALL_METHODS = CANCE_METHODS + (FIT_METHOD,) + PCA_METHODS + ENERGY_METHODS + BASELINES
 RESULT_FIELDS = ["protocol", "data", "split", "normal", "seed", "method", "auroc", "auprc", "precision", "recall",
                  "f1", "seconds", "n_train", "n_test", "n_test_anomalies"]
 
@@ -53,13 +54,15 @@ class BenchConfig:
                                                          "hidden": 128})
     dagmm: dict[str, Any] = field(default_factory=lambda: {"latent": 4, "n_gmm": 4, "epochs": 30,
                                                            "batch_size": 256})
+    energy: dict[str, Any] = field(default_factory=lambda: {"schedule": "reduced"})
     baseline_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_train: int = 10000
     device: str = "cpu"
     fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ae": self.ae, "nce": self.nce, "dagmm": self.dagmm, "baseline_options": self.baseline_options,
+        return {"ae": self.ae, "nce": self.nce, "dagmm": self.dagmm, "energy": self.energy,
+                "baseline_options": self.baseline_options,
                 "max_train": self.max_train, "device": self.device, "fixed_by_user": self.fixed,
                 "tables": TABULAR_RULE}
 
@@ -76,12 +79,20 @@ def check_methods(methods: Iterable[str]) -> list[str]:
 NOVELTY_METHODS = CANCE_METHODS + (FIT_METHOD, "KNN", "LOF", "IsolationForest", "ECOD", "AutoEncoder", "DeepSVDD")
 
 
+# The talk's experiments (holdout, ood): the plain autoencoders, the energy-based detectors,
+# CANCE on each, and two quick baselines.
+ENERGY_PROTOCOL_METHODS = ("Error", "CANCE") + ENERGY_METHODS + ("KNN", "IsolationForest")
+
+
 def default_methods(protocol: str | None = None) -> list[str]:
     """Everything that runs here: the CANCE ablations, sklearn baselines, DAGMM, PyOD when installed
-    (for ``novelty``: :data:`NOVELTY_METHODS`)."""
+    (for ``novelty``: :data:`NOVELTY_METHODS`; for ``holdout`` and ``ood``:
+    :data:`ENERGY_PROTOCOL_METHODS`; the energy-based detectors only there)."""
     pyod = pyod_available()
+    if protocol in ("holdout", "ood"):
+        return [m for m in ENERGY_PROTOCOL_METHODS if pyod or m not in PYOD]
     pool = NOVELTY_METHODS if protocol == "novelty" else ALL_METHODS
-    return [m for m in pool if m not in PCA_METHODS and (pyod or m not in PYOD)]
+    return [m for m in pool if m not in PCA_METHODS + ENERGY_METHODS and (pyod or m not in PYOD)]
 
 
 def versions() -> dict[str, str]:
@@ -209,6 +220,8 @@ def run_split(split: Split, methods: list[str], seed: int, work: Path, config: B
         if chosen:
             found.update(_cance_scores(split, chosen, seed, folder / feature_map, config, feature_map,
                                        shared / feature_map if shared else None))
+    found.update(energy_scores(split, methods, seed, folder / "energy", config.energy, config.nce, config.device,
+                               fitted))
     inputs = None
     if FIT_METHOD in methods:
         inputs = flat_inputs(split)

@@ -9,6 +9,7 @@ import typer
 from cance_cli.cli._common import DEVICE_HELP, JSON_HELP, handle_errors, print_json
 
 QUICK = {"ae": {"epochs": 3, "decoder_epochs": 1}, "nce": {"epochs": 10}, "dagmm": {"epochs": 3},
+         "energy": {"steps": 2, "ae_epochs": 1},
          "baseline_options": {"DeepSVDD": {"epochs": 2}, "VAE": {"epoch_num": 2}}}
 
 
@@ -18,8 +19,10 @@ def _csv(value: str | None) -> list[str] | None:
 
 @handle_errors
 def bench(
-    protocol: str = typer.Argument(..., help="one-class, multimodal, leave-one-out, corrupted, tabular or novelty "
-                                             "(the ADBench novelty protocol on a folder of .npz/.mat tables)."),
+    protocol: str = typer.Argument(..., help="one-class, multimodal, leave-one-out, corrupted, tabular, novelty "
+                                             "(the ADBench novelty protocol on a folder of .npz/.mat tables), "
+                                             "holdout (leave-one-out with the NAE / MPDR-R line-up) or ood "
+                                             "(data set against data set)."),
     data: str = typer.Argument(..., help="Image source (idx/CIFAR/image folder/builtin:digits), or for "
                                          "tabular the folder holding thyroid.mat, arrhythmia.mat, abalone.data "
                                          "and kddcup.data_10_percent.gz."),
@@ -28,7 +31,8 @@ def bench(
     methods: str = typer.Option(None, help="Comma list (default: all that run here). CANCE family: Error, Gauss, "
                                            "LatNCE, CNCE, CANCE (the paper's stages), CANCE-fit (`cance fit` with its "
                                            "defaults, on the baselines' inputs), and Error-PCA ... CANCE-PCA for "
-                                           "pixels + PCA; "
+                                           "pixels + PCA; energy-based (holdout / ood by default): Error-ref, NAE, "
+                                           "MPDR-R, CANCE-on-NAE; "
                                            "baselines: IsolationForest, LOF, OCSVM, KDE, DAGMM, DeepSVDD, VAE, "
                                            "KNN (the last three need the bench extra)."),
     seeds: str = typer.Option("0", help="Comma list of seeds, e.g. 0,1,2 (tabular: also the split seed)."),
@@ -37,6 +41,12 @@ def bench(
     corruptions: str = typer.Option(None, help="corrupted: comma list (default: all 15)."),
     datasets: str = typer.Option(None, help="tabular: comma list of thyroid, arrhythmia, abalone, kddcup99; "
                                             "novelty: table names without ADBench's number (default: all)."),
+    ood: str = typer.Option(None, help="ood: comma list of out-of-distribution sets: source specs of the same "
+                                       "image shape (their test split), constant (grey images) or noise "
+                                       "(uniform pixels); default constant,noise."),
+    schedule: str = typer.Option("reduced", help="NAE / MPDR-R schedule: reduced (2 CPU cores) or reference "
+                                                 "(the papers', GPU-sized)."),
+    energy_steps: int = typer.Option(None, help="NAE / MPDR-R training steps (default: the schedule's)."),
     latent: int = typer.Option(32, help="Latent size of the autoencoder / PCA (image data; tables are sized "
                                         "by rule, see runs.jsonl)."),
     ae_epochs: int = typer.Option(30, help="Autoencoder stage-1 epochs (image data)."),
@@ -91,10 +101,17 @@ def bench(
     if nce_epochs is not None:  # given: tables keep it too instead of the rule's
         config.fixed["nce"] = {"epochs": nce_epochs}
     config.dagmm.update(epochs=dagmm_epochs)
+    if schedule not in ("reduced", "reference"):
+        raise ConfigError(f"--schedule must be reduced or reference, got {schedule!r}.")
+    config.energy = {"schedule": schedule}
+    if energy_steps is not None:
+        validate.at_least("--energy-steps", energy_steps, 1)
+        config.energy["steps"] = energy_steps
+        config.fixed["energy"] = {"steps": energy_steps}
     class_list, corruption_list, dataset_list = _csv(classes), _csv(corruptions), _csv(datasets)
     max_test = None
     if quick:
-        for part in ("ae", "nce", "dagmm"):
+        for part in ("ae", "nce", "dagmm", "energy"):
             merged = {**QUICK[part], **config.fixed.get(part, {})}  # an option given beats --quick's
             getattr(config, part).update(merged)
             config.fixed[part] = merged
@@ -107,12 +124,15 @@ def bench(
         if protocol == "tabular":
             dataset_list = dataset_list or ["thyroid", "abalone"]
     set_list = [s.split(",") for s in sets.split(";")] if sets else None
-    splits = make_splits(protocol, data, class_list, set_list, corruption_list, dataset_list, max_test)
+    ood_list = _csv(ood)
+    if ood_list and protocol != "ood":
+        raise ConfigError("--ood names the out-of-distribution sets of the ood protocol; drop it or use ood.")
+    splits = make_splits(protocol, data, class_list, set_list, corruption_list, dataset_list, max_test, ood_list)
     from rich.console import Console
 
     err = Console(stderr=True)
     options = {"classes": class_list, "sets": set_list, "corruptions": corruption_list, "datasets": dataset_list,
-               "max_test": max_test, "quick": quick}
+               "ood": ood_list, "max_test": max_test, "quick": quick}
     work = work or out / "work"
     rows = run_protocol(splits, chosen, seed_list, out, work, config, protocol, data,
                         log=lambda message: err.print(f"[dim]{message}[/]"), options=options)

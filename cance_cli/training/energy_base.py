@@ -44,6 +44,13 @@ class EnergyAutoencoderModel(BaseEstimator):
         validate.non_negative("l2", self.l2)
         validate.at_least("--seed", self.seed, 0)
 
+    def pretrain(self, X) -> ConstrainedAutoencoder:
+        """The spherical autoencoder ``fit`` would pre-train on ``X`` (pass it, or a copy, as
+        ``fit(X, autoencoder=...)``: several detectors can then start from one network)."""
+        self.check_params()
+        self.settings_ = self.settings()
+        return self._starting_autoencoder(X, None)
+
     def _starting_autoencoder(self, X, autoencoder: ConstrainedAutoencoder | None) -> ConstrainedAutoencoder:
         """``autoencoder`` checked (spherical latent, matching inputs), or a freshly pre-trained one."""
         s = self.settings_
