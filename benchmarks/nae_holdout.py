@@ -7,7 +7,8 @@ and/or used as MPDR-R's frozen projection (MPDR-R = its energy). With ``--cance`
 composite features of the pre-trained autoencoder (CANCE) and of the NAE (CANCE-on-NAE)
 each get an NCE density with the image defaults of `cance fit-nce`. Every method scores
 the whole MNIST test split, digit K positive. One JSON line per (digit, seed, method)
-goes to --out; trained stages are kept under --work so a rerun reuses them.
+goes to --out; trained stages are kept under --work (the pre-trained autoencoder is
+reused by a rerun; the NAE / MPDR-R checkpoints are kept for `benchmarks/nae_figure.py`).
 
     python benchmarks/nae_holdout.py ../shared/data/mnist --digits 0,2,3 --models nae --cance \
         --work /tmp/holdout --out docs/results/nae-holdout.jsonl
@@ -104,6 +105,7 @@ def main() -> None:
                 name, make = MODELS[key]
                 model = make(schedule=args.schedule, steps=args.steps, seed=seed, device="cpu")
                 model.fit(rows, autoencoder=copy.deepcopy(ae))
+                model.save(folder / f"{key}.safetensors", {"normal_classes": normal, "seed": seed})
                 emit(name, model.score_samples(test), model.fit_seconds_, settings=model.settings_,
                      final_energies={"positive": model.history_["positive"][-1],
                                      "negative": model.history_["negative"][-1]})
