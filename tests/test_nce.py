@@ -171,3 +171,23 @@ def test_rows_far_outside_the_training_data_score_finite_and_high():
     far = np.array([[1e14, -1e14, 1e30, 1.0]])
     scores = model.score_samples(np.vstack([C[:5], far]))
     assert np.isfinite(scores).all() and scores[-1] > 1e40 > scores[:5].max()
+
+
+def test_a_density_fit_leaves_the_process_wide_generators_alone():
+    """Densities train in a thread beside the autoencoder (CANCE's views): they must draw only
+    from their own seeded generators, or the autoencoder's draws would depend on timing."""
+    import torch
+
+    from cance_cli.training.nce import NCEDensity
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(300, 4))
+    torch.manual_seed(123)
+    np.random.seed(7)
+    before_torch, before_np = torch.get_rng_state(), np.random.get_state()[1].copy()
+    first = NCEDensity(hidden=16, epochs=2, seed=3, device="cpu").fit(rows)
+    assert torch.equal(torch.get_rng_state(), before_torch)
+    np.testing.assert_array_equal(np.random.get_state()[1], before_np)
+    torch.manual_seed(999)  # another global state: the same density
+    second = NCEDensity(hidden=16, epochs=2, seed=3, device="cpu").fit(rows)
+    np.testing.assert_array_equal(first.score_samples(rows), second.score_samples(rows))

@@ -15,6 +15,18 @@ def standard_normal_log_prob(u: torch.Tensor) -> torch.Tensor:
     return -0.5 * (u**2).sum(dim=1) - 0.5 * u.shape[1] * LOG_2PI
 
 
+def _linear(n_in: int, n_out: int, generator: torch.Generator | None) -> nn.Linear:
+    """``nn.Linear(n_in, n_out)`` with its usual initialisation, drawn from ``generator``
+    when one is given: then the process-wide generator is not touched at all (a
+    density trained in a thread beside another fit leaves that fit's draws alone)."""
+    if generator is None:
+        return nn.Linear(n_in, n_out)
+    linear = nn.utils.skip_init(nn.Linear, n_in, n_out)
+    nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
+    nn.init.uniform_(linear.bias, -1 / math.sqrt(n_in), 1 / math.sqrt(n_in), generator=generator)
+    return linear
+
+
 class DensityNet(nn.Module):
     """Unnormalised log-density ``f(u)`` over whitened composite features.
 
@@ -30,13 +42,9 @@ class DensityNet(nn.Module):
         mods: list[nn.Module] = []
         prev = dim
         for _ in range(layers):
-            linear = nn.Linear(prev, hidden)
-            if generator is not None:  # nn.Linear's own initialisation, drawn from this generator
-                nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
-                nn.init.uniform_(linear.bias, -1 / math.sqrt(prev), 1 / math.sqrt(prev), generator=generator)
-            mods += [linear, nn.SiLU()]
+            mods += [_linear(prev, hidden, generator), nn.SiLU()]
             prev = hidden
-        last = nn.Linear(prev, 1)
+        last = nn.utils.skip_init(nn.Linear, prev, 1)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.correction = nn.Sequential(*mods, last)
