@@ -342,11 +342,21 @@ def schema_with_meta(schema, meta: dict[str, Any]):
     return schema.with_metadata({META_KEY: dumps(doc)})
 
 
+# Rows are gathered into row groups of about this size before they are written: one
+# row group per small batch (e.g. `cance embed`'s 64 images) made a 60,000 x 1,280
+# embedding table 938 row groups and 1.2 M column chunks, whose 117 MB of footer
+# alone took minutes and over 10 GB to read back.
+ROW_GROUP_ROWS = 65_536
+ROW_GROUP_BYTES = 32 << 20
+
+
 class AtomicParquetWriter:
     """Write record batches to a Parquet file that appears only when complete.
 
     Use as a context manager; on an exception the temporary file is removed and
-    any existing file at ``path`` is left untouched.
+    any existing file at ``path`` is left untouched. Batches are buffered into
+    row groups of up to :data:`ROW_GROUP_ROWS` rows or :data:`ROW_GROUP_BYTES`
+    bytes, whatever size the caller writes them in (memory holds one row group).
     """
 
     def __init__(self, path: str | os.PathLike, schema, meta: dict[str, Any]):
@@ -354,6 +364,8 @@ class AtomicParquetWriter:
         self.schema = schema_with_meta(schema, meta)
         self._ctx = atomic_path(self.path)
         self._writer = None
+        self._pending: list = []
+        self._pending_rows = self._pending_bytes = 0
         self.rows = 0
 
     def __enter__(self) -> AtomicParquetWriter:
@@ -366,18 +378,35 @@ class AtomicParquetWriter:
     def write(self, columns: dict[str, np.ndarray]) -> None:
         import pyarrow as pa
 
-        batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
-        self._writer.write_batch(batch)
-        self.rows += batch.num_rows
+        self._add(pa.RecordBatch.from_pydict(columns, schema=self.schema))
 
     def write_table(self, table) -> None:
         """Write a ``pyarrow`` Table with the writer's columns (cast to its schema)."""
-        table = table.select(self.schema.names).cast(self.schema)
-        self._writer.write_table(table)
-        self.rows += table.num_rows
+        self._add(table.select(self.schema.names).cast(self.schema))
+
+    def _add(self, data) -> None:
+        self._pending.append(data)
+        self._pending_rows += data.num_rows
+        self._pending_bytes += data.nbytes
+        self.rows += data.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS or self._pending_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow as pa
+
+        if not self._pending:
+            return
+        parts = [p if isinstance(p, pa.Table) else pa.Table.from_batches([p]) for p in self._pending]
+        self._writer.write_table(pa.concat_tables(parts), row_group_size=max(self._pending_rows, 1))
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self._writer.close()
+        try:
+            if exc_type is None:
+                self._flush()
+        finally:
+            self._writer.close()
         return bool(self._ctx.__exit__(exc_type, exc, tb))
 
 

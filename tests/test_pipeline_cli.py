@@ -212,3 +212,26 @@ def test_demo_runs_on_two_digits(tmp_path):
     assert set(doc["auroc"]["mean"]) == {"Error", "Gauss", "LatNCE", "CNCE", "CANCE"}
     assert doc["auroc"]["mean"]["CANCE"] > 0.9
     assert (tmp_path / "demo" / "digit-0" / "nce-CANCE.safetensors").exists()
+
+
+def test_parquet_writer_gathers_small_batches_into_row_groups(tmp_path):
+    """`cance embed` writes 64 images at a time: one row group each made a 1,280-column table
+    unreadable in practice (a 117 MB footer). Row groups now hold thousands of rows."""
+    from cance_cli.artifacts import ROW_GROUP_BYTES, ROW_GROUP_ROWS
+
+    width, n = 300, 5000
+    schema = pa.schema([("id", pa.int64())] + [(f"e_{i}", pa.float32()) for i in range(width)])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, width)).astype(np.float32)
+    with AtomicParquetWriter(tmp_path / "emb.parquet", schema, {"stage": "embeddings"}) as w:
+        for start in range(0, n, 64):
+            w.write({"id": np.arange(start, min(start + 64, n)),
+                     **{f"e_{i}": x[start:start + 64, i] for i in range(width)}})
+        assert not (tmp_path / "emb.parquet").exists()  # appears only when complete
+    meta = pq.ParquetFile(tmp_path / "emb.parquet").metadata
+    per_group = min(ROW_GROUP_ROWS, ROW_GROUP_BYTES // (width * 4 + 8))
+    assert meta.num_rows == n and meta.num_row_groups <= -(-n // per_group) + 1
+    back = pq.read_table(tmp_path / "emb.parquet")
+    assert back.column("id").to_pylist() == list(range(n))
+    np.testing.assert_array_equal(back.column("e_7").to_numpy(), x[:, 7])
+    assert json.loads(back.schema.metadata[b"cance"])["stage"] == "embeddings"
