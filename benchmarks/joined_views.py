@@ -25,6 +25,7 @@ import json
 import time
 from pathlib import Path
 
+import torch
 from sklearn.metrics import roc_auc_score
 
 from cance_cli import CANCE
@@ -42,8 +43,10 @@ def main() -> None:
     ap.add_argument("--classes", default=None, help="comma list (default: every class)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--work", default="/tmp/joined-views")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     train, test = load_data(args.images, "train"), load_data(args.images, "test")
     emb_train, emb_test = load_data(args.emb_train), load_data(args.emb_test)
     y_test = test.y.astype(str)
