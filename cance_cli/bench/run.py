@@ -215,13 +215,14 @@ def run_split(split: Split, methods: list[str], seed: int, work: Path, config: B
     found: dict[str, tuple[np.ndarray, float]] = {}
     train_key = split.meta.get("train_key")
     shared = work / split.protocol / f"{train_key}-s{seed}" if train_key else None
+    # First: the energy methods refuse images other than 28x28 grey before anything else trains.
+    found.update(energy_scores(split, methods, seed, folder / "energy", config.energy, config.nce, config.device,
+                               fitted))
     for family, feature_map in ((CANCE_METHODS, "autoencoder"), (PCA_METHODS, "pixels-pca")):
         chosen = [m for m in methods if m in family]
         if chosen:
             found.update(_cance_scores(split, chosen, seed, folder / feature_map, config, feature_map,
                                        shared / feature_map if shared else None))
-    found.update(energy_scores(split, methods, seed, folder / "energy", config.energy, config.nce, config.device,
-                               fitted))
     inputs = None
     if FIT_METHOD in methods:
         inputs = flat_inputs(split)
