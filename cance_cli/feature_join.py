@@ -75,17 +75,15 @@ def _rebatch(batches, size: int) -> Iterator[Any]:
         yield pa.Table.from_batches(pending)
 
 
-def _same_ids(paths, first, other, offset: int) -> None:
+def _same_ids(first_path, other_path, first, other, offset: int) -> None:
+    """Refuse chunks (equal lengths: the row counts were checked) whose ids differ."""
     a = first.column("id").to_numpy(zero_copy_only=False)
     b = other.column("id").to_numpy(zero_copy_only=False)
-    if len(a) != len(b):
-        raise DataError(f"{paths[0]} and {paths[1]} have different row counts; compute both feature tables from "
-                        "the same data.")
     diff = np.flatnonzero(a.astype(str) != b.astype(str)) if a.dtype != b.dtype else np.flatnonzero(a != b)
     if len(diff):
         r = int(diff[0])
-        raise DataError(f"{paths[0]} and {paths[1]} hold different rows (row {offset + r}: id {a[r]!r} vs {b[r]!r}); "
-                        "compute both feature tables from the same data, in the same order.")
+        raise DataError(f"{first_path} and {other_path} hold different rows (row {offset + r}: id {a[r]!r} vs "
+                        f"{b[r]!r}); compute both feature tables from the same data, in the same order.")
 
 
 def join_feature_tables(tables: list, out, names: list[str] | None = None) -> dict[str, Any]:
@@ -132,7 +130,7 @@ def join_feature_tables(tables: list, out, names: list[str] | None = None) -> di
             arrays = [chunks[0].column(c) for c in identity]
             for i, (chunk, cols) in enumerate(zip(chunks, columns)):
                 if i:
-                    _same_ids(tables, chunks[0], chunk, offset)
+                    _same_ids(tables[0], tables[i], chunks[0], chunk, offset)
                 arrays += [chunk.column(c) for c in cols]
             writer.write_table(pa.table(arrays, schema=pa.schema(fields)))
             offset += chunks[0].num_rows
