@@ -82,8 +82,8 @@ def _same_ids(first_path, other_path, first, other, offset: int) -> None:
     diff = np.flatnonzero(a.astype(str) != b.astype(str)) if a.dtype != b.dtype else np.flatnonzero(a != b)
     if len(diff):
         r = int(diff[0])
-        raise DataError(f"{first_path} and {other_path} hold different rows (row {offset + r}: id {a[r]!r} vs "
-                        f"{b[r]!r}); compute both feature tables from the same data, in the same order.")
+        raise DataError(f"{first_path} and {other_path} hold different rows (row {offset + r}: id {a[r].item()!r} vs "
+                        f"{b[r].item()!r}); compute both feature tables from the same data, in the same order.")
 
 
 def join_feature_tables(tables: list, out, names: list[str] | None = None) -> dict[str, Any]:
