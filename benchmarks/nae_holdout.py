@@ -46,7 +46,7 @@ def cance_scores(ae: ConstrainedAutoencoder, rows, test, folder: Path, normal: l
         path.unlink(missing_ok=True)
     write_feature_table(ae, rows, train_feats, normal)
     write_feature_table(ae, test, test_feats, normal)
-    fit_nce_table(train_feats, nce, features="composite", augment=True, seed=seed)
+    fit_nce_table(train_feats, nce, features="composite", augment=True, seed=seed, epochs=100)  # as `cance bench`
     score_table(test_feats, scores, nce)
     return load_scores(scores)[2]
 

@@ -30,6 +30,12 @@ def _clip(value: float, low: int, high: int) -> int:
     return int(min(max(round(value), low), high))
 
 
+def nce_epochs_for(n_rows: int, family: str = "image", batch_size: int = NCE_BATCH) -> int:
+    """Density epochs for ``n_rows`` training rows: about the family's step budget,
+    clip(budget / batches per epoch, 10, 100) (100 up to 6,144 rows at batch 256)."""
+    return _clip(NCE_STEP_BUDGET[family] / max(1, math.ceil(n_rows / batch_size)), 10, 100)
+
+
 def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...],
                     density_family: str | None = None) -> dict[str, Any]:
     """Settings for ``n_rows`` training samples of shape ``sample_shape``.
@@ -47,7 +53,7 @@ def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...],
     batch = 128 if n_rows < 50_000 else 1024
     family = density_family or ("table" if kind == "table" else "image")
     budget, nce_hidden = NCE_STEP_BUDGET[family], NCE_HIDDEN[family]
-    nce_epochs = _clip(budget / max(1, math.ceil(n_rows / NCE_BATCH)), 10, 100)
+    nce_epochs = nce_epochs_for(n_rows, family)
     if kind == "table":
         latent = _clip(width // 8, 2, 8)
         latent = min(latent, width)

@@ -139,9 +139,18 @@ def method_name(features: str, augment: bool, learn_noise: bool) -> str:
 
 def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000_000,
                   provenance: dict[str, Any] | None = None, **params):
-    """Fit :class:`NCEDensity` on the normal rows of a feature table; write ``out``."""
+    """Fit :class:`NCEDensity` on the normal rows of a feature table; write ``out``.
+
+    ``epochs=None`` (or absent) chooses them by the rows used, as `cance fit` does
+    (:func:`cance_cli.defaults.nce_epochs_for`): 100 up to 6,144 rows, fewer on
+    more so the density takes about the same number of optimizer steps.
+    """
+    from cance_cli.defaults import nce_epochs_for
     from cance_cli.training.nce import NCEDensity
 
+    epochs = params.pop("epochs", None)
+    if epochs is not None:
+        validate.at_least("--epochs", epochs, 1)
     model = NCEDensity(**params)
     model.check_params()
     validate.at_least("--max-rows", max_rows, 2)
@@ -152,6 +161,7 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     rows, moments = read_normal_rows(table, columns, max_rows, seed)
     if features == "latent":
         model.augment = False
+    model.epochs = epochs if epochs is not None else nce_epochs_for(len(rows), batch_size=model.batch_size)
     model.fit(rows, columns=columns, moments=moments if len(rows) < moments.count else None)
     name = method_name(features, model.augment_applied_, model.learn_noise)
     source = table_meta(pf.schema_arrow)

@@ -58,6 +58,16 @@ def test_fit_nce_trains_on_normal_rows_and_records_columns(fitted):
     assert len(meta["table_sha256"]) == 64 and meta["seed"] == 0
 
 
+def test_fit_nce_without_epochs_takes_about_the_step_budget_of_cance_fit(tmp_path):
+    from cance_cli.defaults import nce_epochs_for
+
+    assert [nce_epochs_for(n) for n in (300, 6_000, 54_000, 10_000_000)] == [100, 100, 11, 10]
+    feats = write_features(tmp_path / "feats.parquet")  # 360 normal rows: 45 batches of 8
+    result = cli("fit-nce", feats, "--out", tmp_path / "nce.safetensors", "--json", "--batch-size", "8", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["epochs"] == nce_epochs_for(360, batch_size=8) == 53
+
+
 @pytest.mark.parametrize("flags, method, n_cols, augmented", [
     (["--features", "latent"], "LatNCE", 3, False),
     (["--no-augment"], "CNCE", 5, False),
