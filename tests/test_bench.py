@@ -410,3 +410,10 @@ def test_cli_bench_ood_refuses_a_set_of_another_shape_before_training(tmp_path):
     assert "--ood" in line
     line = one_error_line(cli("bench", "holdout", source, "--schedule", "fast", "--out", tmp_path / "o"))
     assert "--schedule" in line
+
+
+def test_cli_bench_energy_methods_refuse_images_other_than_28x28_by_their_own_name(tmp_path):
+    line = one_error_line(cli("bench", "ood", "builtin:digits", "--quick", "--methods", "NAE,KNN",
+                              "--out", tmp_path / "o"))
+    assert "NAE" in line and "1 x 8 x 8" in line and "--methods" in line and "--arch" not in line
+    assert not (tmp_path / "o" / "results.csv").exists()
