@@ -52,8 +52,7 @@ def energy_scores(split, methods: list[str], seed: int, folder: Path, options: d
     shape = tuple(split.train.sample_shape)
     if split.train.kind == "image" and shape != (1, 28, 28):
         raise ConfigError(f"The energy methods ({', '.join(wanted)}) use the references' network, defined for "
-                          "1 x 28 x 28 grey images, "
-                          f"not {' x '.join(map(str, shape))}; leave them out with --methods.")
+                          f"1 x 28 x 28 grey images, not {' x '.join(map(str, shape))}; leave them out with --methods.")
     ae, ae_seconds = _trained(cache, (train_key, seed, "reference-ae"), lambda: NormalizedAutoencoder(
         **options, seed=seed, device=device).pretrain(split.train))
     if "Error-ref" in wanted:
