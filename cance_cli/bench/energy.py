@@ -49,8 +49,10 @@ def energy_scores(split, methods: list[str], seed: int, folder: Path, options: d
     out: dict[str, tuple[np.ndarray, float]] = {}
     if not wanted:
         return out
+    from cance_cli.models.reference_ae import INPUT_SHAPE
+
     shape = tuple(split.train.sample_shape)
-    if split.train.kind == "image" and shape != (1, 28, 28):
+    if split.train.kind == "image" and shape != INPUT_SHAPE:
         raise ConfigError(f"The energy methods ({', '.join(wanted)}) use the references' network, defined for "
                           f"1 x 28 x 28 grey images, not {' x '.join(map(str, shape))}; leave them out with --methods.")
     ae, ae_seconds = _trained(cache, (train_key, seed, "reference-ae"), lambda: NormalizedAutoencoder(

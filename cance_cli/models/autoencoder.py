@@ -115,7 +115,9 @@ def reference_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[in
                      kind: str) -> dict[str, Any]:
     """The NAE / MPDR references' autoencoder (spherical latent, no normalisation layers):
     their conv net for 1 x 28 x 28 images (``hidden`` = (nh,), default 8), an MLP otherwise."""
-    if kind == "image" and tuple(input_shape) == (1, 28, 28):
+    from cance_cli.models.reference_ae import INPUT_SHAPE
+
+    if kind == "image" and tuple(input_shape) == INPUT_SHAPE:
         nh = int(hidden[0]) if hidden else 8
         if hidden and len(hidden) != 1:
             raise ConfigError("--arch reference on 28x28 images takes --hidden NH (one number, the channel unit; "
