@@ -205,7 +205,10 @@ def test_cli_bench_one_class_quick_writes_results(tmp_path):
                 "Error,CANCE,IsolationForest,DAGMM", "--out", out)
     assert again.exit_code == 0 and len(read_results(out / "results.csv")) == 4  # resumed, nothing redone
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    assert len(runs) == 2 and runs[0]["options"]["classes"] == ["3"] and "torch" in runs[0]["versions"]
+    assert len(runs) == 1 and runs[0]["options"]["classes"] == ["3"] and "torch" in runs[0]["versions"]
+    cli("bench", "one-class", "builtin:digits", "--quick", "--classes", "4", "--methods", "Error", "--out", out)
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert [r["options"]["classes"] for r in runs] == [["3"], ["4"]]  # one record per invocation that added rows
 
 
 def test_cli_bench_rejects_unknown_protocol_and_method(tmp_path):
@@ -254,7 +257,8 @@ def test_cli_bench_checks_every_class_set_before_training(tmp_path):
     result = cli("bench", "multimodal", "builtin:digits", "--sets", "0,1;0,42", "--methods", "Error",
                  "--out", tmp_path / "o")
     assert "Class 42 is not in" in one_error_line(result)
-    assert not (tmp_path / "o" / "results.csv").exists()  # nothing ran for the valid {0,1}
+    # nothing ran for the valid {0,1}
+    assert not (tmp_path / "o" / "results.csv").exists() and not (tmp_path / "o" / "runs.jsonl").exists()
 
 
 @pytest.mark.parametrize("name", ["VAE", "DeepSVDD"])
@@ -416,4 +420,4 @@ def test_cli_bench_energy_methods_refuse_images_other_than_28x28_by_their_own_na
     line = one_error_line(cli("bench", "ood", "builtin:digits", "--quick", "--methods", "NAE,KNN",
                               "--out", tmp_path / "o"))
     assert "NAE" in line and "1 x 8 x 8" in line and "--methods" in line and "--arch" not in line
-    assert not (tmp_path / "o" / "results.csv").exists()
+    assert not (tmp_path / "o" / "results.csv").exists() and not (tmp_path / "o" / "runs.jsonl").exists()

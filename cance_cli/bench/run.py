@@ -3,7 +3,7 @@
 Results go to ``OUT/results.csv`` (one row per split x seed x method: AUROC,
 AUPRC, precision/recall/F1 at k = number of test anomalies, seconds),
 ``OUT/results.md`` (mean ± std table, best in bold, average rank) and
-``OUT/runs.jsonl`` (one line per invocation: protocol, options, configuration,
+``OUT/runs.jsonl`` (one line per invocation that added rows: protocol, options, configuration,
 versions, machine, date). Scores of the
 first seed are kept in ``WORK/scores/`` for ROC plots. A rerun skips the
 (split, seed, method) rows already in ``results.csv``.
@@ -321,15 +321,18 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
                "config": config.to_json(), "versions": versions(), "machine": machine(),
                "torch_threads": _torch_threads(), "date": time.strftime("%Y-%m-%d %H:%M")}
     log_path = out / "runs.jsonl"
-    earlier = log_path.read_text() if log_path.exists() else ""
-    with atomic_path(log_path) as tmp:  # appended, so every invocation's settings stay beside the rows
-        Path(tmp).write_text(earlier + json.dumps(run_doc, default=str) + "\n")
+    logged = False
     for seed in seeds:
         for split in splits(seed):
             todo = [m for m in methods if (split.name, seed, m) not in done]
             if not todo:
                 continue
             new, scores = run_split(split, todo, seed, work, config, log, fitted)
+            if not logged:  # with the first rows: a run refused before any result leaves no record
+                earlier = log_path.read_text() if log_path.exists() else ""
+                with atomic_path(log_path) as tmp:  # appended: every invocation's settings beside its rows
+                    Path(tmp).write_text(earlier + json.dumps(run_doc, default=str) + "\n")
+                logged = True
             rows = merge_results(read_results(results), new)  # keeps rows another invocation wrote meanwhile
             write_results(results, rows)
             if seed == seeds[0]:
