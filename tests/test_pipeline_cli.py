@@ -116,6 +116,24 @@ def test_score_on_two_threads_writes_the_same_table_in_order(fitted):
     assert "row 123" in one_error_line(result) and not (folder / "nan-scores.parquet").exists()
 
 
+def test_tables_keep_dictionary_pages_for_labels_only(tmp_path):
+    """Continuous floats and unique ids are written plain (a dictionary only slows
+    writing and grows the file); repeated labels and flags keep their dictionary."""
+    path = tmp_path / "t.parquet"
+    schema = pa.schema([("id", pa.int64()), ("label", pa.string()), ("is_anomaly", pa.int8()),
+                        ("score", pa.float64()), ("z_0", pa.float32())])
+    n = 5000
+    with AtomicParquetWriter(path, schema, {"stage": "scores"}) as writer:
+        writer.write({"id": np.arange(n), "label": np.array(["a", "b"] * (n // 2)),
+                      "is_anomaly": np.zeros(n, np.int8), "score": np.linspace(0, 1, n),
+                      "z_0": np.linspace(-1, 1, n).astype(np.float32)})
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    dictionary = {group.column(j).path_in_schema for j in range(group.num_columns)
+                  if any("DICTIONARY" in e for e in group.column(j).encodings)}
+    assert dictionary == {"label", "is_anomaly"}
+    assert pq.read_table(path).column("score").to_numpy()[-1] == 1.0
+
+
 def test_evaluate_matches_sklearn_and_compares_tables(fitted):
     folder, feats, nce, _ = fitted
     cli("score", feats, "--nce", nce, "--out", folder / "a.parquet", "-q")
