@@ -116,6 +116,33 @@ def current_umask() -> int:
     return mask
 
 
+# An interrupt (SIGINT / SIGTERM) the CLI received, recorded as well as raised. A handler's
+# exception can be swallowed by the code it lands in (measured: a SIGTERM arriving while
+# pyarrow lazily imported pandas vanished, and the command finished and replaced its
+# output); every commit point below looks here first, so an interrupted command never
+# renames its output into place.
+_interrupts: list[type[BaseException]] = []
+
+
+def record_interrupt(kind: type[BaseException] | None) -> None:
+    """Note an interrupt of type ``kind`` (KeyboardInterrupt or the CLI's Terminated);
+    ``None`` clears the record (at the start and end of a command)."""
+    _interrupts.clear()
+    if kind is not None:
+        _interrupts.append(kind)
+
+
+def interrupted() -> type[BaseException] | None:
+    """The recorded interrupt's type, if there is one."""
+    return _interrupts[0] if _interrupts else None
+
+
+def raise_if_interrupted() -> None:
+    """Raise the recorded interrupt again, if there is one."""
+    if _interrupts:
+        raise _interrupts[0]()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -132,6 +159,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        raise_if_interrupted()
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     finally:
@@ -394,6 +422,7 @@ class AtomicParquetWriter:
         self._add(table.select(self.schema.names).cast(self.schema))
 
     def _add(self, data) -> None:
+        raise_if_interrupted()  # a long stream stops at its next batch, not at the end
         self._pending.append(data)
         self._pending_rows += data.num_rows
         self._pending_bytes += data.nbytes

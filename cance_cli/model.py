@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import check_output, current_umask, dumps, file_sha256, provenance_header
+from cance_cli.artifacts import check_output, current_umask, dumps, file_sha256, provenance_header, raise_if_interrupted
 from cance_cli.errors import ArtifactError
 
 MANIFEST = "manifest.json"
@@ -68,6 +68,7 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
             stages[name] = {"sha256": file_sha256(tmp / name)}
         doc = {**provenance_header(FORMAT), "format_version": FORMAT_VERSION, "files": stages, **manifest}
         (tmp / MANIFEST).write_text(json.dumps(json.loads(dumps(doc)), indent=2) + "\n")
+        raise_if_interrupted()
         os.chmod(tmp, 0o777 & ~current_umask())
         if folder.exists():
             old = parent / f".{folder.name}.{os.getpid()}.old"

@@ -226,7 +226,8 @@ class BatchScorer:
 
     def __init__(self, nce=None, method: str = "nce", floor: bool | None = None, device: str = "cpu",
                  batch_size: int = READ_BATCH):
-        from cance_cli.training.nce import NCEDensity
+        from cance_cli.nce.scoring import LoadedDensity
+        from cance_cli.training.common import resolve_device
 
         if method not in ("nce", "gauss", "error"):
             raise ConfigError(f"--method must be nce, gauss or error, got {method!r}.")
@@ -234,7 +235,8 @@ class BatchScorer:
         if method != "error" and nce is None:
             raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
         self.method, self.batch_size = method, batch_size
-        self.model = None if method == "error" else NCEDensity.load(nce, device=device)
+        # Scoring alone needs no estimator: LoadedDensity keeps scikit-learn out of `cance score`.
+        self.model = None if method == "error" else LoadedDensity.load(nce, device=resolve_device(device))
         self.columns = ["recon_error"] if self.model is None else self.model.columns_
         if self.model is None:
             self.name = "Error"

@@ -477,6 +477,36 @@ def test_sigterm_mid_score_keeps_old_output_and_leaves_no_temp_file(w, tmp_path)
     assert not list(tmp_path.glob(".s.parquet.*"))
 
 
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "Terminated"),
+                                                  (signal.SIGINT, 130, "Interrupted")])
+def test_an_interrupt_a_library_swallows_still_keeps_the_old_output(w, tmp_path, monkeypatch, signum, code, word):
+    """A signal handler's exception can land inside a library that swallows it (seen: a
+    SIGTERM during pyarrow's lazy pandas import); the command must still stop before it
+    replaces its output, with the interrupt's one line and exit code."""
+    import cance_cli.pipeline as pipeline
+    from cance_cli.cli import _common
+
+    handler = {signal.SIGTERM: _common._raise_terminated, signal.SIGINT: _common._raise_keyboard_interrupt}[signum]
+    out = tmp_path / "s.parquet"
+    out.write_bytes(b"older scores")
+    real = pipeline.BatchScorer.__call__
+
+    def swallowing(self, *args, **kwargs):
+        try:
+            handler(signum, None)  # the handler, landing inside library code...
+        except BaseException:
+            pass  # ...that swallows what it raised
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline.BatchScorer, "__call__", swallowing)
+    result = cli("score", w / "f.parquet", "--nce", w / "nce.safetensors", "--out", out)
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == code and len(lines) == 1 and lines[0].startswith(word), result.output
+    assert out.read_bytes() == b"older scores" and not list(tmp_path.glob(".s.parquet.*"))
+    monkeypatch.setattr(pipeline.BatchScorer, "__call__", real)
+    assert cli("score", w / "f.parquet", "--nce", w / "nce.safetensors", "--out", out).exit_code == 0  # cleared
+
+
 def test_pca_out_is_written_only_after_the_feature_table(w, tmp_path, monkeypatch):
     import cance_cli.features as features
     from cance_cli.errors import DataError

@@ -64,7 +64,24 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(signum, frame) -> None:
+    from cance_cli.artifacts import record_interrupt
+
+    record_interrupt(Terminated)
     raise Terminated()
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    from cance_cli.artifacts import record_interrupt
+
+    record_interrupt(KeyboardInterrupt)
+    raise KeyboardInterrupt()
+
+
+def _exit_interrupted(kind: type[BaseException]) -> None:
+    """One line and exit 130 (SIGINT) or 143 (SIGTERM)."""
+    word, code = ("Terminated", 143) if kind is Terminated else ("Interrupted", 130)
+    typer.echo(f"{word}; no output was written (older outputs are unchanged).", err=True)
+    raise typer.Exit(code) from None
 
 
 def handle_errors(func):
@@ -81,28 +98,36 @@ def handle_errors(func):
         import threading
 
         _route_warnings()
-        from cance_cli.artifacts import set_run_context
+        from cance_cli.artifacts import interrupted, record_interrupt, set_run_context
 
         set_run_context({"command": ["cance", *(INVOCATION or sys.argv[1:])], "options": _plain(kwargs),
                          **({"config_file": CONFIG_FILE[0]} if CONFIG_FILE else {})})
-        previous = None
+        record_interrupt(None)
+        previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+            # Both handlers also record the interrupt: the atomic writers refuse to commit
+            # after one, even where a library swallowed the exception (see artifacts.py).
+            previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated)}
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where the shell ignores it
+                previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
         try:
             return func(*args, **kwargs)
-        except CanceError as exc:
+        except (KeyboardInterrupt, Terminated) as exc:
+            _exit_interrupted(type(exc))
+        except Exception as exc:
+            # An interrupt that landed inside a library can resurface as another error (a
+            # half-done lazy import, measured); it is still the interrupt.
+            if interrupted() is not None:
+                _exit_interrupted(interrupted())
+            if not isinstance(exc, CanceError):
+                raise
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("Interrupted; no output was written (older outputs are unchanged).", err=True)
-            raise typer.Exit(130) from None
-        except Terminated:
-            typer.echo("Terminated; no output was written (older outputs are unchanged).", err=True)
-            raise typer.Exit(143) from None
         finally:
             set_run_context(None)
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            record_interrupt(None)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
     return wrapper
 

@@ -14,16 +14,18 @@ the order does not matter.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import logging
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
-from cance_cli.artifacts import dumps, open_table, provenance_header, schema_with_meta, table_meta
+from cance_cli.artifacts import dumps, open_table, provenance_header, raise_if_interrupted, schema_with_meta, table_meta
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 
 MANIFEST = "_cance_scores.json"  # beside the part files; Ray's read_parquet skips it (not .parquet)
@@ -65,16 +67,18 @@ def check_output_folder(out: str | os.PathLike, inputs: list[str]) -> Path:
     return out
 
 
-def _connect(num_cpus: int | None) -> None:
+def _connect(num_cpus: int | None) -> bool:
+    """Connect to Ray (RAY_ADDRESS's cluster, else a local one); True if this call started it."""
     import ray
 
     if ray.is_initialized():
-        return
+        return False
     address = os.environ.get("RAY_ADDRESS")
     if address:  # an existing cluster
         ray.init(address=address, log_to_driver=False)
     else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+    return True
 
 
 def _require_ray():
@@ -126,10 +130,28 @@ def map_parquet(files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any]
                 verbose: bool = True) -> tuple[int, dict[str, Any]]:
     """Run ``fn_class(**fn_kwargs)`` (once per actor) over the Arrow batches of
     ``columns`` of ``files`` and write the results to the folder ``out``, with
-    ``doc`` (plus engine details) as its manifest. Returns (rows, manifest)."""
+    ``doc`` (plus engine details) as its manifest. Returns (rows, manifest).
+
+    A Ray this call starts is shut down at its end (call ``ray.init()`` first to
+    keep one across calls). While it runs, Ray's own messages go to stderr: its
+    driver prints cluster warnings ("N worker processes have been started",
+    seen on a loaded machine) to stdout, where `--json` writes its document.
+    """
     ray = _require_ray()
+    started = _connect(num_cpus=None)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            return _map_parquet(ray, files, out, fn_class, fn_kwargs, columns, doc, workers, batch_size, verbose)
+    finally:
+        if started:
+            with contextlib.redirect_stdout(sys.stderr):
+                ray.shutdown()
+
+
+def _map_parquet(ray, files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any], columns: list[str],
+                 doc: dict[str, Any], workers: int | None, batch_size: int,
+                 verbose: bool) -> tuple[int, dict[str, Any]]:
     workers = workers or max(1, (os.cpu_count() or 1) // 2)
-    _connect(num_cpus=None)
     # Leave one CPU of the cluster to the read and write tasks: actors holding every CPU
     # starve them and the run stalls (seen on this 2-core machine with 2 actors).
     actor_cpus = min(1.0, max(0.1, (ray.cluster_resources().get("CPU", 1.0) - 1.0) / workers))
@@ -158,6 +180,7 @@ def map_parquet(files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any]
                     "workers": workers, "cpus_per_worker": actor_cpus,
                     "order": "input order (preserve_order): part files in name order; join on id"}
         (staging / MANIFEST).write_text(json.dumps(json.loads(dumps(manifest)), indent=2))
+        raise_if_interrupted()
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)

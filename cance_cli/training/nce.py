@@ -19,33 +19,14 @@ from cance_cli import validate
 from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.nce.scoring import REQUIRED_META, STAGE, DensityScoring, check_rows, rebuild_parts
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training import distributed
 from cance_cli.training.common import BestState, progress_bar, resolve_device, torch_generator
 from cance_cli.training.optim import adamw
 
-STAGE = "nce"
-# Whitened coordinates beyond this are scored in float64 (their squares near float32's limit).
-FLOAT32_SAFE = 1e15
-# Scoring runs the network on chunks of about this many activations per layer (2 MB of
-# float32): measured on a 2-core CPU, 4,096 x 128 ran at twice the speed of 16,384 x 128.
-NETWORK_CHUNK_VALUES = 2**19
-# Metadata fields a density checkpoint must carry, with their JSON types.
-REQUIRED_META = {"params": dict, "columns": list, "recon_columns": list, "modes": dict, "augment_applied": bool,
-                 "fingerprint": str, "summary": dict, "history": dict}
 
-
-def _check_rows(C: np.ndarray, what: str = "feature table") -> np.ndarray:
-    C = np.asarray(C, dtype=np.float64)
-    if C.ndim != 2:
-        raise DataError(f"Expected a 2-D {what} (rows x columns), got shape {C.shape}.")
-    if not np.isfinite(C).all():
-        row = int(np.argwhere(~np.isfinite(C))[0][0])
-        raise DataError(f"The {what} contains NaN or infinite values (first in row {row}); drop or fix those rows.")
-    return C
-
-
-class NCEDensity(BaseEstimator):
+class NCEDensity(DensityScoring, BaseEstimator):
     """Density of normal composite features estimated by NCE (CANCE step 2).
 
     Parameters
@@ -74,7 +55,10 @@ class NCEDensity(BaseEstimator):
     history_ : dict, train/val losses per epoch and the chosen epoch
 
     Scores are negative log-likelihoods: **higher = more anomalous**
-    (the opposite sign of scikit-learn's ``score_samples``).
+    (the opposite sign of scikit-learn's ``score_samples``). The scoring
+    methods are :class:`~cance_cli.nce.scoring.DensityScoring`'s, which
+    :class:`~cance_cli.nce.scoring.LoadedDensity` shares to score a checkpoint
+    without importing scikit-learn (`cance score`).
     """
 
     def __init__(self, ratio: float = 10.0, hidden: int = 128, layers: int = 2, epochs: int = 100,
@@ -129,7 +113,7 @@ class NCEDensity(BaseEstimator):
         from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
 
         self.check_params()
-        C = _check_rows(C)
+        C = check_rows(C)
         n, dim = C.shape
         self.columns_ = list(columns) if columns is not None else [f"c_{i}" for i in range(dim)]
         if len(self.columns_) != dim:
@@ -326,102 +310,7 @@ class NCEDensity(BaseEstimator):
             lp = [standard_normal_log_prob(u) for u in (val_u, ref_noise)]
             return float(self._nce_loss(val_u, ref_noise, *lp))
 
-    # ------------------------------------------------------------------ scoring
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "density_"):
-            raise RuntimeError("This NCEDensity is not fitted yet; call fit() or load().")
-
-    def _checked(self, C) -> np.ndarray:
-        """Rows as finite float64 of the fitted width (a clear error otherwise)."""
-        self._check_fitted()
-        C = _check_rows(C)
-        if C.shape[1] != len(self.columns_):
-            raise DataError(f"The rows have {C.shape[1]} columns but the density was fitted on "
-                            f"{len(self.columns_)}; pass the same feature columns.")
-        return C
-
-    def _whiten_batches(self, C: np.ndarray, batch_size: int):
-        """Whitened batches of rows already passed through :meth:`_checked`."""
-        import torch
-
-        for start in range(0, len(C), batch_size):
-            yield self.whitener_(torch.tensor(C[start:start + batch_size], dtype=torch.float64,
-                                              device=self.device_))
-
-    def score_samples(self, C, batch_size: int = 16384, floor: bool | None = None) -> np.ndarray:
-        """Estimated negative log-likelihood of each row; higher = more anomalous.
-
-        ``floor`` (default: on for models fitted with augmentation) scores
-        reconstruction columns below their mode as if they were at the mode.
-        Rows are centred in float64 (exact offsets whatever the columns'
-        scale), whitened and scored in float32; a row whose whitened
-        coordinates are beyond float32's comfortable range (|u| > 1e15, far
-        outside any training data) is scored again entirely in float64, so
-        every finite row gets a finite score. At most ``batch_size`` rows at a
-        time, and fewer when the network is wide: its activations are kept to
-        about 2 MB (4,096 rows at width 128), which ran twice as fast here as
-        16,384 rows (``docs/benchmarks.md``, scoring throughput).
-        """
-        import torch
-
-        from cance_cli.models.density import standard_normal_log_prob
-
-        C = self._checked(C)
-        if floor is None:
-            floor = self.augment_applied_
-        self.density_.eval()
-        w = self.whitener_
-        log_det = float(w.log_det)
-        out = np.empty(len(C))
-        step = max(1, min(batch_size, NETWORK_CHUNK_VALUES // self.hidden))
-        with torch.inference_mode():
-            matrix64 = w.matrix64().T
-            matrix32 = matrix64.float()
-            # The floor: reconstruction columns below their mode m score as at m. The augmentation
-            # only guarantees that the density at low error is above the noise density; the floor
-            # makes "an unusually small error never looks less normal than a typical one" exact.
-            # Applied as a lower bound on the centred rows (-inf where there is none): no copy of C.
-            lower = torch.full((len(self.columns_),), -math.inf, dtype=torch.float64, device=self.device_)
-            if floor:
-                for k in self.recon_columns_:
-                    lower[k] = self.modes_[self.columns_[k]] - w.mean[k]
-            for start in range(0, len(C), step):
-                centred = torch.from_numpy(C[start:start + step]).to(self.device_) - w.mean
-                if floor:
-                    centred = torch.maximum(centred, lower)
-                u = centred.float() @ matrix32
-                log_p = standard_normal_log_prob(u).double() + self.density_.correction(u).squeeze(1).double()
-                far = ~(u.abs().amax(dim=1) <= FLOAT32_SAFE)  # also true for inf and NaN
-                if bool(far.any()):
-                    log_p[far] = self.density_.log_density64(centred[far] @ matrix64)
-                out[start:start + len(centred)] = (log_det - log_p).cpu().numpy()
-        return out
-
-    def gaussian_score(self, C, batch_size: int = 65536) -> np.ndarray:
-        """Negative log-density under the fitted Gaussian N(mu, S) (the "Gauss" baseline)."""
-        import torch
-
-        from cance_cli.models.density import standard_normal_log_prob
-
-        log_det = float(self.whitener_.log_det)
-        with torch.no_grad():
-            parts = [(log_det - standard_normal_log_prob(u.double())).cpu().numpy()
-                     for u in self._whiten_batches(self._checked(C), batch_size)]
-        return np.concatenate(parts) if parts else np.zeros(0)
-
-    def noise_log_prob(self, C) -> np.ndarray:
-        """log p_n(c; alpha) of the (learned) noise, in feature space."""
-        import torch
-
-        log_det = float(self.whitener_.log_det)
-        with torch.no_grad():
-            return np.concatenate([(self.noise_.log_prob(u).double() - log_det).cpu().numpy()
-                                   for u in self._whiten_batches(self._checked(C), 65536)])
-
-    @property
-    def noise_scale_(self) -> np.ndarray:
-        return self.noise_.scale.detach().cpu().numpy()
+    # ------------------------------------------------------------------ reports
 
     def augmentation_report(self) -> list[dict[str, float]]:
         """Per augmented column: mode m, noise mass on [0, m], and the guaranteed
@@ -479,33 +368,12 @@ class NCEDensity(BaseEstimator):
 
     @classmethod
     def _rebuild(cls, tensors, meta, device: str, dev) -> NCEDensity:
-        import torch
-
-        from cance_cli.models.density import DensityNet
-        from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
-
         est = cls(**meta["params"], device=device)
         est.check_params()
-        est.device_ = dev
-        dim = len(meta["columns"])
-        est.columns_, est.recon_columns_ = meta["columns"], meta["recon_columns"]
-        est.modes_, est.augment_applied_ = meta["modes"], meta["augment_applied"]
-        # Build with the right shapes, then load the stored buffers into it.
-        est.whitener_ = Whitener(tensors["whitener.mean"], np.eye(dim))
-        est.whitener_.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v)
-                                       for k, v in tensors.items() if k.startswith("whitener.")})
-        est.noise_ = LearnedGaussianNoise(dim, learn=meta["params"]["learn_noise"])
-        with torch.no_grad():
-            est.noise_.alpha.copy_(torch.from_numpy(tensors["noise.alpha"]))
-        est.density_ = DensityNet(dim, meta["params"]["hidden"], meta["params"]["layers"])
-        est.density_.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v)
-                                      for k, v in tensors.items() if k.startswith("density.")})
-        for mod in (est.whitener_, est.noise_, est.density_):
-            mod.to(est.device_)
-        est.density_.eval()
+        for name, value in rebuild_parts(tensors, meta, dev).items():
+            setattr(est, name, value)
         est.history_ = meta["history"]
         s = meta["summary"]
         est.n_train_, est.n_val_, est.fit_seconds_ = s["n_train"], s["n_val"], s["fit_seconds"]
         est.validation_nll_ = s.get("validation_nll")
-        est.fingerprint_ = meta["fingerprint"]
         return est
