@@ -507,6 +507,29 @@ def test_an_interrupt_a_library_swallows_still_keeps_the_old_output(w, tmp_path,
     assert cli("score", w / "f.parquet", "--nce", w / "nce.safetensors", "--out", out).exit_code == 0  # cleared
 
 
+def test_a_swallowed_interrupt_stops_a_fit_at_its_next_epoch(w, tmp_path, monkeypatch):
+    from cance_cli.cli import _common
+    from cance_cli.training.nce import NCEDensity
+
+    epochs = []
+    real = NCEDensity._epoch
+
+    def swallowing(self, *args, **kwargs):
+        epochs.append(1)
+        if len(epochs) == 1:
+            try:
+                _common._raise_terminated(signal.SIGTERM, None)
+            except BaseException:
+                pass
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(NCEDensity, "_epoch", swallowing)
+    out = tmp_path / "nce.safetensors"
+    result = cli("fit-nce", w / "f.parquet", "--epochs", 50, "--out", out, "-q")
+    assert result.exit_code == 143 and result.output.startswith("Terminated"), result.output
+    assert len(epochs) == 1 and not out.exists()
+
+
 def test_pca_out_is_written_only_after_the_feature_table(w, tmp_path, monkeypatch):
     import cance_cli.features as features
     from cance_cli.errors import DataError

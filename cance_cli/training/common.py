@@ -85,9 +85,13 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
     """
     from rich.console import Console
 
+    from cance_cli.artifacts import raise_if_interrupted
+
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:
-        yield lambda message="": None
+        # Each step also looks for an interrupt a library swallowed (artifacts.record_interrupt):
+        # a long fit then stops at its next epoch instead of running to the end.
+        yield lambda message="": raise_if_interrupted()
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -100,6 +104,7 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
         task = progress.add_task(description, total=total, message="")
 
         def advance(message: str = "") -> None:
+            raise_if_interrupted()
             progress.update(task, advance=1, message=message)
 
         try:
