@@ -116,6 +116,30 @@ def test_score_on_two_threads_writes_the_same_table_in_order(fitted):
     assert "row 123" in one_error_line(result) and not (folder / "nan-scores.parquet").exists()
 
 
+def test_a_checkpoint_scores_the_same_with_or_without_its_estimator(fitted):
+    """`cance score` rebuilds the density as a LoadedDensity (no scikit-learn); its
+    scores are the estimator's, and the command's process never imports scikit-learn."""
+    import subprocess
+    import sys
+
+    from cance_cli.nce.scoring import LoadedDensity
+    from cance_cli.training.nce import NCEDensity
+
+    folder, feats, nce, _ = fitted
+    table = pq.read_table(feats)
+    rows = np.column_stack([table.column(c).to_numpy() for c in ("z_0", "z_1", "z_2", "recon_error", "cos_dissim")])
+    loaded, estimator = LoadedDensity.load(nce), NCEDensity.load(nce)
+    np.testing.assert_array_equal(loaded.score_samples(rows), estimator.score_samples(rows))
+    np.testing.assert_array_equal(loaded.gaussian_score(rows), estimator.gaussian_score(rows))
+    assert loaded.columns_ == estimator.columns_ and loaded.meta_ == estimator.meta_
+    code = ("import sys\nfrom cance_cli.cli import app\nsys.argv = ['cance', 'score', *sys.argv[1:]]\n"
+            "try:\n    app()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "assert not [m for m in sys.modules if m.startswith('sklearn')], 'scikit-learn was imported'\n")
+    out = folder / "no-sklearn.parquet"
+    subprocess.run([sys.executable, "-c", code, str(feats), "--nce", str(nce), "--out", str(out), "-q"], check=True)
+    assert pq.read_table(out).num_rows == 400
+
+
 def test_tables_keep_dictionary_pages_for_labels_only(tmp_path):
     """Continuous floats and unique ids are written plain (a dictionary only slows
     writing and grows the file); repeated labels and flags keep their dictionary."""
