@@ -17,7 +17,9 @@ from cance_cli.artifacts import (
     anomaly_flags,
     check_output,
     file_sha256,
+    float64_column,
     iter_batches,
+    numeric_values,
     open_table,
     read_checkpoint_meta,
     read_columns,
@@ -76,7 +78,7 @@ def _rows(path, batch, columns: list[str], offset: int) -> np.ndarray:
     # than stacking columns into a row-major matrix, the largest cost of scoring.
     block = np.empty((len(columns), batch.num_rows))
     for j, c in enumerate(columns):
-        block[j] = batch.column(c).to_numpy(zero_copy_only=False)
+        block[j] = numeric_values(batch.column(c))
     rows = block.T
     bad = ~np.isfinite(rows)
     if bad.any():
@@ -265,7 +267,7 @@ class BatchScorer:
         else:
             scores = self.model.score_samples(rows, self.batch_size, floor=self.floor)
         cols = {c: batch.column(c) for c in keep}
-        cols["score"] = pa.array(scores, pa.float64())
+        cols["score"] = float64_column(scores)
         return pa.table(cols)
 
     def check_table(self, table, schema, meta: dict[str, Any], nce, force: bool) -> None:

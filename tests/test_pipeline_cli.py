@@ -118,7 +118,8 @@ def test_score_on_two_threads_writes_the_same_table_in_order(fitted):
 
 def test_a_checkpoint_scores_the_same_with_or_without_its_estimator(fitted):
     """`cance score` rebuilds the density as a LoadedDensity (no scikit-learn); its
-    scores are the estimator's, and the command's process never imports scikit-learn."""
+    scores are the estimator's, and the command's process never imports scikit-learn
+    or pandas (1.5-2 s and 0.3-0.5 s of start-up here)."""
     import subprocess
     import sys
 
@@ -134,10 +135,29 @@ def test_a_checkpoint_scores_the_same_with_or_without_its_estimator(fitted):
     assert loaded.columns_ == estimator.columns_ and loaded.meta_ == estimator.meta_
     code = ("import sys\nfrom cance_cli.cli import app\nsys.argv = ['cance', 'score', *sys.argv[1:]]\n"
             "try:\n    app()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-            "assert not [m for m in sys.modules if m.startswith('sklearn')], 'scikit-learn was imported'\n")
+            "assert not [m for m in sys.modules if m.startswith('sklearn')], 'scikit-learn was imported'\n"
+            "assert 'pandas' not in sys.modules, 'pandas was imported'\n")
     out = folder / "no-sklearn.parquet"
     subprocess.run([sys.executable, "-c", code, str(feats), "--nce", str(nce), "--out", str(out), "-q"], check=True)
     assert pq.read_table(out).num_rows == 400
+
+
+@pytest.mark.parametrize("column", [
+    pa.array(np.arange(10, dtype=np.float32)).slice(3, 4),  # an offset into the buffer
+    pa.array(np.arange(5, dtype=np.int8)),
+    pa.array(np.zeros(0)),
+    pa.chunked_array([pa.array([1.0, 2.0]), pa.array([3.0])]),
+    pa.array([1.0, None]),  # nulls: through to_numpy
+    pa.array([True, False]),
+])
+def test_numeric_values_equal_pyarrows_conversion(column):
+    from cance_cli.artifacts import float64_column, numeric_values
+
+    got, want = numeric_values(column), column.to_numpy(zero_copy_only=False)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    values = np.linspace(0, 1, 7)[::2]  # not contiguous
+    assert float64_column(values).to_pylist() == values.tolist()
 
 
 def test_tables_keep_dictionary_pages_for_labels_only(tmp_path):
