@@ -74,8 +74,8 @@ def _normal_filter(path, batch, has_flag: bool) -> np.ndarray | None:
 
 def _rows(path, batch, columns: list[str], offset: int) -> np.ndarray:
     # Columns are filled into a (columns, rows) block and returned transposed (a
-    # column-major view): each fill is one contiguous write, 5-10 times faster here
-    # than stacking columns into a row-major matrix, the largest cost of scoring.
+    # column-major view): each fill is one contiguous write (0.24 s per million
+    # 34-column rows on one thread here, against 0.30 s for stacking row-major).
     block = np.empty((len(columns), batch.num_rows))
     for j, c in enumerate(columns):
         block[j] = numeric_values(batch.column(c))
