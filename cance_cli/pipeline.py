@@ -145,12 +145,14 @@ def method_name(features: str, augment: bool, learn_noise: bool) -> str:
 
 
 def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000_000,
-                  provenance: dict[str, Any] | None = None, **params):
+                  provenance: dict[str, Any] | None = None, knn: int = 0, **params):
     """Fit :class:`NCEDensity` on the normal rows of a feature table; write ``out``.
 
     ``epochs=None`` (or absent) chooses them by the rows used, as `cance fit` does
     (:func:`cance_cli.defaults.nce_epochs_for`): 100 up to 6,144 rows, fewer on
     more so the density takes about the same number of optimizer steps.
+    ``knn`` > 0 adds the neighbour view of :mod:`cance_cli.nce.neighbours`
+    (the ``knn``-th nearest training row), stored in the checkpoint.
     """
     from cance_cli.defaults import nce_epochs_for
     from cance_cli.training.nce import NCEDensity
@@ -158,6 +160,7 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     epochs = params.pop("epochs", None)
     if epochs is not None:
         validate.at_least("--epochs", epochs, 1)
+    validate.at_least("--knn", knn, 0)
     model = NCEDensity(**params)
     model.check_params()
     validate.at_least("--max-rows", max_rows, 2)
@@ -169,8 +172,16 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     if features == "latent":
         model.augment = False
     model.epochs = epochs if epochs is not None else nce_epochs_for(len(rows), batch_size=model.batch_size)
+    if knn and len(rows) <= knn:
+        raise DataError(f"{table} has {len(rows)} normal rows, too few for --knn {knn}; give more rows or a "
+                        "smaller --knn.")
     model.fit(rows, columns=columns, moments=moments if len(rows) < moments.count else None)
     name = method_name(features, model.augment_applied_, model.learn_noise)
+    if knn:
+        from cance_cli.nce.neighbours import FeatureNeighbours
+
+        model.neighbours_ = FeatureNeighbours(knn, seed=seed).fit(rows, model.score_samples(rows))
+        name += "+kNN"
     source = table_meta(pf.schema_arrow)
     meta = {
         "method": name, "features": features, "table": str(table), "table_sha256": file_sha256(table),
@@ -223,7 +234,10 @@ class BatchScorer:
     ``method``: ``nce`` (the checkpoint's density), ``gauss`` (the
     checkpoint's fitted Gaussian), or ``error`` (``recon_error`` itself, no
     checkpoint). ``floor``: score reconstruction columns below their mode as
-    at the mode (default: on for densities fitted with augmentation).
+    at the mode (default: on for densities fitted with augmentation). A
+    density fitted with `fit-nce --knn` carries a neighbour view: with
+    ``nce``, ``score`` is the two combined and ``score_density`` /
+    ``score_knn`` are written beside it.
     """
 
     def __init__(self, nce=None, method: str = "nce", floor: bool | None = None, device: str = "cpu",
@@ -245,12 +259,14 @@ class BatchScorer:
         else:
             self.name = self.model.meta_.get("method", "NCE") if method == "nce" else "Gauss"
         self.floor = bool(self.model.augment_applied_ if floor is None and method == "nce" else floor)
+        self.neighbours = self.model.neighbours_ if method == "nce" and self.model is not None else None
 
     def output_schema(self, schema):
         import pyarrow as pa
 
+        scores = ["score"] + (["score_density", "score_knn"] if self.neighbours is not None else [])
         return pa.schema([schema.field(c) for c in PASS_THROUGH if c in schema.names]
-                         + [pa.field("score", pa.float64())])
+                         + [pa.field(name, pa.float64()) for name in scores])
 
     def __call__(self, batch, path="the table", offset: int = 0):
         """Score one ``pyarrow`` RecordBatch or Table; rows numbered from ``offset`` in errors."""
@@ -267,7 +283,12 @@ class BatchScorer:
         else:
             scores = self.model.score_samples(rows, self.batch_size, floor=self.floor)
         cols = {c: batch.column(c) for c in keep}
-        cols["score"] = float64_column(scores)
+        if self.neighbours is not None:
+            knn = self.neighbours.scores(rows)
+            cols["score"] = float64_column(self.neighbours.fuse(scores, knn))
+            cols["score_density"], cols["score_knn"] = float64_column(scores), float64_column(knn)
+        else:
+            cols["score"] = float64_column(scores)
         return pa.table(cols)
 
     def check_table(self, table, schema, meta: dict[str, Any], nce, force: bool) -> None:

@@ -307,3 +307,79 @@ def test_parquet_writer_gathers_small_batches_into_row_groups(tmp_path):
     assert back.column("id").to_pylist() == list(range(n))
     np.testing.assert_array_equal(back.column("e_7").to_numpy(), x[:, 7])
     assert json.loads(back.schema.metadata[b"cance"])["stage"] == "embeddings"
+
+
+# ------------------------------------------------------------------ fit-nce --knn
+
+
+@pytest.fixture(scope="module")
+def fitted_knn(fitted):
+    folder, feats, _, _ = fitted
+    nce = folder / "nce-knn.safetensors"
+    result = cli("fit-nce", feats, "--out", nce, "--json", "--knn", "5", *NCE)
+    assert result.exit_code == 0, result.output
+    return folder, feats, nce, json.loads(result.stdout)
+
+
+def test_fit_nce_knn_stores_the_neighbour_view_of_the_normal_rows(fitted_knn):
+    from cance_cli.artifacts import load_checkpoint
+
+    _, _, nce, summary = fitted_knn
+    assert summary["method"] == "CANCE+kNN"
+    view = summary["neighbours"]
+    assert view["k"] == 5 and view["training_rows"] == 360  # normal rows only
+    assert set(view["calibration"]) == {"composite", "knn"}
+    tensors, meta = load_checkpoint(nce, "nce", {})
+    assert tensors["neighbours.rows"].shape == (360, 5) and meta["neighbours"]["k"] == 5
+
+
+def test_score_with_knn_combines_the_density_and_the_neighbour_distance(fitted_knn):
+    from cance_cli.views.fusion import combine
+
+    folder, feats, nce, summary = fitted_knn
+    out = folder / "s-knn.parquet"
+    assert cli("score", feats, "--nce", nce, "--out", out, "-q").exit_code == 0
+    t = pq.read_table(out)
+    assert t.column_names == ["id", "label", "is_anomaly", "score", "score_density", "score_knn"]
+    density, knn = t.column("score_density").to_numpy(), t.column("score_knn").to_numpy()
+    np.testing.assert_allclose(t.column("score").to_numpy(),
+                               combine({"composite": density, "knn": knn}, summary["neighbours"]["calibration"]))
+    flags = t.column("is_anomaly").to_numpy() == 1
+    assert roc_auc_score(flags, knn) > 0.9 and roc_auc_score(flags, t.column("score").to_numpy()) > 0.9
+    assert json.loads(t.schema.metadata[b"cance"])["method"] == "CANCE+kNN"
+    # --method gauss ignores the view: one score column.
+    gauss = folder / "s-gauss.parquet"
+    assert cli("score", feats, "--nce", nce, "--method", "gauss", "--out", gauss, "-q").exit_code == 0
+    assert pq.read_table(gauss).column_names == ["id", "label", "is_anomaly", "score"]
+
+
+def test_fit_nce_knn_keeps_the_density_of_a_plain_fit(fitted, fitted_knn):
+    folder, feats, plain, _ = fitted
+    _, _, with_knn, _ = fitted_knn
+    outs = []
+    for nce in (plain, with_knn):
+        out = folder / f"cmp-{nce.stem}.parquet"
+        assert cli("score", feats, "--nce", nce, "--out", out, "-q").exit_code == 0
+        outs.append(pq.read_table(out))
+    np.testing.assert_allclose(outs[0].column("score").to_numpy(), outs[1].column("score_density").to_numpy())
+
+
+def test_fit_nce_knn_refuses_bad_values(fitted, tmp_path):
+    _, feats, _, _ = fitted
+    out = tmp_path / "nce.safetensors"
+    assert "--knn must be" in one_error_line(cli("fit-nce", feats, "--out", out, "--knn", "-1", *NCE))
+    small = write_features(tmp_path / "small.parquet", n=8, anomalies=2)
+    assert "too few for --knn 6" in one_error_line(cli("fit-nce", small, "--out", out, "--knn", "6", *NCE))
+    assert not out.exists()
+
+
+def test_a_damaged_neighbour_view_is_one_sentence(fitted_knn, tmp_path):
+    from cance_cli.artifacts import load_checkpoint, save_checkpoint
+
+    folder, feats, nce, _ = fitted_knn
+    tensors, meta = load_checkpoint(nce, "nce", {})
+    tensors["neighbours.mean"] = tensors["neighbours.mean"][:2]
+    bad = tmp_path / "bad.safetensors"
+    save_checkpoint(bad, tensors, meta)
+    line = one_error_line(cli("score", feats, "--nce", bad, "--out", tmp_path / "s.parquet", "-q"))
+    assert "re-create the checkpoint" in line and not (tmp_path / "s.parquet").exists()

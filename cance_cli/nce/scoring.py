@@ -43,7 +43,8 @@ def check_rows(C, what: str = "feature table") -> np.ndarray:
 class DensityScoring:
     """Scoring methods over the fitted parts ``whitener_``, ``noise_``, ``density_``,
     ``columns_``, ``recon_columns_``, ``modes_``, ``augment_applied_``, ``device_``
-    and the network width ``hidden``. Scores are negative log-likelihoods:
+    and the network width ``hidden`` (``neighbours_``, the optional neighbour
+    view of `fit-nce --knn`, is applied by the scorer, not here). Scores are negative log-likelihoods:
     **higher = more anomalous**."""
 
     def _check_fitted(self) -> None:
@@ -147,6 +148,7 @@ def rebuild_parts(tensors: dict[str, np.ndarray], meta: dict[str, Any], dev) -> 
     import torch
 
     from cance_cli.models.density import DensityNet
+    from cance_cli.nce.neighbours import FeatureNeighbours
     from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
 
     params = meta["params"]
@@ -166,7 +168,8 @@ def rebuild_parts(tensors: dict[str, np.ndarray], meta: dict[str, Any], dev) -> 
     density.eval()
     return {"whitener_": whitener, "noise_": noise, "density_": density, "device_": dev,
             "columns_": meta["columns"], "recon_columns_": meta["recon_columns"], "modes_": meta["modes"],
-            "augment_applied_": meta["augment_applied"], "fingerprint_": meta["fingerprint"]}
+            "augment_applied_": meta["augment_applied"], "fingerprint_": meta["fingerprint"],
+            "neighbours_": FeatureNeighbours.from_checkpoint(tensors, meta.get("neighbours"), dim)}
 
 
 class LoadedDensity(DensityScoring):

@@ -53,6 +53,8 @@ class NCEDensity(DensityScoring, BaseEstimator):
     noise_scale_ : ndarray, the learned a (>= 1) per whitened coordinate
     modes_ : dict, log-normal mode m per augmented column
     history_ : dict, train/val losses per epoch and the chosen epoch
+    neighbours_ : :class:`~cance_cli.nce.neighbours.FeatureNeighbours` or None,
+        the neighbour view `fit-nce --knn` stores with the density
 
     Scores are negative log-likelihoods: **higher = more anomalous**
     (the opposite sign of scikit-learn's ``score_samples``). The scoring
@@ -115,6 +117,7 @@ class NCEDensity(DensityScoring, BaseEstimator):
         self.check_params()
         C = check_rows(C)
         n, dim = C.shape
+        self.neighbours_ = None  # a neighbour view belongs to one fit (`fit-nce --knn` adds it after)
         self.columns_ = list(columns) if columns is not None else [f"c_{i}" for i in range(dim)]
         if len(self.columns_) != dim:
             raise ConfigError(f"{len(self.columns_)} column names for {dim} columns.")
@@ -350,10 +353,15 @@ class NCEDensity(DensityScoring, BaseEstimator):
         tensors["noise.alpha"] = self.noise_.alpha
         for k, v in self.whitener_.state_dict().items():
             tensors[f"whitener.{k}"] = v
+        neighbours = getattr(self, "neighbours_", None)
+        if neighbours is not None:
+            tensors.update(neighbours.tensors())
         meta = {"stage": STAGE, "params": self.stored_params(), "columns": self.columns_,
                 "recon_columns": self.recon_columns_, "modes": self.modes_,
                 "augment_applied": self.augment_applied_, "fingerprint": self.fingerprint_,
                 "summary": self.summary(), "history": self.history_, **(provenance or {})}
+        if neighbours is not None:
+            meta["neighbours"] = neighbours.meta()
         return save_checkpoint(path, tensors, meta)
 
     @classmethod

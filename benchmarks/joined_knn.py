@@ -1,0 +1,57 @@
+"""One-class AUROC of `fit-nce --knn` on joined feature tables that `joined_views.py` wrote.
+
+For each work folder of ``benchmarks/joined_views.py`` (``classC-seedS`` with
+``joined-train.parquet`` and ``joined-test.parquet``), fit the density with
+the neighbour view exactly as ``cance fit-nce --knn K`` does (same seed, so the
+density is the one ``joined_views.py`` fitted) and score the test table as
+``cance score`` does. One JSON line per folder with the AUROC of the combined
+``score``, of the density alone (``score_density``) and of the neighbour
+distance alone (``score_knn``).
+
+    python benchmarks/joined_knn.py /tmp/joined/class*-seed0 --knn 5 --threads 1 \\
+        --out docs/results/fashion-joined-knn.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import torch
+from sklearn.metrics import roc_auc_score
+
+from cance_cli.pipeline import fit_nce_table, score_table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folders", nargs="+", type=Path)
+    ap.add_argument("--knn", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--label", default="", help="recorded as 'data' in each line (e.g. fashion-mnist)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    for folder in args.folders:
+        cls, seed = folder.name.removeprefix("class").split("-seed")
+        nce, scores = folder / f"nce-knn{args.knn}.safetensors", folder / f"scores-knn{args.knn}.parquet"
+        started = time.perf_counter()
+        fit_nce_table(folder / "joined-train.parquet", nce, seed=int(seed), device="cpu", knn=args.knn)
+        score_table(folder / "joined-test.parquet", scores, nce)
+        seconds = time.perf_counter() - started
+        t = pq.read_table(scores)
+        flags = t.column("is_anomaly").to_numpy()
+        row = {"data": args.label, "normal": cls, "seed": int(seed), "knn": args.knn,
+               **{f"auroc_{name}": roc_auc_score(flags, t.column(name).to_numpy())
+                  for name in ("score", "score_density", "score_knn")},
+               "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d")}
+        print(json.dumps(row), flush=True)
+        with open(args.out, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
