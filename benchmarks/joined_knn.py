@@ -5,7 +5,7 @@ For each work folder of ``benchmarks/joined_views.py`` (``classC-seedS`` with
 the neighbour view exactly as ``cance fit-nce --knn K`` does (same seed, so the
 density is the one ``joined_views.py`` fitted) and score the test table as
 ``cance score`` does. One JSON line per folder with the AUROC of the combined
-``score``, of the density alone (``score_density``) and of the neighbour
+``score``, of the density alone (``score_composite``) and of the neighbour
 distance alone (``score_knn``).
 
     python benchmarks/joined_knn.py /tmp/joined/class*-seed0 --knn 5 --threads 1 \\
@@ -46,7 +46,7 @@ def main() -> None:
         flags = t.column("is_anomaly").to_numpy()
         row = {"data": args.label, "normal": cls, "seed": int(seed), "knn": args.knn,
                **{f"auroc_{name}": roc_auc_score(flags, t.column(name).to_numpy())
-                  for name in ("score", "score_density", "score_knn")},
+                  for name in ("score", "score_composite", "score_knn")},
                "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d")}
         print(json.dumps(row), flush=True)
         with open(args.out, "a") as fh:

@@ -236,7 +236,7 @@ class BatchScorer:
     checkpoint). ``floor``: score reconstruction columns below their mode as
     at the mode (default: on for densities fitted with augmentation). A
     density fitted with `fit-nce --knn` carries a neighbour view: with
-    ``nce``, ``score`` is the two combined and ``score_density`` /
+    ``nce``, ``score`` is the two combined and ``score_composite`` /
     ``score_knn`` are written beside it.
     """
 
@@ -264,7 +264,7 @@ class BatchScorer:
     def output_schema(self, schema):
         import pyarrow as pa
 
-        scores = ["score"] + (["score_density", "score_knn"] if self.neighbours is not None else [])
+        scores = ["score"] + (["score_composite", "score_knn"] if self.neighbours is not None else [])
         return pa.schema([schema.field(c) for c in PASS_THROUGH if c in schema.names]
                          + [pa.field(name, pa.float64()) for name in scores])
 
@@ -286,7 +286,7 @@ class BatchScorer:
         if self.neighbours is not None:
             knn = self.neighbours.scores(rows)
             cols["score"] = float64_column(self.neighbours.fuse(scores, knn))
-            cols["score_density"], cols["score_knn"] = float64_column(scores), float64_column(knn)
+            cols["score_composite"], cols["score_knn"] = float64_column(scores), float64_column(knn)
         else:
             cols["score"] = float64_column(scores)
         return pa.table(cols)

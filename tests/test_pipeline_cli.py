@@ -340,8 +340,8 @@ def test_score_with_knn_combines_the_density_and_the_neighbour_distance(fitted_k
     out = folder / "s-knn.parquet"
     assert cli("score", feats, "--nce", nce, "--out", out, "-q").exit_code == 0
     t = pq.read_table(out)
-    assert t.column_names == ["id", "label", "is_anomaly", "score", "score_density", "score_knn"]
-    density, knn = t.column("score_density").to_numpy(), t.column("score_knn").to_numpy()
+    assert t.column_names == ["id", "label", "is_anomaly", "score", "score_composite", "score_knn"]
+    density, knn = t.column("score_composite").to_numpy(), t.column("score_knn").to_numpy()
     np.testing.assert_allclose(t.column("score").to_numpy(),
                                combine({"composite": density, "knn": knn}, summary["neighbours"]["calibration"]))
     flags = t.column("is_anomaly").to_numpy() == 1
@@ -361,7 +361,7 @@ def test_fit_nce_knn_keeps_the_density_of_a_plain_fit(fitted, fitted_knn):
         out = folder / f"cmp-{nce.stem}.parquet"
         assert cli("score", feats, "--nce", nce, "--out", out, "-q").exit_code == 0
         outs.append(pq.read_table(out))
-    np.testing.assert_allclose(outs[0].column("score").to_numpy(), outs[1].column("score_density").to_numpy())
+    np.testing.assert_allclose(outs[0].column("score").to_numpy(), outs[1].column("score_composite").to_numpy())
 
 
 def test_fit_nce_knn_refuses_bad_values(fitted, tmp_path):
