@@ -383,3 +383,18 @@ def test_a_damaged_neighbour_view_is_one_sentence(fitted_knn, tmp_path):
     save_checkpoint(bad, tensors, meta)
     line = one_error_line(cli("score", feats, "--nce", bad, "--out", tmp_path / "s.parquet", "-q"))
     assert "re-create the checkpoint" in line and not (tmp_path / "s.parquet").exists()
+
+
+def test_the_neighbour_view_survives_both_loaders_and_a_refit_drops_it(fitted_knn, tmp_path):
+    from cance_cli.nce.scoring import LoadedDensity
+    from cance_cli.pipeline import feature_columns, open_table
+    from cance_cli.training.nce import NCEDensity
+
+    _, feats, nce, _ = fitted_knn
+    rows, _ = read_normal_rows(feats, feature_columns(feats, open_table(feats).schema_arrow, "composite"), 10**6, 0)
+    estimator, loaded = NCEDensity.load(nce), LoadedDensity.load(nce)
+    np.testing.assert_allclose(estimator.neighbours_.scores(rows[:50]), loaded.neighbours_.scores(rows[:50]))
+    estimator.set_params(epochs=1, verbose=False).fit(rows)
+    assert estimator.neighbours_ is None
+    estimator.save(tmp_path / "refit.safetensors")
+    assert LoadedDensity.load(tmp_path / "refit.safetensors").neighbours_ is None
