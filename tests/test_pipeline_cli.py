@@ -347,6 +347,9 @@ def test_score_with_knn_combines_the_density_and_the_neighbour_distance(fitted_k
     flags = t.column("is_anomaly").to_numpy() == 1
     assert roc_auc_score(flags, knn) > 0.9 and roc_auc_score(flags, t.column("score").to_numpy()) > 0.9
     assert json.loads(t.schema.metadata[b"cance"])["method"] == "CANCE+kNN"
+    evaluated = cli("evaluate", out, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)[0]["auroc"] == pytest.approx(roc_auc_score(flags, t.column("score").to_numpy()))
     # --method gauss ignores the view: one score column.
     gauss = folder / "s-gauss.parquet"
     assert cli("score", feats, "--nce", nce, "--method", "gauss", "--out", gauss, "-q").exit_code == 0
