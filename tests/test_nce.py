@@ -191,3 +191,18 @@ def test_a_density_fit_leaves_the_process_wide_generators_alone():
     torch.manual_seed(999)  # another global state: the same density
     second = NCEDensity(hidden=16, epochs=2, seed=3, device="cpu").fit(rows)
     np.testing.assert_array_equal(first.score_samples(rows), second.score_samples(rows))
+
+
+def test_the_scoring_path_of_the_density_network_equals_its_forward():
+    from cance_cli.models.density import DensityNet
+
+    net = DensityNet(7, hidden=16, generator=torch.Generator().manual_seed(0))
+    for layer in net.correction:  # the last layer starts at zero: give it weights to compare
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.normal_(layer.weight, generator=torch.Generator().manual_seed(1))
+    u = torch.randn(50, 7, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        expected = net.correction(u).squeeze(1)
+        kept = u.clone()
+        np.testing.assert_allclose(net.scoring_correction(u).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+        assert torch.equal(u, kept)  # the in-place activations never touch the input

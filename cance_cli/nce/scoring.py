@@ -110,7 +110,7 @@ class DensityScoring:
                 if floor:
                     centred = torch.maximum(centred, lower)
                 u = centred.float() @ matrix32
-                log_p = standard_normal_log_prob(u).double() + self.density_.correction(u).squeeze(1).double()
+                log_p = standard_normal_log_prob(u).double() + self.density_.scoring_correction(u).double()
                 far = ~(u.abs().amax(dim=1) <= FLOAT32_SAFE)  # also true for inf and NaN
                 if bool(far.any()):
                     log_p[far] = self.density_.log_density64(centred[far] @ matrix64)
