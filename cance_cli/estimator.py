@@ -209,7 +209,10 @@ class CANCE(OutlierMixin, BaseEstimator):
         X = self._inputs(X, reset=True)
         train, calibration = self._calibration_split(X)
         self._choose_settings(train)
-        if len(train) < 10 * self.n_features_in_ and self.feature_map == "autoencoder":  # a PCA keeps <= 64 components
+        # Tables only: a PCA keeps <= 64 components, and an image's pixels are not independent
+        # features for a convolutional autoencoder (one-class MNIST has 6,000 images of 784 pixels).
+        if len(train) < 10 * self.n_features_in_ and self.feature_map == "autoencoder" \
+                and self.settings_["kind"] == "table":
             log.warning("%d training rows for %d features (fewer than 10 per feature): expect a noisy fit; "
                         "more rows, or a narrower --pca, help.", len(train), self.n_features_in_)
         self._fit_views(train)

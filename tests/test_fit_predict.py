@@ -310,6 +310,15 @@ def test_fit_warns_about_few_rows_per_feature(caplog):
     assert any("fewer than 10 per feature" in r.getMessage() for r in caplog.records)
 
 
+def test_fit_on_images_does_not_count_pixels_as_features(caplog):
+    from cance_cli import CANCE
+
+    images = np.random.default_rng(0).random((40, 28, 28)).astype(np.float32)  # 40 rows, 784 pixels
+    with caplog.at_level("WARNING", logger="cance"):
+        CANCE(**SMALL).fit(images)
+    assert not any("per feature" in r.getMessage() for r in caplog.records)
+
+
 def test_fit_on_a_carved_split_and_predict_the_held_out_rows(tmp_path):
     x, y = _blobs(n_normal=200, n_anom=20)
     _csv(tmp_path / "all.csv", x, y)
