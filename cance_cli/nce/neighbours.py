@@ -43,8 +43,7 @@ class FeatureNeighbours:
         scale = rows.std(axis=0)
         # A constant column carries no distance; dividing by a zero spread would make it all of it.
         self.scale_ = np.where(scale > 1e-12 * max(float(scale.max()), 1e-300), scale, 1.0)
-        self.knn_ = KNNDistance(self.k, self.max_rows, self.seed).fit(self._standardise(rows))
-        self.knn_._neighbours()  # build the index now: scoring threads then only read it
+        self.knn_ = KNNDistance(self.k, self.max_rows, self.seed).fit(self._standardise(rows))  # builds its index
         self.calibration_ = {"composite": robust_scale(density_scores),
                              "knn": robust_scale(self.knn_.training_scores_)}
         return self
@@ -83,17 +82,13 @@ class FeatureNeighbours:
         view = cls(int(meta["k"]), int(meta["max_rows"]), int(meta["seed"]))
         view.mean_ = np.asarray(tensors[f"{PREFIX}mean"], dtype=np.float64)
         view.scale_ = np.asarray(tensors[f"{PREFIX}scale"], dtype=np.float64)
-        knn = KNNDistance(view.k, view.max_rows, view.seed)
-        knn.rows_ = np.asarray(tensors[f"{PREFIX}rows"], dtype=np.float32)
-        knn.training_scores_ = np.asarray(tensors[f"{PREFIX}training_scores"], dtype=np.float64)
-        knn._index = None
-        shapes_ok = (knn.rows_.ndim == 2 and knn.rows_.shape[1] == width == len(view.mean_) == len(view.scale_)
-                     and len(knn.rows_) > view.k and (view.scale_ > 0).all())
+        view.knn_ = KNNDistance.from_arrays(tensors[f"{PREFIX}rows"], tensors[f"{PREFIX}training_scores"],
+                                            k=view.k, max_rows=view.max_rows, seed=view.seed)
         calibration = meta["calibration"]
-        if not shapes_ok or set(calibration) != {"composite", "knn"}:
+        if view.knn_.rows_.shape[1] != width or view.mean_.shape != (width,) or view.scale_.shape != (width,) \
+                or not (view.scale_ > 0).all() or set(calibration) != {"composite", "knn"}:
             raise ValueError("neighbour view shapes")
         view.calibration_ = {name: {"median": float(c["median"]), "iqr": float(c["iqr"])}
                              for name, c in calibration.items()}
-        view.knn_ = knn
-        knn._neighbours()
+        view.knn_._neighbours()  # build the index now: scoring threads then only read it
         return view

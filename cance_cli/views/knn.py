@@ -82,10 +82,15 @@ class KNNDistance:
     def load(cls, path) -> KNNDistance:
         tensors, meta = load_checkpoint(path, STAGE, {"params": dict})
         with rebuilding(path):
-            est = cls(**meta["params"])
-            est.rows_ = np.asarray(tensors["rows"], dtype=np.float32)
-            est.training_scores_ = tensors["training_scores"]
-            if est.rows_.ndim != 2 or len(est.rows_) <= est.k or est.training_scores_.ndim != 1:
-                raise ValueError("shapes")
-            est._index = None
+            return cls.from_arrays(tensors["rows"], tensors["training_scores"], **meta["params"])
+
+    @classmethod
+    def from_arrays(cls, rows, training_scores, **params) -> KNNDistance:
+        """A fitted view from its stored rows and training scores (ValueError if they do not fit)."""
+        est = cls(**params)
+        est.rows_ = np.asarray(rows, dtype=np.float32)
+        est.training_scores_ = np.asarray(training_scores, dtype=np.float64)
+        if est.rows_.ndim != 2 or len(est.rows_) <= est.k or est.training_scores_.ndim != 1:
+            raise ValueError("shapes")
+        est._index = None
         return est
