@@ -21,12 +21,12 @@ One JSON line per (folder, method).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
+from _jsonl import emit, folder_class_seed
 from sklearn.metrics import roc_auc_score
 
 from cance_cli.pipeline import fit_nce_table, load_scores, score_table
@@ -41,7 +41,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for folder in args.folders:
-        cls, seed = folder.name.removeprefix("class").split("-seed")
+        cls, seed = folder_class_seed(folder)
         train, test = folder / "joined-train.parquet", folder / "joined-test.parquet"
         table = pq.read_table(test, columns=["is_anomaly", "ae.recon_error", "pca.recon_error"])
         flags = table.column("is_anomaly").to_numpy()
@@ -54,18 +54,15 @@ def main() -> None:
         for method, (nce, fit, kind) in runs.items():
             started = time.perf_counter()
             if fit is not None:
-                fit_nce_table(train, nce, seed=int(seed), device="cpu", **fit)
+                fit_nce_table(train, nce, seed=seed, device="cpu", **fit)
             out = folder / f"scores-{method.lower()}.parquet"
             out.unlink(missing_ok=True)
             score_table(test, out, nce, method=kind)
             _, scored_flags, scores = load_scores(out)
             results[method] = (roc_auc_score(scored_flags, scores), time.perf_counter() - started)
         for method, (auroc, seconds) in results.items():
-            row = {"data": args.label, "normal": cls, "seed": int(seed), "method": method, "auroc": auroc,
-                   "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d")}
-            print(json.dumps(row), flush=True)
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            emit({"data": args.label, "normal": cls, "seed": seed, "method": method, "auroc": auroc,
+                  "seconds": round(seconds, 1)}, args.out)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ distance alone (``score_knn``).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
+from _jsonl import emit, folder_class_seed
 from sklearn.metrics import roc_auc_score
 
 from cance_cli.pipeline import fit_nce_table, score_table
@@ -36,21 +36,18 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for folder in args.folders:
-        cls, seed = folder.name.removeprefix("class").split("-seed")
+        cls, seed = folder_class_seed(folder)
         nce, scores = folder / f"nce-knn{args.knn}.safetensors", folder / f"scores-knn{args.knn}.parquet"
         started = time.perf_counter()
-        fit_nce_table(folder / "joined-train.parquet", nce, seed=int(seed), device="cpu", knn=args.knn)
+        fit_nce_table(folder / "joined-train.parquet", nce, seed=seed, device="cpu", knn=args.knn)
         score_table(folder / "joined-test.parquet", scores, nce)
         seconds = time.perf_counter() - started
         t = pq.read_table(scores)
         flags = t.column("is_anomaly").to_numpy()
-        row = {"data": args.label, "normal": cls, "seed": int(seed), "knn": args.knn,
-               **{f"auroc_{name}": roc_auc_score(flags, t.column(name).to_numpy())
-                  for name in ("score", "score_composite", "score_knn")},
-               "seconds": round(seconds, 1), "date": time.strftime("%Y-%m-%d")}
-        print(json.dumps(row), flush=True)
-        with open(args.out, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        emit({"data": args.label, "normal": cls, "seed": seed, "knn": args.knn,
+              **{f"auroc_{name}": roc_auc_score(flags, t.column(name).to_numpy())
+                 for name in ("score", "score_composite", "score_knn")},
+              "seconds": round(seconds, 1)}, args.out)
 
 
 if __name__ == "__main__":

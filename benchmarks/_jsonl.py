@@ -1,0 +1,21 @@
+"""One result line: printed, and appended to a JSON-lines file (shared by the joined-table benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+
+def folder_class_seed(folder: Path) -> tuple[str, int]:
+    """``classC-seedS`` (a `joined_views.py` work folder) -> (C, S)."""
+    cls, seed = folder.name.removeprefix("class").split("-seed")
+    return cls, int(seed)
+
+
+def emit(row: dict, out: str | Path) -> None:
+    """Print ``row`` (with today's date) as JSON and append it to ``out``."""
+    row = {**row, "date": time.strftime("%Y-%m-%d")}
+    print(json.dumps(row), flush=True)
+    with open(out, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
