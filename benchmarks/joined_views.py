@@ -12,6 +12,16 @@ every other class anomalous):
   one NCE density fitted on the joined training table (`cance fit-nce` defaults)
   and the joined test table scored (`cance score`).
 
+Options that add columns (same autoencoder, same seed):
+
+- ``--pixels-pca K``: a third feature map, a PCA with K components of the raw
+  pixels (METHOD's PCA path on the images themselves); ``CANCE-joined3`` is one
+  density over the three maps' [z, e, d];
+- ``--knn K``: the joined densities are fitted as ``cance fit-nce --knn K``
+  does; the density alone keeps its name, the combined score gets ``+kNN``;
+- ``--skip-pca-path``: no ``CANCE-PCA`` density (the pretrained PCA is still
+  fitted for the joined tables, by the same 90%-variance rule).
+
 One JSON line per (class, seed, method) is appended to --out.
 
     python benchmarks/joined_views.py ../shared/data/fashion-mnist emb-train.parquet emb-test.parquet \
@@ -25,14 +35,37 @@ import json
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import torch
 from sklearn.metrics import roc_auc_score
 
 from cance_cli import CANCE
 from cance_cli.data import load_data
+from cance_cli.estimator import pca_auto_components
 from cance_cli.feature_join import join_feature_tables
 from cance_cli.features import write_feature_table
-from cance_cli.pipeline import fit_nce_table, load_scores, score_table
+from cance_cli.pca import PCAFeatureMap
+from cance_cli.pipeline import fit_nce_table, score_table
+
+
+def pretrained_pca(embeddings) -> PCAFeatureMap:
+    """The PCA that ``CANCE(feature_map="pca", pca="auto")`` fits, without its density."""
+    full = PCAFeatureMap(min(embeddings.shape)).fit(embeddings)
+    ratios = full.explained_variance_ / full.explained_variance_.sum() * full.explained_variance_ratio_
+    return PCAFeatureMap(pca_auto_components(ratios, *embeddings.shape)).fit(embeddings)
+
+
+def joined_density(folder: Path, name: str, seed: int, knn: int, anomalous) -> list[tuple[str, object]]:
+    """Fit one density on ``folder/name-train.parquet``, score the test table;
+    (method suffix, scores) pairs: the density alone, and with --knn the combined score."""
+    nce, out = folder / f"nce-{name}.safetensors", folder / f"scores-{name}.parquet"
+    fit_nce_table(folder / f"{name}-train.parquet", nce, seed=seed, device="cpu", knn=knn)
+    score_table(folder / f"{name}-test.parquet", out, nce)
+    t = pq.read_table(out)
+    assert (t.column("is_anomaly").to_numpy().astype(int) == anomalous).all()  # the test split, in order
+    if not knn:
+        return [("", t.column("score").to_numpy())]
+    return [("", t.column("score_composite").to_numpy()), ("+kNN", t.column("score").to_numpy())]
 
 
 def main() -> None:
@@ -44,6 +77,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--work", default="/tmp/joined-views")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--pixels-pca", type=int, default=0, help="components of a third map, a PCA of the pixels")
+    ap.add_argument("--knn", type=int, default=0, help="fit the joined densities with `fit-nce --knn K`")
+    ap.add_argument("--skip-pca-path", action="store_true", help="no CANCE-PCA density")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -63,26 +99,35 @@ def main() -> None:
             started = time.perf_counter()
             est_ae = CANCE(seed=seed, device="cpu").fit(train.subset(train.normal_mask(normal)))
             rows.append(("CANCE-AE", est_ae.score_samples(test), time.perf_counter() - started))
+            normal_emb = emb_train.subset(emb_train.normal_mask(normal)).batch(slice(None))
             started = time.perf_counter()
-            est_pca = CANCE(feature_map="pca", pca="auto", seed=seed, device="cpu").fit(
-                emb_train.subset(emb_train.normal_mask(normal)).batch(slice(None)))
-            rows.append(("CANCE-PCA", est_pca.score_samples(emb_test.batch(slice(None))),
-                         time.perf_counter() - started))
-            started = time.perf_counter()
+            if args.skip_pca_path:
+                pca = pretrained_pca(normal_emb)
+            else:
+                est_pca = CANCE(feature_map="pca", pca="auto", seed=seed, device="cpu").fit(normal_emb)
+                pca = est_pca.pca_
+                rows.append(("CANCE-PCA", est_pca.score_samples(emb_test.batch(slice(None))),
+                             time.perf_counter() - started))
+            pixels = PCAFeatureMap(args.pixels_pca).fit(train.subset(train.normal_mask(normal))) \
+                if args.pixels_pca else None
             for split, images, emb in (("train", train, emb_train), ("test", test, emb_test)):
                 write_feature_table(est_ae.autoencoder_, images, folder / f"ae-{split}.parquet", normal)
-                write_feature_table(est_pca.pca_, emb, folder / f"pca-{split}.parquet", normal)
-                join_feature_tables([folder / f"ae-{split}.parquet", folder / f"pca-{split}.parquet"],
-                                    folder / f"joined-{split}.parquet", ["ae", "pca"])
-            fit_nce_table(folder / "joined-train.parquet", folder / "nce.safetensors", seed=seed, device="cpu")
-            score_table(folder / "joined-test.parquet", folder / "scores.parquet", folder / "nce.safetensors")
-            _, flags, scores = load_scores(folder / "scores.parquet")
-            assert (flags.astype(int) == anomalous).all()  # the joined rows are the test split's, in order
-            rows.append(("CANCE-joined", scores, time.perf_counter() - started))
+                write_feature_table(pca, emb, folder / f"pca-{split}.parquet", normal)
+                pair = [folder / f"ae-{split}.parquet", folder / f"pca-{split}.parquet"]
+                join_feature_tables(pair, folder / f"joined-{split}.parquet", ["ae", "pca"])
+                if pixels is not None:
+                    write_feature_table(pixels, images, folder / f"pix-{split}.parquet", normal)
+                    join_feature_tables([*pair, folder / f"pix-{split}.parquet"],
+                                        folder / f"joined3-{split}.parquet", ["ae", "pca", "pix"])
+            for name in ("joined", "joined3") if pixels is not None else ("joined",):
+                for suffix, scores in joined_density(folder, name, seed, args.knn, anomalous):
+                    rows.append((f"CANCE-{name}{suffix}", scores, time.perf_counter() - started))
+                started = time.perf_counter()
             for method, s, seconds in rows:
                 row = {"normal": cls, "seed": seed, "method": method, "auroc": roc_auc_score(anomalous, s),
                        "seconds": round(seconds, 1), "ae_latent": est_ae.settings_["latent"],
-                       "pca_components": int(est_pca.settings_["latent"]), "images": args.images,
+                       "pca_components": pca.n_components, "pixels_pca": args.pixels_pca,
+                       "knn": args.knn, "images": args.images,
                        "embeddings": args.emb_train, "date": time.strftime("%Y-%m-%d")}
                 print(json.dumps(row), flush=True)
                 with open(args.out, "a") as fh:

@@ -75,6 +75,10 @@ def test_knn_training_scores_leave_the_row_out_and_far_rows_score_higher(tmp_pat
     assert len(capped.rows_) == 100 and capped.training_scores_.shape == (300,)
     left_out = ~np.isin(x, capped.rows_).all(axis=1)
     np.testing.assert_allclose(capped.training_scores_[left_out], capped.score_samples(x[left_out]), rtol=1e-6)
+    # Without the left-out rows only the kept ones are scored, with the same leave-one-out scores.
+    kept_only = KNNDistance(k=5, max_rows=100, seed=0).fit(x, score_left_out=False)
+    np.testing.assert_array_equal(kept_only.rows_, capped.rows_)
+    np.testing.assert_allclose(kept_only.training_scores_, capped.training_scores_[~left_out], rtol=1e-6)
 
 
 def test_combination_puts_views_on_one_scale_and_keeps_a_single_view_raw():

@@ -29,8 +29,10 @@ class FeatureNeighbours:
     """K-th nearest-neighbour distance in standardised feature columns, fused with a density.
 
     Attributes (after ``fit``): ``mean_``, ``scale_`` (the standardisation),
-    ``knn_`` (a :class:`~cance_cli.views.knn.KNNDistance`), ``calibration_``
-    (median and IQR of the training rows' density and neighbour scores).
+    ``knn_`` (a :class:`~cance_cli.views.knn.KNNDistance` holding at most
+    ``max_rows`` rows), ``calibration_`` (median and IQR of the training rows'
+    density scores and of the kept rows' leave-one-out neighbour scores),
+    ``training_rows_``.
     """
 
     def __init__(self, k: int = 5, max_rows: int = 20_000, seed: int = 0):
@@ -43,7 +45,10 @@ class FeatureNeighbours:
         scale = rows.std(axis=0)
         # A constant column carries no distance; dividing by a zero spread would make it all of it.
         self.scale_ = np.where(scale > 1e-12 * max(float(scale.max()), 1e-300), scale, 1.0)
-        self.knn_ = KNNDistance(self.k, self.max_rows, self.seed).fit(self._standardise(rows))  # builds its index
+        self.training_rows_ = len(rows)
+        # The neighbour scores' calibration comes from the kept rows alone (at most max_rows, leave-one-out):
+        # scoring millions of left-out rows against them would cost more than the density's fit.
+        self.knn_ = KNNDistance(self.k, self.max_rows, self.seed).fit(self._standardise(rows), score_left_out=False)
         self.calibration_ = {"composite": robust_scale(density_scores),
                              "knn": robust_scale(self.knn_.training_scores_)}
         return self
@@ -67,7 +72,7 @@ class FeatureNeighbours:
 
     def meta(self) -> dict[str, Any]:
         return {"k": self.k, "max_rows": self.max_rows, "seed": self.seed, "calibration": self.calibration_,
-                "training_rows": len(self.knn_.training_scores_)}
+                "training_rows": self.training_rows_}
 
     @classmethod
     def from_checkpoint(cls, tensors: dict[str, np.ndarray], meta: dict[str, Any] | None,
@@ -82,6 +87,7 @@ class FeatureNeighbours:
         view = cls(int(meta["k"]), int(meta["max_rows"]), int(meta["seed"]))
         view.mean_ = np.asarray(tensors[f"{PREFIX}mean"], dtype=np.float64)
         view.scale_ = np.asarray(tensors[f"{PREFIX}scale"], dtype=np.float64)
+        view.training_rows_ = int(meta.get("training_rows", len(tensors[f"{PREFIX}training_scores"])))
         view.knn_ = KNNDistance.from_arrays(tensors[f"{PREFIX}rows"], tensors[f"{PREFIX}training_scores"],
                                             k=view.k, max_rows=view.max_rows, seed=view.seed)
         calibration = meta["calibration"]

@@ -34,7 +34,13 @@ class KNNDistance:
         self.max_rows = max_rows
         self.seed = seed
 
-    def fit(self, rows: np.ndarray) -> KNNDistance:
+    def fit(self, rows: np.ndarray, score_left_out: bool = True) -> KNNDistance:
+        """Keep the training rows (a seeded sample above ``max_rows``) and score them.
+
+        ``training_scores_`` has one leave-one-out score per row; with
+        ``score_left_out=False`` only the kept rows are scored (enough for a
+        calibration, and on millions of rows far cheaper).
+        """
         rows = np.asarray(rows, dtype=np.float32)
         if len(rows) < self.k + 1:
             raise DataError(f"{len(rows)} training rows are too few for the {self.k}-nearest-neighbour view; "
@@ -45,8 +51,12 @@ class KNNDistance:
         self.rows_ = rows[kept]
         self._index = None
         # A kept row's nearest neighbour is itself: ask for k + 1 (the last is the k-th other row).
+        kept_scores = self._log_kth(self.rows_, self.k + 1)
+        if not score_left_out:
+            self.training_scores_ = kept_scores
+            return self
         scores = np.empty(len(rows))
-        scores[kept] = self._log_kth(self.rows_, self.k + 1)
+        scores[kept] = kept_scores
         left_out = np.setdiff1d(np.arange(len(rows)), kept)
         if len(left_out):
             scores[left_out] = self._log_kth(rows[left_out], self.k)
