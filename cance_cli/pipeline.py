@@ -178,10 +178,11 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     model.fit(rows, columns=columns, moments=moments if len(rows) < moments.count else None)
     name = method_name(features, model.augment_applied_, model.learn_noise)
     if knn:
+        name += "+kNN"
+    if knn and distributed.current().is_main:  # under torchrun only rank 0's checkpoint is written
         from cance_cli.nce.neighbours import FeatureNeighbours
 
         model.neighbours_ = FeatureNeighbours(knn, seed=seed).fit(rows, model.score_samples(rows))
-        name += "+kNN"
     source = table_meta(pf.schema_arrow)
     meta = {
         "method": name, "features": features, "table": str(table), "table_sha256": file_sha256(table),
@@ -281,7 +282,7 @@ class BatchScorer:
         elif self.method == "gauss":
             scores = self.model.gaussian_score(rows, self.batch_size)
         else:
-            scores = self.model.score_samples(rows, self.batch_size, floor=self.floor)
+            scores = self.model.score_checked_rows(rows, self.batch_size, floor=self.floor)  # _rows checked them
         cols = {c: batch.column(c) for c in keep}
         if self.neighbours is not None:
             knn = self.neighbours.scores(rows)
