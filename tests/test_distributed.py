@@ -86,13 +86,16 @@ def test_torchrun_train_ae_and_fit_nce_agree_with_one_process(table, tmp_path):
     single = cli(*nce_args, "--out", tmp_path / "n1.safetensors")
     assert single.exit_code == 0, single.output
     one = json.loads(single.stdout)
-    run = _torchrun(*nce_args, "--out", "n2.safetensors", cwd=tmp_path)
+    # With the neighbour view, which rank 0 alone fits (it alone writes the checkpoint).
+    run = _torchrun(*nce_args, "--knn", 5, "--out", "n2.safetensors", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     two = _summary(run.stdout)
+    assert two["method"] == "CANCE+kNN" and two["neighbours"]["training_rows"] == one["n_train"] + one["n_val"]
     # The noise statistics merge exactly: the fitted Gaussians are the same.
     assert two["validation_nll"]["gaussian"] == pytest.approx(one["validation_nll"]["gaussian"], rel=1e-9)
     assert two["val_loss"] == pytest.approx(one["val_loss"], rel=0.05)
     d1, d2 = NCEDensity.load(tmp_path / "n1.safetensors"), NCEDensity.load(tmp_path / "n2.safetensors")
+    assert d1.neighbours_ is None and d2.neighbours_.k == 5
     np.testing.assert_allclose(d1.whitener_.mean.numpy(), d2.whitener_.mean.numpy(), rtol=1e-9)
     # Only rank 0 wrote: the checkpoints and nothing else (no second writer's temporary files).
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
