@@ -1,4 +1,4 @@
-"""One result line: printed, and appended to a JSON-lines file (shared by the joined-table benchmarks)."""
+"""Result lines and work-folder names shared by the joined-table benchmarks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ def folder_class_seed(folder: Path) -> tuple[str, int]:
     """``classC-seedS`` (a `joined_views.py` work folder) -> (C, S)."""
     cls, seed = folder.name.removeprefix("class").split("-seed")
     return cls, int(seed)
+
+
+def joined_density_files(folder: Path, name: str) -> tuple[Path, Path]:
+    """(density checkpoint, test scores) that `joined_views.py` writes for the feature
+    table ``name``: ``nce.safetensors`` / ``scores.parquet`` for ``joined`` (what the
+    other scripts read), ``nce-NAME`` / ``scores-NAME`` for the others."""
+    if name == "joined":
+        return folder / "nce.safetensors", folder / "scores.parquet"
+    return folder / f"nce-{name}.safetensors", folder / f"scores-{name}.parquet"
 
 
 def emit(row: dict, out: str | Path) -> None:

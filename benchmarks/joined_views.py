@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
+from _jsonl import joined_density_files
 from sklearn.metrics import roc_auc_score
 
 from cance_cli import CANCE
@@ -58,7 +59,7 @@ def pretrained_pca(embeddings) -> PCAFeatureMap:
 def joined_density(folder: Path, name: str, seed: int, knn: int, anomalous) -> list[tuple[str, object]]:
     """Fit one density on ``folder/name-train.parquet``, score the test table;
     (method suffix, scores) pairs: the density alone, and with --knn the combined score."""
-    nce, out = folder / f"nce-{name}.safetensors", folder / f"scores-{name}.parquet"
+    nce, out = joined_density_files(folder, name)
     fit_nce_table(folder / f"{name}-train.parquet", nce, seed=seed, device="cpu", knn=knn)
     score_table(folder / f"{name}-test.parquet", out, nce)
     t = pq.read_table(out)

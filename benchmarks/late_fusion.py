@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
-from _jsonl import emit, folder_class_seed
+from _jsonl import emit, folder_class_seed, joined_density_files
 from sklearn.metrics import roc_auc_score
 
 from cance_cli.pipeline import fit_nce_table, score_table
@@ -40,7 +40,7 @@ def main() -> None:
         cls, seed = folder_class_seed(folder)
         scaled, flags = {}, None
         for name in MAPS:
-            nce = folder / f"nce-{name}.safetensors"
+            nce = joined_density_files(folder, name)[0]
             if not nce.exists():  # the joined densities come from joined_views.py
                 fit_nce_table(folder / f"{name}-train.parquet", nce, seed=seed, device="cpu")
             scores = {}
