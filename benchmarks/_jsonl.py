@@ -1,4 +1,4 @@
-"""Result lines and work-folder names shared by the joined-table benchmarks."""
+"""Result lines (every benchmark) and work-folder names (the joined-table benchmarks)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ def joined_density_files(folder: Path, name: str) -> tuple[Path, Path]:
     return folder / f"nce-{name}.safetensors", folder / f"scores-{name}.parquet"
 
 
-def emit(row: dict, out: str | Path) -> None:
-    """Print ``row`` (with today's date) as JSON and append it to ``out``."""
+def emit(row: dict, out: str | Path | None) -> None:
+    """Print ``row`` (with today's date) as JSON and append it to ``out`` (if given)."""
     row = {**row, "date": time.strftime("%Y-%m-%d")}
     print(json.dumps(row), flush=True)
+    if out is None:
+        return
     with open(out, "a") as fh:
         fh.write(json.dumps(row) + "\n")

@@ -12,12 +12,11 @@ be kept for the density benchmarks (``--keep DIR``).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
+from _jsonl import emit
 from sklearn.metrics import roc_auc_score
 
 from cance_cli.data import load_data
@@ -60,17 +59,14 @@ def main() -> None:
                        "condition_number": round(ae.latent_condition_number_, 2),
                        "max_abs_corr": round(ae.latent_max_abs_corr_, 3),
                        "fit_seconds": round(ae.fit_seconds_, 1),
-                       "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-                       "date": time.strftime("%Y-%m-%d")}
+                       "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
                 if args.keep:
                     keep = Path(args.keep) / f"{row['data']}-c{cls}-lam{lam}-s{seed}"
                     keep.mkdir(parents=True, exist_ok=True)
                     ae.save(keep / "ae.safetensors", {"source": args.data, "normal_classes": [str(cls)]})
                     for split, ds in (("train", train), ("test", test)):
                         write_feature_table(ae, ds, keep / f"feats-{split}.parquet", normal=[str(cls)])
-                print(json.dumps(row), flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                emit(row, args.out)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ per dataset go to a JSON-lines file (one line per dataset, seed and variant).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _jsonl import emit
 from sklearn.metrics import roc_auc_score
 
 from cance_cli.bench.novelty import novelty_split, table_files
@@ -70,10 +70,8 @@ def main() -> None:
                        "auroc": float(roc_auc_score(split.y_test, scores)), "error_auroc": float(error_auroc),
                        "gauss_auroc": float(roc_auc_score(split.y_test, nce.gaussian_score(c_test))),
                        "ae_seconds": round(ae_seconds, 2), "nce_seconds": round(time.perf_counter() - started, 2),
-                       "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")}
-                print(json.dumps(row), flush=True)
-                with args.out.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                       "machine": platform.machine()}
+                emit(row, args.out)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@ them) for a backbone, at several batch sizes and input sizes, on CPU or CUDA.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 
 import numpy as np
 import torch
+from _jsonl import emit
 
 from cance_cli.backbones import embed_batch, load_backbone
 
@@ -51,11 +51,8 @@ def measure(model, x, bs: int, size: int, device, args) -> None:
            "threads": torch.get_num_threads(), "batch_size": bs, "images": args.images,
            "images_per_second": round(args.images / wall, 1),
            "implementation": model.meta.get("implementation", "efficientnet-lite-pytorch"),
-           "machine": platform.machine(), "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__}
-    print(json.dumps(row), flush=True)
-    if args.out:
-        with open(args.out, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+           "machine": platform.machine(), "torch": torch.__version__}
+    emit(row, args.out)
 
 
 if __name__ == "__main__":

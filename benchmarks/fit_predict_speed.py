@@ -12,7 +12,6 @@ anomalies. One line per (size, method) goes to a JSON-lines file.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _jsonl import emit
 from sklearn.metrics import roc_auc_score
 
 
@@ -101,11 +101,8 @@ def main() -> None:
         for name, r in results.items():
             row = {"size": size, "method": name, **{k: round(v, 4) for k, v in r.items()},
                    "total_seconds": round(r["fit_seconds"] + r["predict_seconds"], 2),
-                   "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-                   "date": time.strftime("%Y-%m-%d")}
-            print(json.dumps(row), flush=True)
-            with args.out.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+                   "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine()}
+            emit(row, args.out)
 
 
 if __name__ == "__main__":

@@ -31,13 +31,12 @@ One JSON line per (class, seed, method) is appended to --out.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import torch
-from _jsonl import joined_density_files
+from _jsonl import emit, joined_density_files
 from sklearn.metrics import roc_auc_score
 
 from cance_cli import CANCE
@@ -129,10 +128,8 @@ def main() -> None:
                        "seconds": round(seconds, 1), "ae_latent": est_ae.settings_["latent"],
                        "pca_components": pca.n_components, "pixels_pca": args.pixels_pca,
                        "knn": args.knn, "images": args.images,
-                       "embeddings": args.emb_train, "date": time.strftime("%Y-%m-%d")}
-                print(json.dumps(row), flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                       "embeddings": args.emb_train}
+                emit(row, args.out)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@ distance, k = 5) runs on the same split. One JSON line per dataset and seed.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _jsonl import emit
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
@@ -70,10 +70,7 @@ def main() -> None:
                 row[name + "_gauss"] = roc_auc_score(s.y_test, nce.gaussian_score(te))
                 row[name + "_seconds"] = round(time.perf_counter() - t1, 2)
             row["ae_seconds"] = round(time.perf_counter() - t0, 2)
-            row["date"] = time.strftime("%Y-%m-%d")
-            print(json.dumps(row), flush=True)
-            with args.out.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            emit(row, args.out)
 
 
 if __name__ == "__main__":

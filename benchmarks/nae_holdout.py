@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import time
 from pathlib import Path
@@ -79,14 +78,12 @@ def main() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             s = NormalizedAutoencoder(schedule=args.schedule, steps=args.steps).settings()
             base = {"digit": digit, "seed": seed, "schedule": args.schedule, "n_train": len(rows),
-                    "threads": args.threads, "machine": platform.machine(), "date": time.strftime("%Y-%m-%d")}
+                    "threads": args.threads, "machine": platform.machine()}
 
             def emit(method: str, scores: np.ndarray, seconds: float, base=base, y=y, **extra) -> None:
                 row = {**base, "method": method, "auroc": roc_auc_score(y, scores), "seconds": round(seconds, 1),
                        **extra}
-                print(json.dumps(row), flush=True)
-                with open(args.out, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
+                emit(row, args.out)
 
             started = time.perf_counter()
             ae_path = folder / "ae.safetensors"

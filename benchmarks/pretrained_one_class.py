@@ -24,10 +24,10 @@ One JSON line per (class, seed, method) is appended to --out.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
+from _jsonl import emit
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
@@ -84,10 +84,8 @@ def _write(rows, cls, seed: int, est, meta: dict, out: str) -> None:
     for method, scores, seconds in rows:
         row = {"normal": cls, "seed": seed, "method": method, "auroc": roc_auc_score(anomalous, scores),
                "seconds": round(seconds, 2), "pca_components": int(est.settings_["latent"]),
-               **{k: v for k, v in meta.items() if k != "y_test"}, "date": time.strftime("%Y-%m-%d")}
-        print(json.dumps(row), flush=True)
-        with open(out, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+               **{k: v for k, v in meta.items() if k != "y_test"}}
+        emit(row, out)
 
 
 if __name__ == "__main__":

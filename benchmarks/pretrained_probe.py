@@ -11,11 +11,11 @@ accuracy under cosine similarity; raw pixels for reference. One JSON line per ro
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 import torch
+from _jsonl import emit
 
 from cance_cli.backbones import embed_batch, load_backbone
 from cance_cli.data import load_data
@@ -50,11 +50,8 @@ def main() -> None:
             rows.append({"weights": "random" if random_init else "imagenet", "image_size": size,
                          "nn1": nn1_accuracy(e, labels), "images_per_second": round(len(x) / (time.perf_counter()
                                                                                               - started), 1)})
-    with open(args.out, "a") as fh:
-        for row in rows:
-            row.update({"images": len(x), "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d")})
-            print(json.dumps(row), flush=True)
-            fh.write(json.dumps(row) + "\n")
+    for row in rows:
+        emit({**row, "images": len(x), "threads": torch.get_num_threads()}, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _jsonl import emit
 
 
 def _json_of(stdout: str) -> dict:
@@ -127,13 +128,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cance-scale-"))
-    stamp = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "date": time.strftime("%Y-%m-%d")}
+    stamp = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
 
     def out(row: dict) -> None:
         row = {**row, **stamp}
-        print(json.dumps(row), flush=True)
-        with open(args.out, "a") as fh:
-            fh.write(json.dumps(row) + "\n")
+        emit(row, args.out)
 
     training(work, args.train_rows, args.width, args.epochs, out)
     scoring(work, args.score_rows, args.files, out)

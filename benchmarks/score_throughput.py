@@ -13,7 +13,6 @@ the child's peak resident memory (ru_maxrss).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from _jsonl import emit
 
 from cance_cli.artifacts import AtomicParquetWriter
 
@@ -82,11 +82,8 @@ def main() -> None:
         row = {"rows": args.rows, "batch_size": bs, "hidden": args.hidden, "seconds": round(wall, 2),
                "rows_per_second": round(args.rows / wall), "scoring_seconds": round(scoring, 2),
                "rows_per_second_scoring": round(args.rows / scoring), "peak_rss_mb": round(peak_mb),
-               "machine": f"{platform.machine()}, {platform.node()}", "date": time.strftime("%Y-%m-%d")}
-        print(json.dumps(row), flush=True)
-        if args.out:
-            with open(args.out, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
+               "machine": f"{platform.machine()}, {platform.node()}"}
+        emit(row, args.out)
 
 
 if __name__ == "__main__":
