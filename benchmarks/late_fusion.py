@@ -6,7 +6,8 @@ for the joined ones, the densities it fitted), fit a density on each single
 map's training table as ``cance fit-nce`` does (same seed), score the training
 and test tables as ``cance score`` does, and combine every subset of up to
 three of the five scores as ``cance fit`` combines its density views: each
-standardised by the median and IQR of its training rows' scores, then added.
+standardised by the median and IQR of its normal training rows' scores, then
+added.
 One JSON line per folder with the AUROC of every subset.
 
     python benchmarks/late_fusion.py /tmp/j3/class6-seed0 --threads 1 --out late-fusion.jsonl
@@ -50,7 +51,11 @@ def main() -> None:
                     score_table(folder / f"{name}-{split}.parquet", out, nce)
                 scores[split] = pq.read_table(out)
             flags = scores["test"].column("is_anomaly").to_numpy()
-            cal = robust_scale(scores["train"].column("score").to_numpy())
+            # Calibrate on the normal training rows only, as `cance fit` does: the
+            # training table of a one-class split also holds the other classes.
+            train = scores["train"]
+            normal = train.column("is_anomaly").to_numpy() == 0
+            cal = robust_scale(train.column("score").to_numpy()[normal])
             scaled[name] = (scores["test"].column("score").to_numpy() - cal["median"]) / cal["iqr"]
         aurocs = {"+".join(combo): round(roc_auc_score(flags, sum(scaled[n] for n in combo)), 4)
                   for r in (1, 2, 3) for combo in itertools.combinations(MAPS, r)}
