@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _jsonl import emit
 from sklearn.metrics import roc_auc_score
 
 from cance_cli.data import load_data
@@ -80,7 +81,7 @@ def main() -> None:
             base = {"digit": digit, "seed": seed, "schedule": args.schedule, "n_train": len(rows),
                     "threads": args.threads, "machine": platform.machine()}
 
-            def emit(method: str, scores: np.ndarray, seconds: float, base=base, y=y, **extra) -> None:
+            def record(method: str, scores: np.ndarray, seconds: float, base=base, y=y, **extra) -> None:
                 row = {**base, "method": method, "auroc": roc_auc_score(y, scores), "seconds": round(seconds, 1),
                        **extra}
                 emit(row, args.out)
@@ -93,22 +94,23 @@ def main() -> None:
                 ae = ConstrainedAutoencoder(latent=32, lam=0.0, epochs=s["ae_epochs"], decoder_epochs=0, lr=1e-4,
                                             hidden=(s["nh"],), arch="reference", seed=seed, device="cpu").fit(rows)
                 ae.save(ae_path, {"normal_classes": normal, "seed": seed})
-            emit("Error", np.concatenate([e for _, _, e, _ in ae.iter_composite(test)]),
+            record("Error", np.concatenate([e for _, _, e, _ in ae.iter_composite(test)]),
                  time.perf_counter() - started, settings={"nh": s["nh"], "ae_epochs": s["ae_epochs"]})
             if args.cance:
                 t0 = time.perf_counter()
-                emit("CANCE", cance_scores(ae, rows, test, folder / "cance-ae", normal, seed), time.perf_counter() - t0)
+                record("CANCE", cance_scores(ae, rows, test, folder / "cance-ae", normal, seed),
+                       time.perf_counter() - t0)
             for key in models:
                 name, make = MODELS[key]
                 model = make(schedule=args.schedule, steps=args.steps, seed=seed, device="cpu")
                 model.fit(rows, autoencoder=copy.deepcopy(ae))
                 model.save(folder / f"{key}.safetensors", {"normal_classes": normal, "seed": seed})
-                emit(name, model.score_samples(test), model.fit_seconds_, settings=model.settings_,
+                record(name, model.score_samples(test), model.fit_seconds_, settings=model.settings_,
                      final_energies={"positive": model.history_["positive"][-1],
                                      "negative": model.history_["negative"][-1]})
                 if args.cance and key == "nae":
                     t0 = time.perf_counter()
-                    emit("CANCE-on-NAE", cance_scores(model.autoencoder_, rows, test, folder / "cance-nae", normal,
+                    record("CANCE-on-NAE", cance_scores(model.autoencoder_, rows, test, folder / "cance-nae", normal,
                                                       seed), time.perf_counter() - t0)
 
 
