@@ -131,8 +131,7 @@ def main() -> None:
     stamp = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs"}
 
     def out(row: dict) -> None:
-        row = {**row, **stamp}
-        emit(row, args.out)
+        emit({**row, **stamp}, args.out)
 
     training(work, args.train_rows, args.width, args.epochs, out)
     scoring(work, args.score_rows, args.files, out)
