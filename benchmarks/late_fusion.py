@@ -7,8 +7,7 @@ map's training table as ``cance fit-nce`` does (same seed), score the training
 and test tables as ``cance score`` does, and combine every subset of up to
 three of the five scores as ``cance fit`` combines its density views: each
 standardised by the median and IQR of its normal training rows' scores, then
-added.
-One JSON line per folder with the AUROC of every subset.
+added. One JSON line per folder with the AUROC of every subset.
 
     python benchmarks/late_fusion.py /tmp/j3/class6-seed0 --threads 1 --out late-fusion.jsonl
 """

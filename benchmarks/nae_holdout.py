@@ -95,7 +95,7 @@ def main() -> None:
                                             hidden=(s["nh"],), arch="reference", seed=seed, device="cpu").fit(rows)
                 ae.save(ae_path, {"normal_classes": normal, "seed": seed})
             record("Error", np.concatenate([e for _, _, e, _ in ae.iter_composite(test)]),
-                 time.perf_counter() - started, settings={"nh": s["nh"], "ae_epochs": s["ae_epochs"]})
+                   time.perf_counter() - started, settings={"nh": s["nh"], "ae_epochs": s["ae_epochs"]})
             if args.cance:
                 t0 = time.perf_counter()
                 record("CANCE", cance_scores(ae, rows, test, folder / "cance-ae", normal, seed),
@@ -106,12 +106,12 @@ def main() -> None:
                 model.fit(rows, autoencoder=copy.deepcopy(ae))
                 model.save(folder / f"{key}.safetensors", {"normal_classes": normal, "seed": seed})
                 record(name, model.score_samples(test), model.fit_seconds_, settings=model.settings_,
-                     final_energies={"positive": model.history_["positive"][-1],
-                                     "negative": model.history_["negative"][-1]})
+                       final_energies={"positive": model.history_["positive"][-1],
+                                       "negative": model.history_["negative"][-1]})
                 if args.cance and key == "nae":
                     t0 = time.perf_counter()
                     record("CANCE-on-NAE", cance_scores(model.autoencoder_, rows, test, folder / "cance-nae", normal,
-                                                      seed), time.perf_counter() - t0)
+                                                        seed), time.perf_counter() - t0)
 
 
 if __name__ == "__main__":
