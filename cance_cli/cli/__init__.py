@@ -21,6 +21,7 @@ from cance_cli.cli.evaluate import evaluate
 from cance_cli.cli.features import features
 from cance_cli.cli.fit import fit
 from cance_cli.cli.fit_nce import fit_nce
+from cance_cli.cli.fuse import fuse
 from cance_cli.cli.join import join
 from cance_cli.cli.predict import predict
 from cance_cli.cli.score import score
@@ -103,6 +104,7 @@ app.command("features")(features)
 app.command("join")(join)
 app.command("fit-nce")(fit_nce)
 app.command("score")(score)
+app.command("fuse")(fuse)
 app.command("evaluate")(evaluate)
 app.command("demo")(demo)
 app.command("bench")(bench)
