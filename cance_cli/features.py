@@ -163,7 +163,10 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
         # The PCA goes to a temporary file first: its hash goes into the table, and it
         # replaces pca_out only once the table is written.
         with atomic_path(pca_out) as tmp:
-            fmap.save(tmp, {"table": str(data), "table_sha256": file_sha256(data), "columns": ds.feature_names,
+            # An image folder or builtin:digits has no single file to hash; the rows' fingerprint stands for it.
+            source_sha = file_sha256(data) if Path(str(data)).is_file() else None
+            fmap.save(tmp, {"table": str(data), "table_sha256": source_sha, "data_fingerprint": ds.fingerprint(),
+                            "columns": ds.feature_names,
                             "normal_classes": normal_classes, "label_col": ds_label(ds, user_label, meta), **split_doc})
             rows_written = write(Path(pca_out), file_sha256(tmp))
     else:

@@ -159,6 +159,22 @@ def test_pca_on_image_dataset_uses_scaled_pixels():
                                atol=1e-6)
 
 
+def test_features_cli_pca_of_the_pixels_of_images_without_a_source_file(tmp_path):
+    """`features --pca K` on images (METHOD's PCA path on pixels), here builtin:digits,
+    which is no file to hash: fitted on the normal training digits, reused on the test split."""
+    pca = tmp_path / "pix.safetensors"
+    fitted = cli("features", "builtin:digits", "--pca", 8, "--normal", "3", "--pca-out", pca,
+                 "--out", tmp_path / "train.parquet", "-q")
+    assert fitted.exit_code == 0, fitted.output
+    reused = cli("features", "builtin:digits", "--pca-model", pca, "--normal", "3", "--split", "test",
+                 "--out", tmp_path / "test.parquet", "-q")
+    assert reused.exit_code == 0, reused.output
+    test = pq.read_table(tmp_path / "test.parquet")
+    assert test.num_rows == len(load_data("builtin:digits", "test")) and "z_7" in test.column_names
+    meta = json.loads(pq.read_table(tmp_path / "train.parquet").schema.metadata[b"cance"])
+    assert meta["feature_map"] == "pca" and meta["normal_classes"] == ["3"]
+
+
 def test_whitening_the_pca_changes_nothing_downstream():
     """fit-nce standardises and whitens its input, so --whiten only rescales the table."""
     from cance_cli.training.nce import NCEDensity
