@@ -41,7 +41,7 @@ IDENTITY = ["id", "label", "is_anomaly"]
 FUSED_KIND = "fused"
 # What must agree between a score table and its reference: the density and how it scored.
 SAME_DENSITY = {"checkpoint_sha256": "another density (--nce)", "score_kind": "another --method",
-                "floor": "another --floor setting"}
+                "floor": "another --floor setting", "feature_map": "features of another feature map"}
 
 
 class ScoreTable:
@@ -80,8 +80,12 @@ class ScoreTable:
 
 
 def _check_pair(scores: ScoreTable, reference: ScoreTable) -> None:
+    def fingerprint(meta: dict[str, Any], key: str):
+        # --method error has no density: the feature map's fingerprint is what ties the pair.
+        return (meta.get("feature_source") or {}).get("checkpoint_sha256") if key == "feature_map" else meta.get(key)
+
     for key, what in SAME_DENSITY.items():
-        if scores.meta.get(key) != reference.meta.get(key):
+        if fingerprint(scores.meta, key) != fingerprint(reference.meta, key):
             raise DataError(f"{reference.path} was scored with {what} than {scores.path}; score the density's "
                             "training table with the same --nce and --method and pass that as its --reference.")
 

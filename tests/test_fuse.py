@@ -14,13 +14,15 @@ from tests.conftest import cli, one_error_line
 from tests.test_join import NCE, write_part
 
 
-def write_scores(path, scores, checkpoint: str, is_anomaly=None, ids=None, kind: str = "nce"):
+def write_scores(path, scores, checkpoint: str | None, is_anomaly=None, ids=None, kind: str = "nce",
+                 feature_map: str | None = None):
     """A table as `cance score` writes it."""
     n = len(scores)
     cols = {"id": np.arange(n) if ids is None else np.asarray(ids),
             "is_anomaly": np.zeros(n, np.int8) if is_anomaly is None else np.asarray(is_anomaly, np.int8),
             "score": np.asarray(scores, np.float64)}
-    meta = {"stage": "scores", "method": "CANCE", "score_kind": kind, "floor": True, "checkpoint_sha256": checkpoint}
+    meta = {"stage": "scores", "method": "CANCE", "score_kind": kind, "floor": True, "checkpoint_sha256": checkpoint,
+            "feature_source": {"checkpoint_sha256": feature_map}}
     with AtomicParquetWriter(path, pa.table(cols).schema, meta) as w:
         w.write(cols)
     return path
@@ -104,6 +106,10 @@ def test_fuse_refuses_what_would_score_the_wrong_rows_and_leaves_the_output_alon
     assert "scored with another density" in error(a, b, "-r", b_ref, "-r", a_ref)
     other_kind = write_scores(tmp_path / "b-gauss.parquet", s, "b" * 64, kind="gauss")
     assert "another --method" in error(a, other_kind, "-r", a_ref, "-r", b_ref)
+    # --method error: no density, so the feature map's fingerprint ties a table to its reference.
+    e_a = write_scores(tmp_path / "e-a.parquet", s, None, kind="error", feature_map="a" * 64)
+    e_b = write_scores(tmp_path / "e-b.parquet", s, None, kind="error", feature_map="b" * 64)
+    assert "another feature map" in error(a, e_a, "-r", a_ref, "-r", e_b)
     swapped = np.r_[np.arange(25), np.arange(49, 24, -1)]
     shuffled = write_scores(tmp_path / "b-shuffled.parquet", s, "b" * 64, ids=swapped)
     assert "different rows (id 25 vs 49 at row 25)" in error(a, shuffled, "-r", a_ref, "-r", b_ref)
