@@ -286,6 +286,19 @@ CASES = [
      "is_anomaly"),
     ("score-out-dir", ["score", "{w}/f.parquet", "--method", "error", "--out", "{w}"], "is a folder"),
     ("score-nce-wrong-stage", ["score", "{w}/f.parquet", "--nce", "{w}/ae.safetensors"], "stage 'autoencoder'"),
+    # fuse
+    ("fuse-one-table", ["fuse", "{w}/s.parquet", "-r", "{w}/s.parquet", "--out", "{w}/x.parquet"], "at least two"),
+    ("fuse-reference-count", ["fuse", "{w}/s.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "--out",
+                              "{w}/x.parquet"], "one --reference per score table"),
+    ("fuse-no-reference", ["fuse", "{w}/s.parquet", "{w}/s.parquet", "--out", "{w}/x.parquet"], "--reference"),
+    ("fuse-feature-table", ["fuse", "{w}/f.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "-r", "{w}/s.parquet",
+                            "--out", "{w}/x.parquet"], "not a score table"),
+    ("fuse-missing-table", ["fuse", "{w}/nowhere.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "-r",
+                            "{w}/s.parquet", "--out", "{w}/x.parquet"], "does not exist"),
+    ("fuse-out-is-input", ["fuse", "{w}/s.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "-r", "{w}/s.parquet",
+                           "--out", "{w}/s.parquet"], "destroy"),
+    ("fuse-out-folder-missing", ["fuse", "{w}/s.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "-r",
+                                 "{w}/s.parquet", "--out", "{w}/nodir/x.parquet"], "does not exist"),
     # evaluate
     ("eval-feature-table", ["evaluate", "{w}/f.parquet"], "feature table"),
     ("eval-min-auroc-nan", ["evaluate", "{w}/s.parquet", "--min-auroc", "nan"], "--min-auroc"),
@@ -329,7 +342,7 @@ def test_catalogue_is_large_and_covers_every_subcommand():
     assert len(CASES) >= 80
     assert len({case[0] for case in CASES}) == len(CASES)
     commands = {case[1][0] for case in CASES}
-    assert commands >= {"train-ae", "features", "fit-nce", "score", "evaluate", "embed", "demo", "bench"}
+    assert commands >= {"train-ae", "features", "fit-nce", "score", "fuse", "evaluate", "embed", "demo", "bench"}
 
 
 @pytest.mark.parametrize("case_id,args,fragment", CASES, ids=[c[0] for c in CASES])
