@@ -48,6 +48,8 @@ class ScoreTable:
     """One table written by `cance score`: its provenance, scores and identity columns."""
 
     def __init__(self, path) -> None:
+        import pyarrow as pa
+
         self.path = Path(path)
         pf = open_table(self.path)
         self.meta = table_meta(pf.schema_arrow)
@@ -58,6 +60,10 @@ class ScoreTable:
         require_columns(self.path, pf.schema_arrow, ["score"], "pass a table written by `cance score`.")
         present = [c for c in IDENTITY if c in pf.schema_arrow.names]
         self.table = read_columns(pf, self.path, present + ["score"])
+        kind = self.table.schema.field("score").type
+        if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            raise DataError(f"{self.path}: column 'score' holds {kind} values, not numbers; re-score its feature "
+                            "table with `cance score`.")
         self.scores = np.asarray(numeric_values(self.table.column("score")), dtype=np.float64)
         if not np.isfinite(self.scores).all():
             raise DataError(f"{self.path} holds {int((~np.isfinite(self.scores)).sum())} non-finite scores; "

@@ -121,6 +121,10 @@ def test_fuse_refuses_what_would_score_the_wrong_rows_and_leaves_the_output_alon
     assert "no normal rows" in error(a, b, "-r", a_ref, "-r", all_anomalous)
     broken = write_scores(tmp_path / "b-nan.parquet", np.r_[s[:-1], np.nan], "b" * 64)
     assert "non-finite" in error(a, broken, "-r", a_ref, "-r", b_ref)
+    text = pq.read_table(b)
+    text = text.set_column(text.schema.get_field_index("score"), "score", pa.array(s.astype(str)))
+    pq.write_table(text.replace_schema_metadata(pq.read_schema(b).metadata), tmp_path / "b-text.parquet")
+    assert "not numbers" in error(a, tmp_path / "b-text.parquet", "-r", a_ref, "-r", b_ref)
     features = write_part(tmp_path / "features.parquet", 2, 0, "pca", "c" * 64, n=50)
     assert "not a score table" in error(a, features, "-r", a_ref, "-r", b_ref)
     assert cli("fuse", a, b, "-r", a_ref, "-r", b_ref, "--out", tmp_path / "f.parquet").exit_code == 0
