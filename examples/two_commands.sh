@@ -19,13 +19,15 @@ import numpy as np
 from sklearn.datasets import load_breast_cancer
 
 work = sys.argv[1]
-data = load_breast_cancer(as_frame=True)
-table = data.frame.rename(columns={"target": "diagnosis"})  # 1 = benign, 0 = malignant
-table.insert(0, "id", np.arange(len(table)))
-benign = table.index[table["diagnosis"] == 1].to_numpy()
-train = np.random.default_rng(0).permutation(benign)[: len(benign) // 2]
-table.loc[train].to_csv(f"{work}/train.csv", index=False)
-table.drop(index=train).to_csv(f"{work}/new.csv", index=False)
+data = load_breast_cancer()  # target 1 = benign, 0 = malignant
+ids = np.arange(len(data.target))
+table = np.column_stack([ids, data.data, data.target])
+header = ",".join(["id", *(name.replace(" ", "_") for name in data.feature_names), "diagnosis"])
+benign = ids[data.target == 1]
+train = np.zeros(len(ids), dtype=bool)
+train[np.random.default_rng(0).permutation(benign)[: len(benign) // 2]] = True
+for name, rows in (("train", train), ("new", ~train)):
+    np.savetxt(f"{work}/{name}.csv", table[rows], delimiter=",", header=header, comments="", fmt="%.10g")
 PY
 
 # 1. Fit: `--label-col diagnosis` keeps the label out of the features, `--normal 1`
