@@ -127,6 +127,7 @@ def fuse_score_tables(scores: list, references: list, out) -> dict[str, Any]:
     refs = [ScoreTable(p) for p in references]
     for view, ref in zip(views, refs, strict=True):
         _check_pair(view, ref)
+    for view in views[1:]:
         _check_aligned(views[0], view)
     parts, columns = [], {}
     for i, (view, ref) in enumerate(zip(views, refs, strict=True), start=1):
