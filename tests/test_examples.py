@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def run_example(script: str, work: Path, **env: str) -> str:
     """Run ``examples/script`` with this interpreter's cance; its stdout."""
-    environment = {**os.environ, "CANCE": f"{shlex.quote(sys.executable)} -m cance_cli", **env}
+    # The scripts expand $CANCE unquoted (word splitting gives "python -m cance_cli").
+    environment = {**os.environ, "CANCE": f"{sys.executable} -m cance_cli", **env}
     done = subprocess.run(["bash", str(EXAMPLES / script), str(work)], capture_output=True, text=True,
                           env=environment, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
