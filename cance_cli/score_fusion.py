@@ -68,12 +68,16 @@ class ScoreTable:
         if not np.isfinite(self.scores).all():
             raise DataError(f"{self.path} holds {int((~np.isfinite(self.scores)).sum())} non-finite scores; "
                             "re-score its feature table.")
+        self._identity: dict[str, np.ndarray | None] = {}
 
     def identity(self, name: str) -> np.ndarray | None:
-        if name not in self.table.schema.names:
-            return None
-        column = self.table.column(name)
-        return anomaly_flags(self.path, column) if name == "is_anomaly" else np.asarray(column.to_numpy())
+        """The column ``name`` as an array (None when absent), converted once: every other table is compared
+        against the first one's."""
+        if name not in self._identity:
+            column = self.table.column(name) if name in self.table.schema.names else None
+            self._identity[name] = (None if column is None else anomaly_flags(self.path, column)
+                                    if name == "is_anomaly" else np.asarray(column.to_numpy()))
+        return self._identity[name]
 
     def calibration_rows(self) -> np.ndarray:
         """The rows a reference calibrates on: its normal rows, else all."""
