@@ -176,12 +176,21 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve()
 
 
-def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out") -> None:
+# Suffixes of the two formats cance writes, and of formats a user may expect instead. A path ending in
+# another format's suffix would get bytes its name misrepresents (a Parquet file called scores.csv).
+OUTPUT_SUFFIXES = {"parquet": (".parquet", ".pq"), "safetensors": (".safetensors",)}
+OTHER_FORMAT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npz", ".npy", ".mat", ".pkl", ".pickle",
+                         ".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".xlsx", ".png", ".pdf", ".parquet", ".pq",
+                         ".safetensors"}
+
+
+def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out", writes: str | None = None) -> None:
     """Refuse an output path that cannot or must not be written, before any work.
 
     Raises for a path that is a folder, equals one of ``inputs`` (writing it
-    would destroy the input), or lies in a folder that is missing or not
-    writable.
+    would destroy the input), lies in a folder that is missing or not
+    writable, or (with ``writes`` = ``"parquet"`` or ``"safetensors"``) ends in
+    another format's suffix.
     """
     if path is None:
         return
@@ -192,6 +201,11 @@ def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out
         if item is not None and not str(item).startswith("builtin:") and _same_file(target, Path(item)):
             raise ArtifactError(f"{option} {target} is also an input of this command; writing it would destroy "
                                 "the input, so choose another file name.")
+    suffix = target.suffix.lower()
+    if writes is not None and suffix in OTHER_FORMAT_SUFFIXES - set(OUTPUT_SUFFIXES[writes]):
+        raise ArtifactError(f"{option} {target} names a {suffix[1:]} file, but this command writes "
+                            f"{'a Parquet table' if writes == 'parquet' else 'a safetensors checkpoint'}; name it "
+                            f"{target.with_suffix(OUTPUT_SUFFIXES[writes][0]).name}.")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise ArtifactError(f"Output folder {parent} does not exist; create it or choose another {option}.")
@@ -200,17 +214,20 @@ def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out
                             "permissions.")
 
 
-def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs=()) -> None:
-    """:func:`check_output` for several ``{option: path}``; they must also differ from each other."""
+def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs=(),
+                  writes: dict[str, str] | None = None) -> None:
+    """:func:`check_output` for several ``{option: path}`` (``writes``: ``{option: format}``); they must also
+    differ from each other."""
     seen: dict[Path, str] = {}
     for option, path in outputs.items():
         if path is None:
             continue
-        check_output(path, inputs, option)
         key = Path(path).resolve()
         if key in seen:
             raise ArtifactError(f"{seen[key]} and {option} name the same file {path}; give them different names.")
         seen[key] = option
+    for option, path in outputs.items():
+        check_output(path, inputs, option, (writes or {}).get(option))
 
 
 def json_safe(value: Any) -> Any:

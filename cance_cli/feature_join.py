@@ -92,7 +92,7 @@ def join_feature_tables(tables: list, out, names: list[str] | None = None) -> di
 
     if len(tables) < 2:
         raise ConfigError("Give at least two feature tables to join.")
-    check_output(out, inputs=tables)
+    check_output(out, inputs=tables, writes="parquet")
     pfs = [open_table(t) for t in tables]
     schemas = [pf.schema_arrow for pf in pfs]
     metas = [table_meta(s) for s in schemas]

@@ -119,7 +119,8 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
     from cance_cli.data.sources import split_defaults
 
     read = dict(read or {})
-    check_outputs({"--out": out, "--pca-out": pca_out}, inputs=[data, ae, pca_model])
+    check_outputs({"--out": out, "--pca-out": pca_out}, inputs=[data, ae, pca_model],
+                  writes={"--out": "parquet", "--pca-out": "safetensors"})
     if ae is not None:
         from cance_cli.training.autoencoder import ConstrainedAutoencoder
 

@@ -62,10 +62,10 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 
     if threshold is not None:
         validate.finite("--threshold", threshold)
-    check_output(out, inputs=[data, model])
     if Path(out).resolve().parent == Path(model).resolve():
         raise ArtifactError(f"--out {out} lies inside the model folder {model}; writing there could replace a "
                             "stage of the model, so choose a file elsewhere.")
+    check_output(out, inputs=[data, model], writes="parquet")
     est = CANCE.load(model, device=device)  # reads and checks the manifest once
     manifest = est.manifest_
     read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}

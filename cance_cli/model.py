@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import check_output, current_umask, dumps, file_sha256, provenance_header, raise_if_interrupted
+from cance_cli.artifacts import (
+    OTHER_FORMAT_SUFFIXES,
+    check_output,
+    current_umask,
+    dumps,
+    file_sha256,
+    provenance_header,
+    raise_if_interrupted,
+)
 from cance_cli.errors import ArtifactError
 
 MANIFEST = "manifest.json"
@@ -36,11 +44,14 @@ STAGE_FILES = {"autoencoder": "ae.safetensors", "pca": "pca.safetensors", "densi
 
 
 def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
-    """Refuse a model folder path that is a file, a non-model folder with files in it,
-    an input of the command, or in a missing or unwritable parent folder."""
+    """Refuse a model folder path that is a file, a new folder named like a file (model.safetensors), a
+    non-model folder with files in it, an input of the command, or in a missing or unwritable parent folder."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ArtifactError(f"{option} {folder} is a file; give a folder name for the model.")
+    if folder.suffix.lower() in OTHER_FORMAT_SUFFIXES and not (folder / MANIFEST).is_file():
+        raise ArtifactError(f"{option} {folder} names a {folder.suffix[1:]} file, but the model is a folder of "
+                            f"several files; give a folder name such as {folder.with_suffix('').name}/.")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
         raise ArtifactError(f"{option} {folder} is a folder with other files in it; give a new or empty folder, "
                             "or an earlier model folder to replace.")

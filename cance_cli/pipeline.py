@@ -164,7 +164,7 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
     model = NCEDensity(**params)
     model.check_params()
     validate.at_least("--max-rows", max_rows, 2)
-    check_output(out, inputs=[table])
+    check_output(out, inputs=[table], writes="safetensors")
     pf = open_table(table)
     columns = feature_columns(table, pf.schema_arrow, features)
     seed = params.get("seed", 0)
@@ -324,7 +324,7 @@ def score_table(table, out, nce=None, method: str = "nce", batch_size: int = REA
     Memory holds one record batch at a time.
     """
     scorer = BatchScorer(nce, method, floor, device, batch_size)
-    check_output(out, inputs=[table, nce])
+    check_output(out, inputs=[table, nce], writes="parquet")
     pf = open_table(table)
     schema = pf.schema_arrow
     meta = table_meta(schema)

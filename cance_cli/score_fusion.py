@@ -89,15 +89,33 @@ class ScoreTable:
         return rows
 
 
-def _check_pair(scores: ScoreTable, reference: ScoreTable) -> None:
-    def fingerprint(meta: dict[str, Any], key: str):
-        # --method error has no density: the feature map's fingerprint is what ties the pair.
-        return (meta.get("feature_source") or {}).get("checkpoint_sha256") if key == "feature_map" else meta.get(key)
+def _fingerprint(meta: dict[str, Any], key: str):
+    # --method error has no density: the feature map's fingerprint is what ties the pair.
+    return (meta.get("feature_source") or {}).get("checkpoint_sha256") if key == "feature_map" else meta.get(key)
 
+
+def _check_pair(scores: ScoreTable, reference: ScoreTable) -> None:
     for key, what in SAME_DENSITY.items():
-        if fingerprint(scores.meta, key) != fingerprint(reference.meta, key):
+        if _fingerprint(scores.meta, key) != _fingerprint(reference.meta, key):
             raise DataError(f"{reference.path} was scored with {what} than {scores.path}; score the density's "
                             "training table with the same --nce and --method and pass that as its --reference.")
+
+
+def _density_key(table: ScoreTable) -> tuple:
+    return tuple(str(_fingerprint(table.meta, key)) for key in SAME_DENSITY)
+
+
+def _check_distinct(views: list[ScoreTable]) -> None:
+    """Two tables of one density would count that density twice (a repeated path, a doubled glob)."""
+    seen: dict[object, ScoreTable] = {}
+    for view in views:
+        fingerprinted = any(_fingerprint(view.meta, key) for key in ("checkpoint_sha256", "feature_map"))
+        for key in (view.path.resolve(), _density_key(view) if fingerprinted else None):
+            earlier = seen.setdefault(key, view) if key is not None else view
+            if earlier is not view:
+                what = (f"{view.path} is given twice" if earlier.path.resolve() == view.path.resolve()
+                        else f"{earlier.path} and {view.path} were scored by the same density the same way")
+                raise DataError(f"{what}; fuse one score table per density.")
 
 
 def _check_aligned(first: ScoreTable, other: ScoreTable) -> None:
@@ -126,11 +144,12 @@ def fuse_score_tables(scores: list, references: list, out) -> dict[str, Any]:
     if len(references) != len(scores):
         raise ConfigError(f"Give one --reference per score table, in the same order: got {len(scores)} score "
                           f"tables and {len(references)} references.")
-    check_output(out, inputs=[*scores, *references])
+    check_output(out, inputs=[*scores, *references], writes="parquet")
     views = [ScoreTable(p) for p in scores]
     refs = [ScoreTable(p) for p in references]
     for view, ref in zip(views, refs, strict=True):
         _check_pair(view, ref)
+    _check_distinct(views)
     for view in views[1:]:
         _check_aligned(views[0], view)
     parts, columns = [], {}

@@ -130,3 +130,19 @@ def test_fuse_refuses_what_would_score_the_wrong_rows_and_leaves_the_output_alon
     assert cli("fuse", a, b, "-r", a_ref, "-r", b_ref, "--out", tmp_path / "f.parquet").exit_code == 0
     assert "already fused" in error(tmp_path / "f.parquet", b, "-r", a_ref, "-r", b_ref)
     assert "destroy" in one_error_line(cli("fuse", a, b, "-r", a_ref, "-r", b_ref, "--out", a))
+
+
+def test_two_tables_of_one_density_are_refused_not_counted_twice(tmp_path):
+    """A copied or re-scored table of the same density would double that density's weight."""
+    rng = np.random.default_rng(1)
+    a = write_scores(tmp_path / "a.parquet", rng.normal(size=30), "a" * 64)
+    copy = write_scores(tmp_path / "a-again.parquet", rng.normal(size=30), "a" * 64)
+    ref = write_scores(tmp_path / "ref.parquet", rng.normal(size=60), "a" * 64)
+    result = cli("fuse", a, copy, "-r", ref, "-r", ref, "--out", tmp_path / "x.parquet")
+    assert result.exit_code == 2
+    assert "scored by the same density" in one_error_line(result)
+    assert not (tmp_path / "x.parquet").exists()
+    # The same density under another --method is another view.
+    error = write_scores(tmp_path / "e.parquet", rng.normal(size=30), "a" * 64, kind="error")
+    error_ref = write_scores(tmp_path / "e-ref.parquet", rng.normal(size=60), "a" * 64, kind="error")
+    assert cli("fuse", a, error, "-r", ref, "-r", error_ref, "--out", tmp_path / "x.parquet").exit_code == 0

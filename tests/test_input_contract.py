@@ -299,6 +299,17 @@ CASES = [
                            "--out", "{w}/s.parquet"], "destroy"),
     ("fuse-out-folder-missing", ["fuse", "{w}/s.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "-r",
                                  "{w}/s.parquet", "--out", "{w}/nodir/x.parquet"], "does not exist"),
+    ("fuse-same-table-twice", ["fuse", "{w}/s.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "-r",
+                               "{w}/s.parquet", "--out", "{w}/x.parquet"], "given twice"),
+    # an output named as another format than the command writes
+    ("fuse-out-csv", ["fuse", "{w}/s.parquet", "{w}/s.parquet", "-r", "{w}/s.parquet", "-r", "{w}/s.parquet",
+                      "--out", "{w}/x.csv"], "writes a Parquet table"),
+    ("score-out-csv", ["score", "{w}/f.parquet", "--method", "error", "--out", "{w}/x.csv"], "name it x.parquet"),
+    ("feat-out-json", ["features", "{w}/t.csv", "--ae", "{w}/ae.safetensors", "--out", "{w}/x.json"], "Parquet"),
+    ("nce-out-parquet", ["fit-nce", "{w}/f.parquet", "--out", "{w}/x.parquet"], "name it x.safetensors"),
+    ("ae-out-pt", ["train-ae", "{w}/t.csv", "--out", "{w}/ae.pt"], "safetensors checkpoint"),
+    ("embed-out-npz", ["embed", "builtin:digits", "--backbone", "pixels", "--out", "{w}/x.npz"], "Parquet"),
+    ("fit-out-file-name", ["fit", "{w}/t.csv", "--out", "{w}/model.safetensors"], "folder"),
     # evaluate
     ("eval-feature-table", ["evaluate", "{w}/f.parquet"], "feature table"),
     ("eval-min-auroc-nan", ["evaluate", "{w}/s.parquet", "--min-auroc", "nan"], "--min-auroc"),

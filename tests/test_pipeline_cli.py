@@ -197,6 +197,23 @@ def test_evaluate_matches_sklearn_and_compares_tables(fitted):
     assert cli("evaluate", folder / "e.parquet", "--min-auroc", "1.0").exit_code == 1
 
 
+def test_evaluate_keeps_table_names_readable_in_an_80_column_terminal(fitted, monkeypatch):
+    folder, feats, nce, _ = fitted
+    names = [folder / "pixels-pca-test-scores.parquet", folder / "pretrained-pca-test-scores.parquet"]
+    cli("score", feats, "--nce", nce, "--out", names[0], "-q")
+    cli("score", feats, "--method", "error", "--out", names[1], "-q")
+    monkeypatch.setenv("COLUMNS", "80")
+    narrow = cli("evaluate", *names)
+    assert narrow.exit_code == 0, narrow.output
+    assert all(name.name in narrow.stdout for name in names), narrow.stdout  # whole names, not "pixels-…"
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    def header(result):
+        return next(line for line in result.stdout.splitlines() if "AUROC" in line)
+
+    assert "precision" not in header(narrow) and "--json" in narrow.stdout  # the caption says where they are
+    monkeypatch.setenv("COLUMNS", "200")
+    assert "precision" in header(cli("evaluate", *names))
+
 def test_f1_at_top_k_by_hand():
     y = np.array([1, 0, 1, 0, 0, 1])
     s = np.array([0.9, 0.8, 0.7, 0.1, 0.2, 0.05])

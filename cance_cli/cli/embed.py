@@ -60,7 +60,7 @@ def embed(
     validate.at_least("--batch-size", batch_size, 1)
     if image_size is not None:
         validate.at_least("--image-size", image_size, 32)
-    check_output(out, inputs=[data, weights])
+    check_output(out, inputs=[data, weights], writes="parquet")
     model = load_backbone(backbone, str(weights) if weights else None, random_init, seed, image_size)
     dev = resolve_device(device)
     ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)

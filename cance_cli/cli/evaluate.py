@@ -35,20 +35,38 @@ def evaluate(
         for r in results:
             typer.echo(f"{r['auroc']:.6f}")
     else:
-        from rich.table import Table
-
-        table = Table(title="evaluation (anomaly class = is_anomaly 1; F1 at the top-k scores)")
-        for col in ("table", "method", "AUROC", "AUPRC", "F1", "precision", "recall", "k", "anomalies / n"):
-            table.add_column(col)
-        best = max(r["auroc"] for r in results)
-        for r in results:
-            mark = "bold" if len(results) > 1 and r["auroc"] == best else ""
-            table.add_row(Path(r["table"]).name, r["method"], f"[{mark}]{r['auroc']:.4f}[/]" if mark
-                          else f"{r['auroc']:.4f}", f"{r['auprc']:.4f}", f"{r['f1']:.4f}", f"{r['precision']:.4f}",
-                          f"{r['recall']:.4f}", str(r["flagged"]), f"{r['n_anomalies']} / {r['n']}")
-        stdout_console().print(table)
+        console = stdout_console()
+        console.print(_results_table(results, console.width))
         if plot is not None:
-            stdout_console().print(f"plot: {plot}")
+            console.print(f"plot: {plot}")
     if min_auroc is not None and any(r["auroc"] < min_auroc for r in results):
         typer.echo(f"Error: an AUROC is below --min-auroc {min_auroc}.", err=True)
         raise typer.Exit(1)
+
+
+def _results_table(results: list[dict], width: int):
+    """A Rich table of ``results``; when all columns do not fit ``width``, the ones that follow from the others
+    (precision, recall, k, counts) are left out so the table and method names stay readable."""
+    from rich.table import Table
+
+    rows = [{"table": Path(r["table"]).name, "method": r["method"], "AUROC": f"{r['auroc']:.4f}",
+             "AUPRC": f"{r['auprc']:.4f}", "F1": f"{r['f1']:.4f}", "precision": f"{r['precision']:.4f}",
+             "recall": f"{r['recall']:.4f}", "k": str(r["flagged"]), "anomalies / n": f"{r['n_anomalies']} / {r['n']}"}
+            for r in results]
+    columns = list(rows[0])
+    # Content plus Rich's padding and borders.
+    needed = sum(max(len(c), *(len(r[c]) for r in rows)) + 3 for c in columns) + 1
+    caption = None
+    if needed > width:
+        columns = ["table", "method", "AUROC", "AUPRC", "F1"]
+        caption = "precision, recall, k and counts: widen the terminal or use --json"
+    best = max(r["auroc"] for r in results)
+    for row, r in zip(rows, results, strict=True):
+        if len(results) > 1 and r["auroc"] == best:
+            row["AUROC"] = f"[bold]{row['AUROC']}[/]"
+    table = Table(title="evaluation (anomaly class = is_anomaly 1; F1 at the top-k scores)", caption=caption)
+    for col in columns:
+        table.add_column(col, overflow="fold") if col in ("table", "method") else table.add_column(col, no_wrap=True)
+    for row in rows:
+        table.add_row(*(row[c] for c in columns))
+    return table

@@ -65,7 +65,7 @@ def train_ae(
                                 hidden=parse_widths("--hidden", hidden), arch=arch, seed=seed, device=device,
                                 verbose=not quiet)
     ae.check_params()
-    check_output(out, inputs=[data])
+    check_output(out, inputs=[data], writes="safetensors")
     normal_classes = parse_normal(normal)
     ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)
     train = ds.subset(ds.normal_mask(normal_classes))

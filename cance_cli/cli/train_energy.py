@@ -111,7 +111,7 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
     model.check_params()
-    check_output(out, inputs=[data, ae])
+    check_output(out, inputs=[data, ae], writes="safetensors")
     start = ConstrainedAutoencoder.load(ae, device=model.device) if ae is not None else None
     normal_classes = parse_normal(normal)
     read = {k: v for k, v in read.items() if v is not None}
