@@ -42,6 +42,7 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
     estimator.save(out, {
         "source": ds.source, "split": ds.split, "normal_classes": normal_classes, "label_col": label_col,
         **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "n_train_rows": len(train),
+        "not_features": ds.not_features,
     })
     return estimator
 

@@ -333,3 +333,26 @@ def test_fit_on_a_carved_split_and_predict_the_held_out_rows(tmp_path):
     assert result.exit_code == 0, result.output
     t = pq.read_table(tmp_path / "p.parquet")
     assert t.num_rows == 66 and int(t.column("is_anomaly").to_numpy().sum()) == 6  # 60 + 6 held out
+
+
+def test_index_and_id_columns_are_never_features(tmp_path):
+    """A CSV saved by pandas with its index (an unnamed first column) and an ID column: neither is a coordinate,
+    so the same rows in another order get the same scores."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd"))
+    df["ID"] = np.arange(300) * 7
+    df["label"] = 0
+    df.to_csv(tmp_path / "train.csv")  # writes the index as a column with an empty header
+    df.iloc[::-1].reset_index(drop=True).to_csv(tmp_path / "reversed.csv")  # same rows, new index and order
+    result = cli("fit", tmp_path / "train.csv", "--normal", "0", "--out", tmp_path / "m", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "not features (labels, ids and index columns never are): '', 'ID', 'label'" in result.output
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["schema"]["columns"] == list("abcd")
+    for name in ("train", "reversed"):
+        assert cli("predict", tmp_path / f"{name}.csv", "--model", tmp_path / "m", "--out",
+                   tmp_path / f"{name}-s.parquet").exit_code == 0
+    forward = pq.read_table(tmp_path / "train-s.parquet").column("score").to_numpy()
+    backward = pq.read_table(tmp_path / "reversed-s.parquet").column("score").to_numpy()
+    np.testing.assert_allclose(backward[::-1], forward, rtol=1e-6)

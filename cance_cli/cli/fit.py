@@ -70,6 +70,7 @@ def fit(
     from cance_cli.errors import ConfigError
     from cance_cli.estimator import CANCE
     from cance_cli.fit_predict import fit_model
+    from cance_cli.model import read_manifest
 
     feature_map, k = "autoencoder", "auto"
     if pca is not None:
@@ -91,7 +92,8 @@ def fit(
                "settings": {key: s[key] for key in ("latent", "hidden", "ae_epochs", "decoder_epochs",
                                                    "ae_batch_size", "nce_epochs", "nce_batch_size", "nce_hidden")},
                "chosen_by_rule": s["chosen"], "rule": s["rule"],
-               "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_)}
+               "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_),
+               "not_features": read_manifest(out).get("not_features")}
     if json_out:
         print_json(summary)
         return
@@ -101,4 +103,7 @@ def fit(
                   f"{summary['flagged_training_rows']} of {summary['training_rows']} training rows above it")
     for line in s["rule"]:
         console.print(f"  {line}")
+    if summary["not_features"]:
+        console.print("  not features (labels, ids and index columns never are): "
+                      + ", ".join(repr(c) for c in summary["not_features"]))
     console.print(f"next: cance predict DATA --model {out} --out scores.parquet")

@@ -34,6 +34,8 @@ class Dataset:
         Their stored (Arrow) types, recorded in checkpoints as the input schema.
     split_info : dict or None
         ``test_fraction`` and ``split_seed`` when the split was carved from one table.
+    not_features : list of str or None
+        A table's columns read but never used as features (label, ids, index columns), in file order.
     pixel_scale : float
         Factor that maps stored image values to [0, 1].
     """
@@ -48,6 +50,7 @@ class Dataset:
     pixel_scale: float = 1.0
     feature_dtypes: list[str] | None = None
     split_info: dict | None = None
+    not_features: list[str] | None = None
 
     def __post_init__(self) -> None:
         if len(self.x) == 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -373,6 +374,14 @@ def _pick_columns(path: Path, names: list[str], patterns: list[str]) -> list[str
 
 
 RESERVED_COLUMNS = ("id", "label", "is_anomaly", "__index_level_0__")
+# A pandas index saved with to_csv() comes back with an empty header (pyarrow) or as "Unnamed: 0" (pandas).
+_UNNAMED_INDEX = re.compile(r"(Unnamed: \d+)?")
+
+
+def never_features(names: list[str]) -> set[str]:
+    """Identity and index columns by name: ``id`` in any case, and unnamed (pandas index) columns. A row
+    number or identifier as a coordinate would make a row's score depend on where it sits in the file."""
+    return {n for n in names if n.strip().lower() == "id" or _UNNAMED_INDEX.fullmatch(n.strip())}
 
 
 def _read_arrow_table(path: Path):
@@ -419,6 +428,10 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
 
     table = _read_arrow_table(path)
     names = table.column_names
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{path} has {names.count(repeated[0])} columns named '{repeated[0]}'; give each column its "
+                        "own name.")
     if table.num_rows == 0:
         raise DataError(f"{path} has a header but no rows; point to a table with data.")
     if label_col is not None and label_col not in names:
@@ -426,7 +439,8 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
                         "fix --label-col, or give --no-label.")
     if label_col is None and not no_label and default_label in names:
         label_col = default_label
-    reserved = set(RESERVED_COLUMNS) | set(pandas_index_columns(table.schema)) | ({label_col} - {None})
+    reserved = (set(RESERVED_COLUMNS) | set(pandas_index_columns(table.schema)) | never_features(names)
+                | ({label_col} - {None}))
     y = None
     if label_col is not None:
         if pat.is_binary(table.schema.field(label_col).type):  # pyarrow's CSV reader falls back to bytes
@@ -458,10 +472,16 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
                             "clean or impute them first.")
     if not features:
         raise DataError(f"{path} has no numeric feature columns besides the reserved id/label/is_anomaly ones.")
-    x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features]).astype(np.float32)
+    x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features])
     _check_finite(x, str(path))
+    too_large = np.abs(x).max(axis=0) > np.finfo(np.float32).max
+    if too_large.any():
+        raise DataError(f"{path}: column '{features[int(np.argmax(too_large))]}' holds values beyond float32's range "
+                        "(about 3.4e38); rescale it (e.g. take its logarithm) first.")
+    x = x.astype(np.float32)
     return Dataset(x=x, y=y, ids=ids, kind="table", source=str(path), split="all", feature_names=features,
-                   feature_dtypes=[str(table.schema.field(c).type) for c in features])
+                   feature_dtypes=[str(table.schema.field(c).type) for c in features],
+                   not_features=[c for c in names if c in reserved])
 
 
 # --------------------------------------------------------------------------- builtin
