@@ -102,6 +102,7 @@ def w(tmp_path_factory) -> Path:
     (w / "header.csv").write_text("a,b,c,d,e,f,label\n")
     (w / "nan.csv").write_text("a,b,label\n1,2,0\nnan,3,0\n3,4,0\n")
     (w / "text.csv").write_text("a,b,label\n1,x,0\n2,y,0\n3,z,1\n")
+    (w / "semicolon.csv").write_text("a;b;label\n1;2;0\n3;4;0\n5;6;1\n")
     (w / "dupcols.csv").write_text("a,a,b,label\n1,2,3,0\n4,5,6,0\n7,8,9,1\n")
     (w / "huge.csv").write_text("a,b,label\n1,1e300,0\n2,3,0\n3,4,1\n")  # finite, but not as float32
     _write_csv(w / "narrow.csv", cols, ["a", "b", "d", "e", "f", "label"])
@@ -178,6 +179,7 @@ CASES = [
     ("ae-seed-neg", ["train-ae", "{w}/t.csv", "--seed", "-1"], "--seed"),
     ("ae-latent-wider-than-input", ["train-ae", "{w}/t.csv", "--latent", "100000"], "--latent"),
     ("ae-duplicate-columns", ["train-ae", "{w}/dupcols.csv"], "2 columns named 'a'"),
+    ("ae-semicolon-csv", ["train-ae", "{w}/semicolon.csv"], "';'-separated"),
     ("ae-beyond-float32", ["train-ae", "{w}/huge.csv"], "float32"),
     ("fit-duplicate-columns", ["fit", "{w}/dupcols.csv", "--out", "{w}/m"], "own name"),
     ("ae-split-seed-neg", ["train-ae", "{w}/t.csv", "--split", "train", "--test-fraction", "0.2",

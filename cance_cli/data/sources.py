@@ -428,6 +428,11 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
 
     table = _read_arrow_table(path)
     names = table.column_names
+    if len(names) == 1 and path.suffix.lower() == ".csv":
+        sep = next((c for c in ";\t|" if c in names[0]), None)
+        if sep is not None:
+            raise DataError(f"{path} looks {'tab' if sep == chr(9) else repr(sep)}-separated; cance reads "
+                            "comma-separated CSV, so re-save it with commas or as Parquet.")
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise DataError(f"{path} has {names.count(repeated[0])} columns named '{repeated[0]}'; give each column its "
