@@ -8,6 +8,7 @@ name) and write the same artifact formats.
 from __future__ import annotations
 
 import contextlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
     normal_classes = parse_normal(normal)
     user_label = read.pop("label_col", None)
     ds = load_data(data, read.pop("split", None), user_label, read.pop("columns", None), **read)
+    if normal_classes is None and ds.y is not None and len(classes := np.unique(ds.y)) > 1:
+        # Legitimate (unsupervised, the threshold allows for contamination), but often a forgotten --normal.
+        logging.getLogger("cance").warning(
+            "%s has %d label values (%s) and no --normal was given: every row trains the model, anomalies "
+            "included; give --normal to train on the normal class only.", ds.source, len(classes),
+            ", ".join(map(str, classes[:5])) + (", ..." if len(classes) > 5 else ""))
     train = ds.subset(ds.normal_mask(normal_classes))
     estimator.fit(train)
     label_col = (user_label or "label") if ds.kind == "table" and ds.y is not None else None

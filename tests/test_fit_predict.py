@@ -356,3 +356,23 @@ def test_index_and_id_columns_are_never_features(tmp_path):
     forward = pq.read_table(tmp_path / "train-s.parquet").column("score").to_numpy()
     backward = pq.read_table(tmp_path / "reversed-s.parquet").column("score").to_numpy()
     np.testing.assert_allclose(backward[::-1], forward, rtol=1e-6)
+
+
+def test_npz_in_adbench_naming_and_labels_without_normal_warn(tmp_path, caplog):
+    """ADBench's X / y arrays are read; labelled rows without --normal train as they are, with a warning."""
+    from cance_cli import CANCE
+    from cance_cli.fit_predict import fit_model
+
+    x, y = _blobs(n_normal=200, n_anom=20, width=5)
+    np.savez(tmp_path / "adbench.npz", X=x, y=y)
+    with caplog.at_level("WARNING", logger="cance"):
+        fit_model(tmp_path / "adbench.npz", tmp_path / "m", CANCE(**SMALL))
+    assert any("no --normal was given" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cance"):
+        fit_model(tmp_path / "adbench.npz", tmp_path / "m", CANCE(**SMALL), normal="0")
+    assert not any("--normal" in r.getMessage() for r in caplog.records)
+    np.savez(tmp_path / "complex.npz", X=x + 1j, y=y)
+    assert "real numbers" in one_error_line(cli("fit", tmp_path / "complex.npz", "--out", tmp_path / "c"))
+    np.savez(tmp_path / "wide_y.npz", X=x, y=np.column_stack([y, y]))
+    assert "one label per row" in one_error_line(cli("fit", tmp_path / "wide_y.npz", "--out", tmp_path / "c"))

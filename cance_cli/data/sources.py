@@ -325,22 +325,42 @@ def _labels(y) -> np.ndarray | None:
     return y
 
 
+def _real_numbers(x: np.ndarray) -> bool:
+    """Integers, floats or booleans: complex values would lose their imaginary part without a word."""
+    return bool(np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == bool)
+
+
+def _label_vector(y, path: Path) -> np.ndarray | None:
+    """One label per row: a (N,), (N, 1) or (1, N) array; anything wider is refused rather than flattened."""
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim > 1 and y.size != max(y.shape):
+        raise DataError(f"{path}: y has shape {y.shape}; save one label per row (shape (N,)).")
+    return _labels(y)
+
+
 def load_npz(path: Path) -> Dataset:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            if "x" not in npz:
-                raise DataError(f"{path} has no array 'x' (found: {', '.join(npz.files)}); "
+            # x and y, or X and y as ADBench's and ODDS-derived files name them.
+            x_name = next((n for n in ("x", "X") if n in npz.files), None)
+            if x_name is None:
+                raise DataError(f"{path} has no array 'x' or 'X' (found: {', '.join(npz.files)}); "
                                 "save inputs as x (and labels as y).")
-            x = npz["x"]
-            y = npz["y"] if "y" in npz else None
+            if {"x", "X"} <= set(npz.files):
+                raise DataError(f"{path} holds both 'x' and 'X'; keep one array of inputs.")
+            x = npz[x_name]
+            y_name = next((n for n in ("y", "Y") if n in npz.files), None)
+            y = npz[y_name] if y_name is not None else None
     except DataError:
         raise
     except Exception as exc:  # BadZipFile, pickled objects, truncated members
         raise DataError(f"Cannot read {path} as .npz ({str(exc).splitlines()[0] if str(exc) else 'corrupt'}); "
                         "save plain arrays x and y with numpy.savez.") from None
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{path}: x holds {x.dtype} values; save numeric arrays.")
-    return _image_or_table(x, _labels(y), str(path))
+    if not _real_numbers(x):
+        raise DataError(f"{path}: x holds {x.dtype} values; save real numbers (integers, floats or booleans).")
+    return _image_or_table(x, _label_vector(y, path), str(path))
 
 
 def load_mat(path: Path) -> Dataset:
@@ -354,10 +374,13 @@ def load_mat(path: Path) -> Dataset:
             from None
     if "X" not in mat:
         raise DataError(f"{path} has no variable 'X'; expected ODDS-style X (rows) and y (labels).")
-    x = np.asarray(mat["X"])
-    if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{path}: X holds {x.dtype} values; save a numeric matrix.")
-    return _image_or_table(x, _labels(mat.get("y")), str(path))
+    x = mat["X"]
+    if hasattr(x, "toarray"):  # a sparse matrix (loadmat returns scipy.sparse for MATLAB sparse variables)
+        x = x.toarray()
+    x = np.asarray(x)
+    if not _real_numbers(x):
+        raise DataError(f"{path}: X holds {x.dtype} values; save a matrix of real numbers.")
+    return _image_or_table(x, _label_vector(mat.get("y"), path), str(path))
 
 
 def _pick_columns(path: Path, names: list[str], patterns: list[str]) -> list[str]:
