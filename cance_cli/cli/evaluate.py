@@ -65,8 +65,8 @@ def _results_table(results: list[dict], width: int):
         if len(results) > 1 and r["auroc"] == best:
             row["AUROC"] = f"[bold]{row['AUROC']}[/]"
     table = Table(title="evaluation (anomaly class = is_anomaly 1; F1 at the top-k scores)", caption=caption)
-    for col in columns:
-        table.add_column(col, overflow="fold") if col in ("table", "method") else table.add_column(col, no_wrap=True)
+    for col in columns:  # names fold onto a second line; numbers never wrap
+        table.add_column(col, **({"overflow": "fold"} if col in ("table", "method") else {"no_wrap": True}))
     for row in rows:
         table.add_row(*(row[c] for c in columns))
     return table

@@ -10,6 +10,7 @@ import gzip
 import pickle
 import re
 import struct
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -456,10 +457,10 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         if sep is not None:
             raise DataError(f"{path} looks {'tab' if sep == chr(9) else repr(sep)}-separated; cance reads "
                             "comma-separated CSV, so re-save it with commas or as Parquet.")
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = [(name, count) for name, count in Counter(names).items() if count > 1]
     if repeated:
-        raise DataError(f"{path} has {names.count(repeated[0])} columns named '{repeated[0]}'; give each column its "
-                        "own name.")
+        raise DataError(f"{path} has {repeated[0][1]} columns named '{repeated[0][0]}'; give each column its own "
+                        "name.")
     if table.num_rows == 0:
         raise DataError(f"{path} has a header but no rows; point to a table with data.")
     if label_col is not None and label_col not in names:
@@ -502,7 +503,8 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         raise DataError(f"{path} has no numeric feature columns besides the reserved id/label/is_anomaly ones.")
     x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features])
     _check_finite(x, str(path))
-    too_large = np.abs(x).max(axis=0) > np.finfo(np.float32).max
+    limit = np.finfo(np.float32).max  # per-column extremes: no temporary copy of the whole table
+    too_large = (x.max(axis=0) > limit) | (x.min(axis=0) < -limit)
     if too_large.any():
         raise DataError(f"{path}: column '{features[int(np.argmax(too_large))]}' holds values beyond float32's range "
                         "(about 3.4e38); rescale it (e.g. take its logarithm) first.")
