@@ -74,9 +74,12 @@ class ScoreTable:
         """The column ``name`` as an array (None when absent), converted once: every other table is compared
         against the first one's."""
         if name not in self._identity:
-            column = self.table.column(name) if name in self.table.schema.names else None
-            self._identity[name] = (None if column is None else anomaly_flags(self.path, column)
-                                    if name == "is_anomaly" else np.asarray(column.to_numpy()))
+            if name not in self.table.schema.names:
+                self._identity[name] = None
+            elif name == "is_anomaly":
+                self._identity[name] = anomaly_flags(self.path, self.table.column(name))
+            else:
+                self._identity[name] = np.asarray(self.table.column(name).to_numpy())
         return self._identity[name]
 
     def calibration_rows(self) -> np.ndarray:
@@ -101,21 +104,20 @@ def _check_pair(scores: ScoreTable, reference: ScoreTable) -> None:
                             "training table with the same --nce and --method and pass that as its --reference.")
 
 
-def _density_key(table: ScoreTable) -> tuple:
-    return tuple(str(_fingerprint(table.meta, key)) for key in SAME_DENSITY)
-
-
 def _check_distinct(views: list[ScoreTable]) -> None:
-    """Two tables of one density would count that density twice (a repeated path, a doubled glob)."""
-    seen: dict[object, ScoreTable] = {}
+    """Two tables of one density would count that density twice (a repeated path, a doubled glob, a copy)."""
+    paths: set[Path] = set()
+    densities: dict[tuple, ScoreTable] = {}
     for view in views:
-        fingerprinted = any(_fingerprint(view.meta, key) for key in ("checkpoint_sha256", "feature_map"))
-        for key in (view.path.resolve(), _density_key(view) if fingerprinted else None):
-            earlier = seen.setdefault(key, view) if key is not None else view
-            if earlier is not view:
-                what = (f"{view.path} is given twice" if earlier.path.resolve() == view.path.resolve()
-                        else f"{earlier.path} and {view.path} were scored by the same density the same way")
-                raise DataError(f"{what}; fuse one score table per density.")
+        if view.path.resolve() in paths:
+            raise DataError(f"{view.path} is given twice; fuse one score table per density.")
+        paths.add(view.path.resolve())
+        if not any(_fingerprint(view.meta, key) for key in ("checkpoint_sha256", "feature_map")):
+            continue  # nothing identifies its density
+        earlier = densities.setdefault(tuple(_fingerprint(view.meta, key) for key in SAME_DENSITY), view)
+        if earlier is not view:
+            raise DataError(f"{earlier.path} and {view.path} were scored by the same density the same way; fuse "
+                            "one score table per density.")
 
 
 def _check_aligned(first: ScoreTable, other: ScoreTable) -> None:
