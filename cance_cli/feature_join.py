@@ -86,6 +86,24 @@ def _same_ids(first_path, other_path, first, other, offset: int) -> None:
                         f"{b[r].item()!r}); compute both feature tables from the same data, in the same order.")
 
 
+def _check_distinct_maps(tables: list, metas: list[dict[str, Any]]) -> None:
+    """The same table twice, or two of one feature map, would repeat its columns: nothing gained, and a density
+    over collinear columns."""
+    paths: dict[Path, Any] = {}
+    maps: dict[str, Any] = {}
+    for table, meta in zip(tables, metas, strict=True):
+        earlier = paths.get(Path(table).resolve())
+        fingerprint = meta.get("checkpoint_sha256")
+        if earlier is None and fingerprint is not None:
+            earlier = maps.get(fingerprint)
+        if earlier is not None:
+            raise DataError(f"{earlier} and {table} hold the same feature map's columns; join tables of different "
+                            "feature maps.")
+        paths[Path(table).resolve()] = table
+        if fingerprint is not None:
+            maps[fingerprint] = table
+
+
 def join_feature_tables(tables: list, out, names: list[str] | None = None) -> dict[str, Any]:
     """Write ``out``: the composite columns of every table side by side, prefixed with ``names``."""
     import pyarrow as pa
@@ -96,6 +114,7 @@ def join_feature_tables(tables: list, out, names: list[str] | None = None) -> di
     pfs = [open_table(t) for t in tables]
     schemas = [pf.schema_arrow for pf in pfs]
     metas = [table_meta(s) for s in schemas]
+    _check_distinct_maps(tables, metas)
     names = list(names) if names else default_names(metas)
     if len(names) != len(tables):
         raise ConfigError(f"--names gives {len(names)} names for {len(tables)} tables; give one per table.")

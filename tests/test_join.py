@@ -91,6 +91,12 @@ def test_join_refuses_mismatched_rows_names_and_joined_parts(tmp_path):
     same = write_part(tmp_path / "ae2.parquet", 3, 2, "autoencoder", "d" * 64)
     assert cli("join", ae, same, "--out", tmp_path / "v.parquet").exit_code == 0
     assert "v2.z_0" in pq.read_schema(tmp_path / "v.parquet").names
+    # The same table twice, or a copy of it (one feature map's columns twice), adds nothing but collinearity.
+    assert "same feature map" in one_error_line(cli("join", ae, ae, "--out", tmp_path / "twice.parquet"))
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(ae.read_bytes())
+    assert "same feature map" in one_error_line(cli("join", ae, copy, "--out", tmp_path / "twice.parquet"))
+    assert not (tmp_path / "twice.parquet").exists()
 
 
 def test_join_streams_parts_written_in_different_batches(tmp_path, monkeypatch):
