@@ -37,9 +37,10 @@ PCA_AUTO_VARIANCE = 0.9  # --pca auto: the fewest components that explain this s
 
 def pca_auto_components(explained_variance_ratio: np.ndarray, n_rows: int, width: int) -> int:
     """The rule of ``pca="auto"``: the fewest components explaining 90% of the
-    variance, at least 2 and at most min(64, rows - 1, width)."""
+    variance, at least 2 and at most min(64, rows - 1, width - 1) (all of a
+    table's components would reconstruct it exactly: zero error columns)."""
     k = int(np.searchsorted(np.cumsum(explained_variance_ratio), PCA_AUTO_VARIANCE) + 1)
-    return int(min(max(k, 2), 64, n_rows - 1, width))
+    return int(min(max(k, 2), 64, n_rows - 1, width - 1))
 
 
 class CANCE(OutlierMixin, BaseEstimator):
@@ -349,14 +350,11 @@ class CANCE(OutlierMixin, BaseEstimator):
         return self._select(*self._composite(X))
 
     def _fit_pca(self, X):
-        from cance_cli.pca import PCAFeatureMap
+        from cance_cli.pca import PCAFeatureMap, variance_spectrum
 
         if self.pca != "auto":
             return PCAFeatureMap(int(self.pca)).fit(X)
-        width = int(self.n_features_in_)
-        full = PCAFeatureMap(min(width, len(X))).fit(X)
-        ratios = full.explained_variance_ / full.explained_variance_.sum() * full.explained_variance_ratio_
-        k = pca_auto_components(ratios, len(X), width)
+        k = pca_auto_components(variance_spectrum(X), len(X), int(self.n_features_in_))
         self.settings_["rule"] = [*self.settings_["rule"], f"PCA components: fewest explaining 90% of the "
                                   f"variance, clip to [2, 64] = {k}"]
         return PCAFeatureMap(k).fit(X)

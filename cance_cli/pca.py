@@ -23,6 +23,14 @@ def _rows(X, index=slice(None)) -> np.ndarray:
     return flat_rows(X, index, what="embedding table")
 
 
+def variance_spectrum(X) -> np.ndarray:
+    """The share of the variance each principal component of ``X`` explains, largest first."""
+    from sklearn.decomposition import PCA
+
+    E = _rows(X)
+    return PCA(n_components=min(E.shape), svd_solver="full").fit(E).explained_variance_ratio_
+
+
 class PCAFeatureMap:
     """Composite features from a PCA of embeddings.
 
@@ -51,9 +59,12 @@ class PCAFeatureMap:
         from sklearn.decomposition import PCA
 
         E = _rows(X)
-        if not 1 <= self.n_components <= min(E.shape):
-            raise ConfigError(f"--pca must be between 1 and {min(E.shape)} for {E.shape[0]} rows of width "
-                              f"{E.shape[1]}, got {self.n_components}.")
+        # Fewer components than columns: with all of them the reconstruction is exact and the composite
+        # features' error columns are zero.
+        top = min(E.shape[0], E.shape[1] - 1)
+        if not 1 <= self.n_components <= top:
+            raise ConfigError(f"--pca must be between 1 and {top} for {E.shape[0]} rows of width {E.shape[1]} "
+                              f"(fewer components than columns), got {self.n_components}.")
         pca = PCA(n_components=self.n_components, svd_solver="full").fit(E)
         self.mean_, self.components_ = pca.mean_, pca.components_
         self.explained_variance_ = pca.explained_variance_

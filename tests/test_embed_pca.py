@@ -118,6 +118,19 @@ def test_pca_composite_matches_numpy_and_round_trips(tmp_path):
         fmap.composite_features(E[:, :7])
 
 
+def test_pca_keeps_fewer_components_than_columns(tmp_path):
+    """All components would reconstruct every row exactly: zero error columns, nothing for the density."""
+    from cance_cli.errors import ConfigError
+    from cance_cli.estimator import CANCE
+
+    narrow = np.random.default_rng(0).normal(size=(200, 4)).astype(np.float32)  # needs all 4 for 90 %
+    with pytest.raises(ConfigError, match="between 1 and 3"):
+        PCAFeatureMap(4).fit(narrow)
+    est = CANCE(feature_map="pca", pca="auto", nce_epochs=2, views="composite").fit(narrow)
+    assert est.pca_.n_components == 3
+    assert np.isfinite(est.score_samples(narrow)).all()
+
+
 def test_features_cli_pca_path_and_errors(tmp_path):
     import pyarrow as pa
 
