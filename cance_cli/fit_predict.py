@@ -84,7 +84,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     normal = manifest.get("normal_classes") if ds.y is not None else None
     fields = [pa.field("id", pa.int64() if np.issubdtype(ds.ids.dtype, np.integer) else pa.string())]
     if ds.y is not None:
-        fields.append(pa.field("label", pa.int64() if np.issubdtype(ds.y.dtype, np.integer) else pa.string()))
+        kind = ds.y.dtype
+        fields.append(pa.field("label", pa.int64() if np.issubdtype(kind, np.integer) else
+                               pa.float64() if np.issubdtype(kind, np.floating) else pa.string()))
     if normal:
         fields.append(pa.field("is_anomaly", pa.int8()))
     fields += [pa.field("score", pa.float64()), pa.field("is_flagged", pa.int8())]

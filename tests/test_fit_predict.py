@@ -376,3 +376,19 @@ def test_npz_in_adbench_naming_and_labels_without_normal_warn(tmp_path, caplog):
     assert "real numbers" in one_error_line(cli("fit", tmp_path / "complex.npz", "--out", tmp_path / "c"))
     np.savez(tmp_path / "wide_y.npz", X=x, y=np.column_stack([y, y]))
     assert "one label per row" in one_error_line(cli("fit", tmp_path / "wide_y.npz", "--out", tmp_path / "c"))
+
+
+def test_predict_refuses_a_feature_as_label_and_keeps_float_labels(labelled, tmp_path):
+    pd = pytest.importorskip("pandas")
+    folder, model, _ = labelled
+    data = folder / "test.csv"
+    line = one_error_line(cli("predict", data, "--model", model, "--label-col", "f0", "--out", tmp_path / "p.parquet"))
+    assert "'f0' is one of the columns the model was trained on" in line
+    frame = pd.read_csv(data)
+    frame["grade"] = np.linspace(0.05, 0.95, len(frame))  # a float label column (e.g. a severity)
+    frame.to_csv(tmp_path / "graded.csv", index=False)
+    result = cli("predict", tmp_path / "graded.csv", "--model", model, "--label-col", "grade",
+                 "--out", tmp_path / "g.parquet")
+    assert result.exit_code == 0, result.output
+    labels = pq.read_table(tmp_path / "g.parquet").column("label")
+    np.testing.assert_allclose(labels.to_numpy(), frame["grade"].to_numpy())

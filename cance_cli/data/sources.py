@@ -482,6 +482,9 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
     ids = (np.asarray(table.column("id").to_numpy(zero_copy_only=False)) if "id" in names
            else np.arange(table.num_rows, dtype=np.int64))
     if required_columns is not None:
+        if label_col in required_columns:
+            raise DataError(f"{path}: the label column '{label_col}' is one of the columns the model was trained on "
+                            "as a feature; name the real label with --label-col, or give --no-label.")
         missing = [c for c in required_columns if c not in names]
         if missing:
             raise DataError(f"{path} lacks column '{missing[0]}' ({len(missing)} of the {len(required_columns)} "
