@@ -178,10 +178,11 @@ def _same_file(a: Path, b: Path) -> bool:
 
 # Suffixes of the two formats cance writes, and of formats a user may expect instead. A path ending in
 # another format's suffix would get bytes its name misrepresents (a Parquet file called scores.csv).
-OUTPUT_SUFFIXES = {"parquet": (".parquet", ".pq"), "safetensors": (".safetensors",)}
+OUTPUT_SUFFIXES = {"parquet": (".parquet", ".pq"), "safetensors": (".safetensors",), "png": (".png",)}
+FORMAT_NAMES = {"parquet": "a Parquet table", "safetensors": "a safetensors checkpoint", "png": "a PNG image"}
 OTHER_FORMAT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npz", ".npy", ".mat", ".pkl", ".pickle",
-                         ".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".xlsx", ".png", ".pdf", ".parquet", ".pq",
-                         ".safetensors"}
+                         ".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".xlsx", ".png", ".pdf", ".svg", ".jpg", ".jpeg",
+                         ".parquet", ".pq", ".safetensors"}
 
 
 def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out", writes: str | None = None) -> None:
@@ -189,8 +190,8 @@ def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out
 
     Raises for a path that is a folder, equals one of ``inputs`` (writing it
     would destroy the input), lies in a folder that is missing or not
-    writable, or (with ``writes`` = ``"parquet"`` or ``"safetensors"``) ends in
-    another format's suffix.
+    writable, or (with ``writes`` = ``"parquet"``, ``"safetensors"`` or ``"png"``)
+    ends in another format's suffix.
     """
     if path is None:
         return
@@ -204,8 +205,7 @@ def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out
     suffix = target.suffix.lower()
     if writes is not None and suffix in OTHER_FORMAT_SUFFIXES - set(OUTPUT_SUFFIXES[writes]):
         raise ArtifactError(f"{option} {target} names a {suffix[1:]} file, but this command writes "
-                            f"{'a Parquet table' if writes == 'parquet' else 'a safetensors checkpoint'}; name it "
-                            f"{target.with_suffix(OUTPUT_SUFFIXES[writes][0]).name}.")
+                            f"{FORMAT_NAMES[writes]}; name it {target.with_suffix(OUTPUT_SUFFIXES[writes][0]).name}.")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise ArtifactError(f"Output folder {parent} does not exist; create it or choose another {option}.")

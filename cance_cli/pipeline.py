@@ -377,7 +377,7 @@ def evaluate_tables(paths: list, contamination: float | None = None, top_k: int 
         validate.fraction("--contamination", contamination, low_open=True, high_open=True)
     if top_k is not None:
         validate.at_least("--top-k", top_k, 1)
-    check_output(plot, inputs=paths, option="--plot")
+    check_output(plot, inputs=paths, option="--plot", writes="png")
     results, curves = [], []
     for path in paths:
         name, y, s = load_scores(path)

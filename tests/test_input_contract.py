@@ -327,6 +327,7 @@ CASES = [
     ("eval-top-k-0", ["evaluate", "{w}/s.parquet", "--top-k", "0"], "--top-k"),
     ("eval-plot-is-input", ["evaluate", "{w}/s.parquet", "--plot", "{w}/s.parquet"], "also an input"),
     ("eval-plot-dir", ["evaluate", "{w}/s.parquet", "--plot", "{w}"], "is a folder"),
+    ("eval-plot-pdf", ["evaluate", "{w}/s.parquet", "--plot", "{w}/roc.pdf"], "name it roc.png"),
     ("eval-corrupt", ["evaluate", "{w}/corrupt.parquet"], "corrupt"),
     ("eval-unlabelled", ["evaluate", "{w}/s_unlabelled.parquet"], "needs labels"),
     ("eval-string-flags", ["evaluate", "{w}/s_strflag.parquet"], "is_anomaly"),

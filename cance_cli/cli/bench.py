@@ -94,7 +94,7 @@ def bench(
     for option, folder in (("--out", out), ("--work", work)):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise ConfigError(f"{option} {folder} is a file; give a folder (it is created if missing).")
-    check_output(roc, option="--roc")
+    check_output(roc, option="--roc", writes="png")
     config = BenchConfig(device=device, max_train=max_train)
     config.ae.update(latent=latent, epochs=ae_epochs, decoder_epochs=decoder_epochs)
     config.nce.update(ratio=ratio, epochs=nce_epochs or 100)
