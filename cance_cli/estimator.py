@@ -259,6 +259,14 @@ class CANCE(OutlierMixin, BaseEstimator):
         spec = "composite" if self.views == "auto" and self.features == "latent" else self.views
         self.views_, reason = choose_views(spec, kind, width, self.feature_map)
         self.settings_["rule"] = [*self.settings_["rule"], reason]
+        if "composite" not in self.views_:
+            unused = [name for name, value in (("latent", self.latent), ("ae_hidden", self.ae_hidden),
+                                               ("ae_epochs", self.ae_epochs), ("decoder_epochs", self.decoder_epochs),
+                                               ("ae_batch_size", self.ae_batch_size)) if value is not None]
+            if unused:
+                log.warning("%s set but unused: the views of this table (%s) have no autoencoder; add the composite "
+                            "view (views='composite+%s', --views composite+%s) to use it.", ", ".join(unused),
+                            "+".join(self.views_), "+".join(self.views_), "+".join(self.views_))
         self.autoencoder_ = self.pca_ = self.density_ = None
         self.input_map_ = self.input_density_ = self.knn_ = None
         # Two independent tracks: the feature map and its density; the table's own

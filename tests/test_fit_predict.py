@@ -392,3 +392,16 @@ def test_predict_refuses_a_feature_as_label_and_keeps_float_labels(labelled, tmp
     assert result.exit_code == 0, result.output
     labels = pq.read_table(tmp_path / "g.parquet").column("label")
     np.testing.assert_allclose(labels.to_numpy(), frame["grade"].to_numpy())
+
+
+def test_autoencoder_settings_the_views_do_not_use_are_reported(caplog):
+    from cance_cli import CANCE
+
+    x, _ = _blobs(n_normal=200, n_anom=0, width=6)  # 6 columns: the input view alone
+    with caplog.at_level("WARNING", logger="cance"):
+        CANCE(**{**SMALL, "latent": 3}).fit(x)
+    assert any("latent, ae_epochs" in r.getMessage() and "unused" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cance"):
+        CANCE(**{**SMALL, "latent": 3, "views": "composite+input"}).fit(x)
+    assert not any("unused" in r.getMessage() for r in caplog.records)
