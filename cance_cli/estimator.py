@@ -260,13 +260,16 @@ class CANCE(OutlierMixin, BaseEstimator):
         self.views_, reason = choose_views(spec, kind, width, self.feature_map)
         self.settings_["rule"] = [*self.settings_["rule"], reason]
         if "composite" not in self.views_:
-            unused = [name for name, value in (("latent", self.latent), ("ae_hidden", self.ae_hidden),
-                                               ("ae_epochs", self.ae_epochs), ("decoder_epochs", self.decoder_epochs),
-                                               ("ae_batch_size", self.ae_batch_size)) if value is not None]
+            # (parameter, its `cance fit` option)
+            unused = [(name, option) for name, option, value in (
+                ("latent", "--latent", self.latent), ("ae_hidden", "--hidden", self.ae_hidden),
+                ("ae_epochs", "--epochs", self.ae_epochs), ("decoder_epochs", "--decoder-epochs", self.decoder_epochs),
+                ("ae_batch_size", "--batch-size", self.ae_batch_size)) if value is not None]
             if unused:
-                log.warning("%s set but unused: the views of this table (%s) have no autoencoder; add the composite "
-                            "view (views='composite+%s', --views composite+%s) to use it.", ", ".join(unused),
-                            "+".join(self.views_), "+".join(self.views_), "+".join(self.views_))
+                views = "+".join(self.views_)
+                log.warning("autoencoder settings given but unused (%s; %s in `cance fit`): the views of this table "
+                            "(%s) have no autoencoder; views='composite+%s' (--views composite+%s) adds it.",
+                            ", ".join(n for n, _ in unused), ", ".join(o for _, o in unused), views, views, views)
         self.autoencoder_ = self.pca_ = self.density_ = None
         self.input_map_ = self.input_density_ = self.knn_ = None
         # Two independent tracks: the feature map and its density; the table's own
