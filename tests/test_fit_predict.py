@@ -405,3 +405,13 @@ def test_autoencoder_settings_the_views_do_not_use_are_reported(caplog):
     with caplog.at_level("WARNING", logger="cance"):
         CANCE(**{**SMALL, "latent": 3, "views": "composite+input"}).fit(x)
     assert not any("unused" in r.getMessage() for r in caplog.records)
+
+
+def test_a_table_with_fewer_rows_than_columns_fits():
+    """50 rows of 200 columns: the input view keeps at most half as many directions as rows."""
+    from cance_cli import CANCE
+
+    x = np.random.default_rng(0).normal(size=(50, 200)).astype(np.float32)
+    est = CANCE(**SMALL).fit(x)
+    assert est.input_map_.n_components_ <= 25
+    assert np.isfinite(est.score_samples(x)).all()

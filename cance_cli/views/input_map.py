@@ -4,7 +4,7 @@ Density estimation on the input needs a full-rank covariance, which real
 tables often lack (constant or duplicated columns). The map standardises each
 column with the training mean and standard deviation, rotates to principal
 axes and keeps the directions whose singular value is at least 1e-4 of the
-largest (at most ``max_components`` of them). Rotation does not change
+largest (at most ``max_components`` of them, and at most half the rows). Rotation does not change
 distances, so the k-nearest-neighbour view uses the same coordinates.
 """
 
@@ -45,7 +45,9 @@ class InputCoordinates:
         keep = int(np.sum(sv > sv[0] * RELATIVE_RANK_TOL)) if sv[0] > 0 else 0
         if keep == 0:
             raise DataError("Every column is constant on the training rows; nothing to learn from.")
-        self.components_ = vt[: min(keep, self.max_components)]
+        # At most half as many directions as rows: a table with fewer rows than columns (50 x 200) still leaves
+        # its density more rows than dimensions after the validation split, instead of failing the fit.
+        self.components_ = vt[: min(keep, self.max_components, max(1, len(rows) // 2))]
         self.input_width_ = rows.shape[1]
         self.fingerprint_ = array_fingerprint(rows.astype(np.float32))
         return self
