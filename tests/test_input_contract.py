@@ -181,6 +181,7 @@ CASES = [
     ("ae-duplicate-columns", ["train-ae", "{w}/dupcols.csv"], "2 columns named 'a'"),
     ("ae-semicolon-csv", ["train-ae", "{w}/semicolon.csv"], "';'-separated"),
     ("ae-beyond-float32", ["train-ae", "{w}/huge.csv"], "float32"),
+    ("fit-columns-names-label", ["fit", "{w}/t.csv", "--columns", "a,label", "--out", "{w}/m"], "never a feature"),
     ("fit-duplicate-columns", ["fit", "{w}/dupcols.csv", "--out", "{w}/m"], "own name"),
     ("ae-split-seed-neg", ["train-ae", "{w}/t.csv", "--split", "train", "--test-fraction", "0.2",
                            "--split-seed", "-1"], "--split-seed"),

@@ -491,6 +491,10 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
                             "columns the model was trained on are missing); give a table with the training columns.")
         features = list(required_columns)
     elif columns:
+        named = [c for c in columns if c in reserved]  # by its exact name, not through a wildcard
+        if named:
+            raise DataError(f"--columns names '{named[0]}', a label, id or index column, which is never a feature; "
+                            "rename the column if it really is one.")
         features = [c for c in _pick_columns(path, names, columns) if c not in reserved]
     else:
         features = [c for c in names if c not in reserved]
