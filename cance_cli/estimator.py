@@ -367,7 +367,7 @@ class CANCE(OutlierMixin, BaseEstimator):
             return PCAFeatureMap(int(self.pca)).fit(X)
         k = pca_auto_components(variance_spectrum(X), len(X), int(self.n_features_in_))
         self.settings_["rule"] = [*self.settings_["rule"], f"PCA components: fewest explaining 90% of the "
-                                  f"variance, clip to [2, 64] = {k}"]
+                                  f"variance, clip to [2, min(64, width - 1)] = {k}"]
         return PCAFeatureMap(k).fit(X)
 
     def _density(self, augment: bool = True, verbose: bool = True):
