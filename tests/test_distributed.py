@@ -102,6 +102,21 @@ def test_torchrun_train_ae_and_fit_nce_agree_with_one_process(table, tmp_path):
         ["ae1.safetensors", "ae2.safetensors", "feats.parquet", "n1.safetensors", "n2.safetensors"])
 
 
+def test_ray_input_is_parquet_files_named_as_such(tmp_path):
+    """No Ray needed: the engine's reader takes a Parquet file, a folder of them or a glob; a CSV gets one sentence
+    naming the way out."""
+    from cance_cli.engines.ray_data import input_files
+    from cance_cli.errors import DataError
+
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="--engine local"):
+        input_files(tmp_path / "rows.csv")
+    (tmp_path / "p").mkdir()
+    for name in ("b.parquet", "a.parquet", "notes.txt"):
+        (tmp_path / "p" / name).write_bytes(b"")
+    assert [os.path.basename(f) for f in input_files(tmp_path / "p")] == ["a.parquet", "b.parquet"]
+
+
 def test_ray_scores_a_folder_like_the_local_engine(tmp_path):
     pytest.importorskip("ray.data", reason="the ray extra is not installed (pip install 'cance[ray]')")
     import pyarrow.parquet as pq

@@ -40,6 +40,9 @@ def input_files(source: str | os.PathLike) -> list[str]:
     elif any(ch in text for ch in "*?["):
         files = sorted(glob.glob(text))
     elif path.is_file():
+        if path.suffix.lower() not in (".parquet", ".pq"):
+            raise DataError(f"{source} is not a Parquet file, and --engine ray reads Parquet only; convert it to "
+                            "Parquet or use --engine local.")
         files = [text]
     else:
         raise DataError(f"{source} is neither a Parquet file, a folder of them nor a glob that matches any; check "
