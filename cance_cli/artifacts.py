@@ -167,6 +167,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def first_repeat(paths: list, keys: list) -> tuple[int, int] | None:
+    """``(i, j)``, ``i < j``, of the first input that repeats an earlier one: the same file, or the same
+    non-None key (what identifies its content, e.g. a checkpoint fingerprint); None when all differ."""
+    by_path: dict[Path, int] = {}
+    by_key: dict[Any, int] = {}
+    for j, (path, key) in enumerate(zip(paths, keys, strict=True)):
+        resolved = Path(path).resolve()
+        i = by_path.get(resolved, by_key.get(key) if key is not None else None)
+        if i is not None:
+            return i, j
+        by_path[resolved] = j
+        if key is not None:
+            by_key[key] = j
+    return None
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         if a.exists() and b.exists():

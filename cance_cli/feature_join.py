@@ -25,6 +25,7 @@ from cance_cli.artifacts import (
     AtomicParquetWriter,
     check_output,
     file_sha256,
+    first_repeat,
     iter_batches,
     open_table,
     table_meta,
@@ -89,19 +90,11 @@ def _same_ids(first_path, other_path, first, other, offset: int) -> None:
 def _check_distinct_maps(tables: list, metas: list[dict[str, Any]]) -> None:
     """The same table twice, or two of one feature map, would repeat its columns: nothing gained, and a density
     over collinear columns."""
-    paths: dict[Path, Any] = {}
-    maps: dict[str, Any] = {}
-    for table, meta in zip(tables, metas, strict=True):
-        earlier = paths.get(Path(table).resolve())
-        fingerprint = meta.get("checkpoint_sha256")
-        if earlier is None and fingerprint is not None:
-            earlier = maps.get(fingerprint)
-        if earlier is not None:
-            raise DataError(f"{earlier} and {table} hold the same feature map's columns; join tables of different "
-                            "feature maps.")
-        paths[Path(table).resolve()] = table
-        if fingerprint is not None:
-            maps[fingerprint] = table
+    repeat = first_repeat(tables, [m.get("checkpoint_sha256") for m in metas])
+    if repeat is not None:
+        i, j = repeat
+        raise DataError(f"{tables[i]} and {tables[j]} hold the same feature map's columns; join tables of different "
+                        "feature maps.")
 
 
 def join_feature_tables(tables: list, out, names: list[str] | None = None) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from cance_cli.artifacts import (
     AtomicParquetWriter,
     anomaly_flags,
     check_output,
+    first_repeat,
     float64_column,
     numeric_values,
     open_table,
@@ -104,20 +105,22 @@ def _check_pair(scores: ScoreTable, reference: ScoreTable) -> None:
                             "training table with the same --nce and --method and pass that as its --reference.")
 
 
+def _density_key(table: ScoreTable) -> tuple | None:
+    """What identifies the density and how it scored; None when the table records no fingerprint."""
+    if not any(_fingerprint(table.meta, key) for key in ("checkpoint_sha256", "feature_map")):
+        return None
+    return tuple(_fingerprint(table.meta, key) for key in SAME_DENSITY)
+
+
 def _check_distinct(views: list[ScoreTable]) -> None:
     """Two tables of one density would count that density twice (a repeated path, a doubled glob, a copy)."""
-    paths: set[Path] = set()
-    densities: dict[tuple, ScoreTable] = {}
-    for view in views:
-        if view.path.resolve() in paths:
-            raise DataError(f"{view.path} is given twice; fuse one score table per density.")
-        paths.add(view.path.resolve())
-        if not any(_fingerprint(view.meta, key) for key in ("checkpoint_sha256", "feature_map")):
-            continue  # nothing identifies its density
-        earlier = densities.setdefault(tuple(_fingerprint(view.meta, key) for key in SAME_DENSITY), view)
-        if earlier is not view:
-            raise DataError(f"{earlier.path} and {view.path} were scored by the same density the same way; fuse "
-                            "one score table per density.")
+    repeat = first_repeat([v.path for v in views], [_density_key(v) for v in views])
+    if repeat is None:
+        return
+    earlier, later = (views[k].path for k in repeat)
+    what = (f"{later} is given twice" if earlier.resolve() == later.resolve()
+            else f"{earlier} and {later} were scored by the same density the same way")
+    raise DataError(f"{what}; fuse one score table per density.")
 
 
 def _check_aligned(first: ScoreTable, other: ScoreTable) -> None:

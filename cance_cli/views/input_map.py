@@ -4,8 +4,9 @@ Density estimation on the input needs a full-rank covariance, which real
 tables often lack (constant or duplicated columns). The map standardises each
 column with the training mean and standard deviation, rotates to principal
 axes and keeps the directions whose singular value is at least 1e-4 of the
-largest (at most ``max_components`` of them, and at most half the rows). Rotation does not change
-distances, so the k-nearest-neighbour view uses the same coordinates.
+largest (at most ``max_components`` of them, and at most half the rows).
+Rotation does not change distances, so the k-nearest-neighbour view uses the
+same coordinates.
 """
 
 from __future__ import annotations
