@@ -50,9 +50,7 @@ from cance_cli.pipeline import fit_nce_table, score_table
 
 def pretrained_pca(embeddings) -> PCAFeatureMap:
     """The PCA that ``CANCE(feature_map="pca", pca="auto")`` fits, without its density."""
-    full = PCAFeatureMap(min(embeddings.shape)).fit(embeddings)
-    ratios = full.explained_variance_ / full.explained_variance_.sum() * full.explained_variance_ratio_
-    return PCAFeatureMap(pca_auto_components(ratios, *embeddings.shape)).fit(embeddings)
+    return PCAFeatureMap.fit_choosing(embeddings, lambda shares: pca_auto_components(shares, *embeddings.shape))
 
 
 def joined_density(folder: Path, name: str, seed: int, knn: int, anomalous) -> list[tuple[str, object]]:

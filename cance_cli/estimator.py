@@ -361,14 +361,15 @@ class CANCE(OutlierMixin, BaseEstimator):
         return self._select(*self._composite(X))
 
     def _fit_pca(self, X):
-        from cance_cli.pca import PCAFeatureMap, variance_spectrum
+        from cance_cli.pca import PCAFeatureMap
 
         if self.pca != "auto":
             return PCAFeatureMap(int(self.pca)).fit(X)
-        k = pca_auto_components(variance_spectrum(X), len(X), int(self.n_features_in_))
+        fmap = PCAFeatureMap.fit_choosing(X, lambda shares: pca_auto_components(shares, len(X),
+                                                                               int(self.n_features_in_)))
         self.settings_["rule"] = [*self.settings_["rule"], f"PCA components: fewest explaining 90% of the "
-                                  f"variance, clip to [2, min(64, width - 1)] = {k}"]
-        return PCAFeatureMap(k).fit(X)
+                                  f"variance, clip to [2, min(64, width - 1)] = {fmap.n_components}"]
+        return fmap
 
     def _density(self, augment: bool = True, verbose: bool = True):
         from cance_cli.training.nce import NCEDensity

@@ -8,6 +8,7 @@ autoencoder path, so fit-nce, score and evaluate work unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,14 +22,6 @@ STAGE = "pca"
 
 def _rows(X, index=slice(None)) -> np.ndarray:
     return flat_rows(X, index, what="embedding table")
-
-
-def variance_spectrum(X) -> np.ndarray:
-    """The share of the variance each principal component of ``X`` explains, largest first."""
-    from sklearn.decomposition import PCA
-
-    E = _rows(X)
-    return PCA(n_components=min(E.shape), svd_solver="full").fit(E).explained_variance_ratio_
 
 
 class PCAFeatureMap:
@@ -59,16 +52,36 @@ class PCAFeatureMap:
         from sklearn.decomposition import PCA
 
         E = _rows(X)
+        self._check_components(E)
+        return self._keep(PCA(n_components=self.n_components, svd_solver="full").fit(E), E)
+
+    @classmethod
+    def fit_choosing(cls, X, choose: Callable[[np.ndarray], int], whiten: bool = False) -> PCAFeatureMap:
+        """Fit with as many components as ``choose(shares)`` picks from every component's share of the variance
+        (largest first): one decomposition, the same map as ``PCAFeatureMap(k).fit(X)``."""
+        from sklearn.decomposition import PCA
+
+        E = _rows(X)
+        full = PCA(n_components=min(E.shape), svd_solver="full").fit(E)
+        fmap = cls(choose(full.explained_variance_ratio_), whiten)
+        fmap._check_components(E)
+        return fmap._keep(full, E)
+
+    def _check_components(self, E: np.ndarray) -> None:
         # Fewer components than columns: with all of them the reconstruction is exact and the composite
         # features' error columns are zero.
         top = min(E.shape[0], E.shape[1] - 1)
         if not 1 <= self.n_components <= top:
             raise ConfigError(f"--pca must be between 1 and {top} for {E.shape[0]} rows of width {E.shape[1]} "
                               f"(fewer components than columns), got {self.n_components}.")
-        pca = PCA(n_components=self.n_components, svd_solver="full").fit(E)
-        self.mean_, self.components_ = pca.mean_, pca.components_
-        self.explained_variance_ = pca.explained_variance_
-        self.explained_variance_ratio_ = float(pca.explained_variance_ratio_.sum())
+
+    def _keep(self, pca, E: np.ndarray) -> PCAFeatureMap:
+        """The first ``n_components`` of a fitted scikit-learn PCA (its full-SVD components are the same
+        whatever number it was asked for)."""
+        k = self.n_components
+        self.mean_, self.components_ = pca.mean_, pca.components_[:k]
+        self.explained_variance_ = pca.explained_variance_[:k]
+        self.explained_variance_ratio_ = float(pca.explained_variance_ratio_[:k].sum())
         self.input_width_ = E.shape[1]
         self.fingerprint_ = array_fingerprint(E.astype(np.float32))
         return self
