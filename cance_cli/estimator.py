@@ -274,14 +274,9 @@ class CANCE(OutlierMixin, BaseEstimator):
         self.input_map_ = self.input_density_ = self.knn_ = None
         # Two independent tracks: the feature map and its density; the table's own
         # coordinates, their density and the neighbours. On a CPU they run side by side.
-        parallel = self._tracks_side_by_side()
-        tracks = []
-        if "composite" in self.views_:
-            tracks.append(lambda: self._fit_composite_track(X, verbose=not parallel))
-        if "input" in self.views_ or "knn" in self.views_:
-            tracks.append(lambda: self._fit_table_track(X, verbose=not parallel))
+        composite, table = "composite" in self.views_, "input" in self.views_ or "knn" in self.views_
         training: dict[str, np.ndarray] = {}
-        for scores in self._run_tracks(tracks, parallel):
+        for scores in self._run_tracks(X, composite, table):
             training.update(scores)
         for density in (self.density_, self.input_density_):
             if density is not None:
@@ -295,40 +290,83 @@ class CANCE(OutlierMixin, BaseEstimator):
         return {"composite": self.density_.score_samples(C)}
 
     def _fit_table_track(self, X, verbose: bool = True) -> dict[str, np.ndarray]:
+        self._fit_table_models(X, verbose)
+        return self._table_track_scores(X)
+
+    def _fit_table_models(self, X, verbose: bool = True) -> None:
         from cance_cli.views.input_map import InputCoordinates
 
         self.input_map_ = InputCoordinates().fit(X)
         P = self.input_map_.transform(X)
-        scores = {}
         if "input" in self.views_:
             self.input_density_ = self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
-            scores["input"] = self.input_density_.score_samples(P)
         if "knn" in self.views_:
             from cance_cli.views.knn import KNNDistance
 
             self.knn_ = KNNDistance(self.knn, seed=self.seed).fit(P)
+
+    def _table_track_scores(self, X) -> dict[str, np.ndarray]:
+        P = self.input_map_.transform(X)
+        scores = {}
+        if self.input_density_ is not None:
+            scores["input"] = self.input_density_.score_samples(P)
+        if self.knn_ is not None:
             scores["knn"] = self.knn_.training_scores_
         return scores
 
+    # The table track's models as the forked child saves them for the parent (`_run_tracks`).
+    _TABLE_TRACK_FILES = {"input_map_": "input-map.safetensors", "input_density_": "input-nce.safetensors",
+                          "knn_": "knn.safetensors"}
+
+    def _save_table_track(self, X, folder: Path) -> None:
+        self._fit_table_models(X, verbose=False)
+        for attribute, name in self._TABLE_TRACK_FILES.items():
+            if getattr(self, attribute) is not None:
+                getattr(self, attribute).save(folder / name)
+
+    def _load_table_track(self, X, folder: Path) -> dict[str, np.ndarray]:
+        from cance_cli.training.nce import NCEDensity
+        from cance_cli.views.input_map import InputCoordinates
+        from cance_cli.views.knn import KNNDistance
+
+        loaders = {"input_map_": InputCoordinates.load, "input_density_": NCEDensity.load, "knn_": KNNDistance.load}
+        for attribute, name in self._TABLE_TRACK_FILES.items():
+            if (folder / name).exists():
+                setattr(self, attribute, loaders[attribute](folder / name))
+        return self._table_track_scores(X)
+
     def _tracks_side_by_side(self) -> bool:
-        """Both tracks at once: on a CPU, outside a torchrun group, when there are two."""
+        """Both tracks at once: on a CPU that torch may use with more than one thread,
+        outside a torchrun group, when there are two."""
         from cance_cli.training import distributed
         from cance_cli.training.common import resolve_device
+        from cance_cli.training.concurrent import cpu_workers
 
         two = "composite" in self.views_ and ("input" in self.views_ or "knn" in self.views_)
-        return two and resolve_device(self.device).type == "cpu" and not distributed.current().active
+        return two and resolve_device(self.device).type == "cpu" and cpu_workers("cpu") > 1 \
+            and not distributed.current().active
 
-    def _run_tracks(self, tracks: list, parallel: bool) -> list:
+    def _run_tracks(self, X, composite: bool, table: bool) -> list[dict[str, np.ndarray]]:
+        """Each track's training scores. Side by side when `_tracks_side_by_side`: the table
+        track in a forked child where the system can fork (`concurrent.beside_in_child`),
+        else in a second thread."""
+        from cance_cli.training import concurrent
         from cance_cli.training.common import progress_bar
-        from cance_cli.training.concurrent import run_side_by_side
 
-        if not parallel:
-            return [track() for track in tracks]
+        if not self._tracks_side_by_side():
+            return [fit(X) for fit, wanted in ((self._fit_composite_track, composite),
+                                               (self._fit_table_track, table)) if wanted]
         # One bar for both (two live progress bars cannot share a terminal).
-        with progress_bar(1, f"fit ({len(tracks)} views' models side by side)", self.verbose) as advance:
-            done = run_side_by_side(tracks, "cpu")
+        with progress_bar(1, "fit (2 views' models side by side)", self.verbose) as advance:
+            if concurrent.can_fork():
+                done = concurrent.beside_in_child(lambda: self._fit_composite_track(X, verbose=False),
+                                                  lambda folder: self._save_table_track(X, folder),
+                                                  lambda folder: self._load_table_track(X, folder))
+            else:
+                done = concurrent.run_side_by_side([lambda: self._fit_composite_track(X, verbose=False),
+                                                    lambda: self._fit_table_track(X, verbose=False)], "cpu")
             advance()
-        return done
+        return list(done)
 
     def view_scores(self, X) -> dict[str, np.ndarray]:
         """Each view's own score of each row (before combination); higher = more anomalous."""

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cance_cli.errors import DataError
-from cance_cli.training.concurrent import map_in_order, run_side_by_side, torch_threads
+from cance_cli.training.concurrent import beside_in_child, can_fork, map_in_order, run_side_by_side, torch_threads
 
 
 def _fail():
@@ -57,3 +57,52 @@ def test_map_in_order_with_one_worker_runs_in_the_calling_thread():
     caller = threading.get_ident()
     assert list(map_in_order(lambda i: (i, threading.get_ident() == caller), range(3), workers=1)) == \
         [(0, True), (1, True), (2, True)]
+
+
+fork_only = pytest.mark.skipif(not can_fork(), reason="forking a child process needs Linux")
+
+
+@fork_only
+def test_beside_in_child_returns_both_results_and_runs_the_child_elsewhere(tmp_path):
+    import os
+
+    parent = os.getpid()
+
+    def there(folder):
+        (folder / "pid").write_text(str(os.getpid()))
+        (folder / "threads").write_text(str(torch.get_num_threads()))
+
+    with torch_threads(2):
+        here, (child, threads) = beside_in_child(
+            lambda: torch.get_num_threads(), there,
+            lambda folder: (int((folder / "pid").read_text()), int((folder / "threads").read_text())))
+        assert torch.get_num_threads() == 2
+    assert here == 1 and threads == 1 and child != parent
+
+
+@fork_only
+def test_beside_in_child_raises_the_childs_error_in_the_parent():
+    def bad_rows(folder):
+        raise DataError("bad rows in the child")
+
+    with pytest.raises(DataError, match="^bad rows in the child$"):
+        beside_in_child(lambda: 1, bad_rows, lambda folder: None)
+
+    def bug(folder):
+        return {}["missing"]
+
+    with pytest.raises(RuntimeError, match="KeyError: 'missing'"):  # a bug keeps the child's traceback
+        beside_in_child(lambda: 1, bug, lambda folder: None)
+
+
+@fork_only
+def test_beside_in_child_stops_the_child_when_the_parent_fails():
+    import os
+    import time
+
+    started = time.perf_counter()
+    with pytest.raises(DataError, match="bad rows"):
+        beside_in_child(_fail, lambda folder: time.sleep(60), lambda folder: None)
+    assert time.perf_counter() - started < 30  # not waiting for the child's minute
+    with pytest.raises(ChildProcessError):  # and no child is left behind
+        os.wait()

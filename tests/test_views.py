@@ -112,14 +112,20 @@ def test_wide_table_fits_three_views_scores_anomalies_and_round_trips(tmp_path):
     np.testing.assert_allclose(CANCE.load(tmp_path / "model").score_samples(x[400:]), scores, rtol=1e-6)
 
 
-def test_wide_table_views_fitted_side_by_side_equal_one_after_the_other():
+@pytest.mark.parametrize("child", [True, False], ids=["forked-child", "thread"])
+def test_wide_table_views_fitted_side_by_side_equal_one_after_the_other(child, monkeypatch):
     """On a CPU the two tracks (autoencoder + composite density; input density +
-    neighbours) train in two threads: the model is the one a sequential fit gives."""
+    neighbours) train side by side, the second in a forked child (Linux) or in a
+    thread: the model is the one a sequential fit gives."""
     import torch
 
     from cance_cli import CANCE
+    from cance_cli.training import concurrent
     from cance_cli.training.concurrent import torch_threads
 
+    if child and not concurrent.can_fork():
+        pytest.skip("forking a child process needs Linux")
+    monkeypatch.setattr(concurrent, "can_fork", lambda: child)
     x, _ = _blobs(n_normal=300, n_anom=0, width=20, seed=4)
     before = torch.get_num_threads()
     with torch_threads(2):
@@ -131,6 +137,7 @@ def test_wide_table_views_fitted_side_by_side_equal_one_after_the_other():
     np.testing.assert_array_equal(side_by_side.decision_scores_, again.decision_scores_)
     np.testing.assert_allclose(side_by_side.decision_scores_, sequential.decision_scores_, rtol=1e-6)
     assert side_by_side.density_ is not None and side_by_side.input_density_ is not None
+    np.testing.assert_allclose(side_by_side.score_samples(x[:50]), sequential.score_samples(x[:50]), rtol=1e-6)
 
 
 def test_narrow_table_uses_the_input_density_alone():
