@@ -272,101 +272,97 @@ class CANCE(OutlierMixin, BaseEstimator):
                             ", ".join(n for n, _ in unused), ", ".join(o for _, o in unused), views, views, views)
         self.autoencoder_ = self.pca_ = self.density_ = None
         self.input_map_ = self.input_density_ = self.knn_ = None
-        # Two independent tracks: the feature map and its density; the table's own
-        # coordinates, their density and the neighbours. On a CPU they run side by side.
-        composite, table = "composite" in self.views_, "input" in self.views_ or "knn" in self.views_
-        training: dict[str, np.ndarray] = {}
-        for scores in self._run_tracks(X, composite, table):
-            training.update(scores)
+        training = self._fit_view_models(X)
         for density in (self.density_, self.input_density_):
             if density is not None:
                 self._warn_about_density(density)
         self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
         self.decision_scores_ = combine(training, self.calibration_)
 
-    def _fit_composite_track(self, X, verbose: bool = True) -> dict[str, np.ndarray]:
-        C, cols = self._fit_feature_map(X, verbose)
-        self.density_ = self._density(verbose=verbose).fit(C, columns=cols)
-        return {"composite": self.density_.score_samples(C)}
+    def _fit_view_models(self, X) -> dict[str, np.ndarray]:
+        """Fit each chosen view's models; return each view's scores of the training rows.
 
-    def _fit_table_track(self, X, verbose: bool = True) -> dict[str, np.ndarray]:
-        self._fit_table_models(X, verbose)
-        return self._table_track_scores(X)
+        The composite view (feature map + density) and the input density are
+        independent fits of about the same cost. On a CPU they run side by side,
+        one torch thread each: the input density in a forked child where the
+        system can fork (two Python threads contend for the interpreter between
+        torch calls), else in a second thread. The child fits nothing but that
+        density (torch on one thread; the neighbours' scikit-learn search, whose
+        OpenMP threads a forked child cannot use, stays in the parent).
+        """
+        from cance_cli.training import concurrent
+        from cance_cli.training.common import progress_bar
 
-    def _fit_table_models(self, X, verbose: bool = True) -> None:
-        from cance_cli.views.input_map import InputCoordinates
+        P = None
+        if "input" in self.views_ or "knn" in self.views_:
+            from cance_cli.views.input_map import InputCoordinates
 
-        self.input_map_ = InputCoordinates().fit(X)
-        P = self.input_map_.transform(X)
-        if "input" in self.views_:
-            self.input_density_ = self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
-        if "knn" in self.views_:
-            from cance_cli.views.knn import KNNDistance
+            self.input_map_ = InputCoordinates().fit(X)
+            P = self.input_map_.transform(X)
+        side_by_side = self._views_side_by_side()
+        verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
+        composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below
 
-            self.knn_ = KNNDistance(self.knn, seed=self.seed).fit(P)
+        def composite() -> None:
+            if "composite" in self.views_:
+                C, cols = self._fit_feature_map(X, verbose)
+                self.density_ = self._density(verbose=verbose).fit(C, columns=cols)
+                composite_rows["C"] = C
 
-    def _table_track_scores(self, X) -> dict[str, np.ndarray]:
-        P = self.input_map_.transform(X)
-        scores = {}
+        def input_density() -> None:
+            if "input" in self.views_:
+                self.input_density_ = self._density(augment=False, verbose=verbose).fit(
+                    P, columns=self.input_map_.columns)
+
+        def neighbours() -> None:
+            if "knn" in self.views_:
+                from cance_cli.views.knn import KNNDistance
+
+                self.knn_ = KNNDistance(self.knn, seed=self.seed).fit(P)
+
+        if not side_by_side:
+            for fit in (composite, input_density, neighbours):
+                fit()
+        else:
+            with progress_bar(1, "fit (2 views' models side by side)", self.verbose) as advance:
+                if concurrent.can_fork():
+                    concurrent.beside_in_child(lambda: (composite(), neighbours()),
+                                               lambda folder: self._fit_input_density_to(P, folder),
+                                               self._load_input_density)
+                else:
+                    concurrent.run_side_by_side([composite, lambda: (input_density(), neighbours())], "cpu")
+                advance()
+        training = {}
+        if self.density_ is not None:
+            training["composite"] = self.density_.score_samples(composite_rows["C"])
         if self.input_density_ is not None:
-            scores["input"] = self.input_density_.score_samples(P)
+            training["input"] = self.input_density_.score_samples(P)
         if self.knn_ is not None:
-            scores["knn"] = self.knn_.training_scores_
-        return scores
+            training["knn"] = self.knn_.training_scores_
+        return training
 
-    # The table track's models as the forked child saves them for the parent (`_run_tracks`).
-    _TABLE_TRACK_FILES = {"input_map_": "input-map.safetensors", "input_density_": "input-nce.safetensors",
-                          "knn_": "knn.safetensors"}
+    _INPUT_DENSITY_FILE = "input-nce.safetensors"
 
-    def _save_table_track(self, X, folder: Path) -> None:
-        self._fit_table_models(X, verbose=False)
-        for attribute, name in self._TABLE_TRACK_FILES.items():
-            if getattr(self, attribute) is not None:
-                getattr(self, attribute).save(folder / name)
+    def _fit_input_density_to(self, P: np.ndarray, folder: Path) -> None:
+        """The forked child's part: fit the input density, save it for the parent."""
+        density = self._density(augment=False, verbose=False).fit(P, columns=self.input_map_.columns)
+        density.save(folder / self._INPUT_DENSITY_FILE)
 
-    def _load_table_track(self, X, folder: Path) -> dict[str, np.ndarray]:
+    def _load_input_density(self, folder: Path) -> None:
         from cance_cli.training.nce import NCEDensity
-        from cance_cli.views.input_map import InputCoordinates
-        from cance_cli.views.knn import KNNDistance
 
-        loaders = {"input_map_": InputCoordinates.load, "input_density_": NCEDensity.load, "knn_": KNNDistance.load}
-        for attribute, name in self._TABLE_TRACK_FILES.items():
-            if (folder / name).exists():
-                setattr(self, attribute, loaders[attribute](folder / name))
-        return self._table_track_scores(X)
+        self.input_density_ = NCEDensity.load(folder / self._INPUT_DENSITY_FILE, device="cpu")
 
-    def _tracks_side_by_side(self) -> bool:
-        """Both tracks at once: on a CPU that torch may use with more than one thread,
-        outside a torchrun group, when there are two."""
+    def _views_side_by_side(self) -> bool:
+        """The composite view beside the input density: on a CPU that torch may use with
+        more than one thread, outside a torchrun group, when both are chosen."""
         from cance_cli.training import distributed
         from cance_cli.training.common import resolve_device
         from cance_cli.training.concurrent import cpu_workers
 
-        two = "composite" in self.views_ and ("input" in self.views_ or "knn" in self.views_)
-        return two and resolve_device(self.device).type == "cpu" and cpu_workers("cpu") > 1 \
+        both = "composite" in self.views_ and "input" in self.views_
+        return both and resolve_device(self.device).type == "cpu" and cpu_workers("cpu") > 1 \
             and not distributed.current().active
-
-    def _run_tracks(self, X, composite: bool, table: bool) -> list[dict[str, np.ndarray]]:
-        """Each track's training scores. Side by side when `_tracks_side_by_side`: the table
-        track in a forked child where the system can fork (`concurrent.beside_in_child`),
-        else in a second thread."""
-        from cance_cli.training import concurrent
-        from cance_cli.training.common import progress_bar
-
-        if not self._tracks_side_by_side():
-            return [fit(X) for fit, wanted in ((self._fit_composite_track, composite),
-                                               (self._fit_table_track, table)) if wanted]
-        # One bar for both (two live progress bars cannot share a terminal).
-        with progress_bar(1, "fit (2 views' models side by side)", self.verbose) as advance:
-            if concurrent.can_fork():
-                done = concurrent.beside_in_child(lambda: self._fit_composite_track(X, verbose=False),
-                                                  lambda folder: self._save_table_track(X, folder),
-                                                  lambda folder: self._load_table_track(X, folder))
-            else:
-                done = concurrent.run_side_by_side([lambda: self._fit_composite_track(X, verbose=False),
-                                                    lambda: self._fit_table_track(X, verbose=False)], "cpu")
-            advance()
-        return list(done)
 
     def view_scores(self, X) -> dict[str, np.ndarray]:
         """Each view's own score of each row (before combination); higher = more anomalous."""

@@ -106,3 +106,29 @@ def test_beside_in_child_stops_the_child_when_the_parent_fails():
     assert time.perf_counter() - started < 30  # not waiting for the child's minute
     with pytest.raises(ChildProcessError):  # and no child is left behind
         os.wait()
+
+
+@fork_only
+def test_wide_table_fit_after_openmp_work_in_the_parent_does_not_hang(tmp_path):
+    """A forked child cannot use the parent's OpenMP threads (libgomp waits on them
+    forever): a CANCE fit after scikit-learn's multi-threaded neighbour search in the
+    same process still finishes (a child that searched neighbours itself hung here;
+    run in a subprocess, so a hang fails the test instead of blocking it)."""
+    import subprocess
+    import sys
+
+    script = """
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+from cance_cli import CANCE
+rng = np.random.default_rng(0)
+rows = rng.normal(size=(1000, 20)) @ (rng.normal(size=(20, 20)) / np.sqrt(20))
+NearestNeighbors(n_neighbors=5).fit(rows).kneighbors(n_neighbors=5)  # scikit-learn's OpenMP team
+est = CANCE(ae_epochs=2, decoder_epochs=1, nce_epochs=2, seed=0).fit(rows.astype(np.float32))
+NearestNeighbors(n_neighbors=5).fit(rows).kneighbors(n_neighbors=5)  # the parent's team still works after
+print(est.views_, np.isfinite(est.decision_scores_).all())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "['composite', 'input', 'knn'] True"

@@ -4,15 +4,14 @@ A table's autoencoder and densities are small networks on batches of a few
 hundred to a few thousand rows: their operations are too short to gain from
 torch's intra-op threads (here a density trained 15-20% faster and the
 autoencoder 25% faster on one thread than on two). So `CANCE` fits its two
-independent tracks (the autoencoder and its density; the table's own
-coordinates, their density and the neighbours) side by side, one torch
-thread each. Threads gain less than they could: each training step is a few
-dozen short torch calls, and the Python between them holds the GIL (two
-densities of a 1,000 x 20 table: 1.4 s each alone, 2.1 s side by side in two
-threads, 1.45 s in two processes). Where the system can fork (Linux), the
-second track therefore runs in a forked child that saves what it fitted as
-safetensors checkpoints for the parent to load (`beside_in_child`); elsewhere
-in a thread.
+independent densities (the autoencoder's composite one; the table's own)
+side by side, one torch thread each. Threads gain less than they could: each
+training step is a few dozen short torch calls, and the Python between them
+holds the GIL (two densities of a 1,000 x 20 table: 1.4 s each alone, 2.1 s
+side by side in two threads, 1.45 s in two processes). Where the system can
+fork (Linux), the second therefore trains in a forked child that saves it as
+a safetensors checkpoint for the parent to load (`beside_in_child`);
+elsewhere in a thread (`run_side_by_side`).
 """
 
 from __future__ import annotations
@@ -111,7 +110,11 @@ def beside_in_child(here: Callable[[], T], there: Callable[[Path], None], collec
     forked child process, one torch thread in each process.
 
     ``there`` saves what it fits into ``folder`` (checkpoints, not pickles) and
-    ``collect`` loads it in the parent once the child has exited. A failure in
+    ``collect`` loads it in the parent once the child has exited. ``there``
+    should keep to torch and numpy: a forked child gets no threads of the
+    parent's, and OpenMP code that had a thread team there (scikit-learn's
+    neighbour search) can wait on it forever; every native pool is limited to
+    one thread in the child as a guard. A failure in
     the child is raised in the parent: a :class:`~cance_cli.errors.CanceError`
     as the same type and sentence, anything else as a RuntimeError carrying the
     child's traceback. If ``here`` fails or is interrupted, the child is stopped.
@@ -127,6 +130,11 @@ def beside_in_child(here: Callable[[], T], there: Callable[[Path], None], collec
             if pid == 0:  # the child: fit, save, leave without running the parent's exit handlers
                 code = 0
                 try:
+                    from threadpoolctl import threadpool_limits
+
+                    # One thread in every native pool too: a forked child cannot use the
+                    # parent's OpenMP worker threads (libgomp waits on them forever).
+                    threadpool_limits(1)
                     torch.set_num_threads(1)
                     there(folder)
                 except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
