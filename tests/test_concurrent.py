@@ -95,6 +95,18 @@ def test_beside_in_child_raises_the_childs_error_in_the_parent():
         beside_in_child(lambda: 1, bug, lambda folder: None)
 
 
+def test_beside_in_child_runs_in_a_thread_when_the_process_cannot_fork(monkeypatch):
+    import os
+
+    def no_memory():
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "fork", no_memory)
+    here, there = beside_in_child(lambda: "here", lambda folder: (folder / "x").write_text("there"),
+                                  lambda folder: (folder / "x").read_text())
+    assert (here, there) == ("here", "there")
+
+
 @fork_only
 def test_beside_in_child_stops_the_child_when_the_parent_fails():
     import os

@@ -118,15 +118,24 @@ def beside_in_child(here: Callable[[], T], there: Callable[[Path], None], collec
     the child is raised in the parent: a :class:`~cance_cli.errors.CanceError`
     as the same type and sentence, anything else as a RuntimeError carrying the
     child's traceback. If ``here`` fails or is interrupted, the child is stopped.
+    If the process cannot fork (no memory for the copy), ``there`` runs in a
+    thread instead.
     """
     import torch
 
     with tempfile.TemporaryDirectory(prefix="cance-track-") as tmp:
         folder = Path(tmp)
         with torch_threads(1):
-            with warnings.catch_warnings():  # Python >= 3.12 warns about forking beside torch's threads
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
+            try:
+                with warnings.catch_warnings():  # Python >= 3.12 warns about forking beside torch's threads
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    pid = os.fork()
+            except OSError:  # e.g. no memory to duplicate a large process under strict overcommit
+                with ThreadPoolExecutor(1) as pool:
+                    beside = pool.submit(there, folder)
+                    result = here()
+                    beside.result()
+                return result, collect(folder)
             if pid == 0:  # the child: fit, save, leave without running the parent's exit handlers
                 code = 0
                 try:
