@@ -311,8 +311,7 @@ class CANCE(OutlierMixin, BaseEstimator):
 
         def input_density() -> None:
             if "input" in self.views_:
-                self.input_density_ = self._density(augment=False, verbose=verbose).fit(
-                    P, columns=self.input_map_.columns)
+                self.input_density_ = self._fit_input_density(P, verbose)
 
         def neighbours() -> None:
             if "knn" in self.views_:
@@ -343,10 +342,12 @@ class CANCE(OutlierMixin, BaseEstimator):
 
     _INPUT_DENSITY_FILE = "input-nce.safetensors"
 
+    def _fit_input_density(self, P: np.ndarray, verbose: bool):
+        return self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
+
     def _fit_input_density_to(self, P: np.ndarray, folder: Path) -> None:
         """The forked child's part: fit the input density, save it for the parent."""
-        density = self._density(augment=False, verbose=False).fit(P, columns=self.input_map_.columns)
-        density.save(folder / self._INPUT_DENSITY_FILE)
+        self._fit_input_density(P, verbose=False).save(folder / self._INPUT_DENSITY_FILE)
 
     def _load_input_density(self, folder: Path) -> None:
         from cance_cli.training.nce import NCEDensity

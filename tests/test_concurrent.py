@@ -94,6 +94,15 @@ def test_beside_in_child_raises_the_childs_error_in_the_parent():
     with pytest.raises(RuntimeError, match="KeyError: 'missing'"):  # a bug keeps the child's traceback
         beside_in_child(lambda: 1, bug, lambda folder: None)
 
+    def killed(folder):
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(RuntimeError, match="ended with status -9"):
+        beside_in_child(lambda: 1, killed, lambda folder: None)
+
 
 def test_beside_in_child_runs_in_a_thread_when_the_process_cannot_fork(monkeypatch):
     import os

@@ -153,10 +153,10 @@ def beside_in_child(here: Callable[[], T], there: Callable[[Path], None], collec
                     os._exit(code)
             try:
                 result = here()
-            except BaseException:
+                _, status = os.waitpid(pid, 0)
+            except BaseException:  # here() failed, or an interrupt: the child must not outlive us
                 _stop(pid)
                 raise
-            _, status = os.waitpid(pid, 0)
         _raise_child_failure(folder, status)
         return result, collect(folder)
 
@@ -182,12 +182,13 @@ def _raise_child_failure(folder: Path, status: int) -> None:
         return
     path = folder / _FAILURE
     if not path.exists():
-        raise RuntimeError(f"The process fitting the second track ended with status {os.waitstatus_to_exitcode(status)}"
-                           " (a negative status is the signal that stopped it; -9 is often the memory limit).")
+        raise RuntimeError(f"The child process fitting beside this one ended with status "
+                           f"{os.waitstatus_to_exitcode(status)} (a negative status is the signal that stopped it; "
+                           "-9 is often the memory limit).")
     failure = json.loads(path.read_text())
     kind = getattr(errors, failure["type"], None)
     if isinstance(kind, type) and issubclass(kind, errors.CanceError):
         raise kind(failure["message"])
     if failure["type"] == "KeyboardInterrupt":
         raise KeyboardInterrupt
-    raise RuntimeError(f"The process fitting the second track failed:\n{failure['traceback']}")
+    raise RuntimeError(f"The child process fitting beside this one failed:\n{failure['traceback']}")
