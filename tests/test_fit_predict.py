@@ -356,6 +356,9 @@ def test_index_and_id_columns_are_never_features(tmp_path):
     forward = pq.read_table(tmp_path / "train-s.parquet").column("score").to_numpy()
     backward = pq.read_table(tmp_path / "reversed-s.parquet").column("score").to_numpy()
     np.testing.assert_allclose(backward[::-1], forward, rtol=1e-6)
+    # ... and the ID column is the scores' row identity, as a column named id would be
+    ids = pq.read_table(tmp_path / "reversed-s.parquet").column("id").to_numpy()
+    np.testing.assert_array_equal(ids, np.arange(300)[::-1] * 7)
 
 
 def test_npz_in_adbench_naming_and_labels_without_normal_warn(tmp_path, caplog):

@@ -479,7 +479,9 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         if table.column(label_col).null_count:
             raise DataError(f"{path}: label column '{label_col}' has missing values; fill them or drop those rows.")
         y = _labels(y) if np.issubdtype(y.dtype, np.number) else y.astype(str)
-    ids = (np.asarray(table.column("id").to_numpy(zero_copy_only=False)) if "id" in names
+    # The row identity written beside the scores: a column named id in any case (ID, Id), else the row number.
+    id_col = "id" if "id" in names else next((n for n in names if n.strip().lower() == "id"), None)
+    ids = (np.asarray(table.column(id_col).to_numpy(zero_copy_only=False)) if id_col is not None
            else np.arange(table.num_rows, dtype=np.int64))
     if required_columns is not None:
         if label_col in required_columns:
