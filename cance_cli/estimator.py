@@ -340,19 +340,20 @@ class CANCE(OutlierMixin, BaseEstimator):
             training["knn"] = self.knn_.training_scores_
         return training
 
-    _INPUT_DENSITY_FILE = "input-nce.safetensors"
-
     def _fit_input_density(self, P: np.ndarray, verbose: bool):
         return self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
 
     def _fit_input_density_to(self, P: np.ndarray, folder: Path) -> None:
         """The forked child's part: fit the input density, save it for the parent."""
-        self._fit_input_density(P, verbose=False).save(folder / self._INPUT_DENSITY_FILE)
+        from cance_cli.model import STAGE_FILES
+
+        self._fit_input_density(P, verbose=False).save(folder / STAGE_FILES["input_density"])
 
     def _load_input_density(self, folder: Path) -> None:
+        from cance_cli.model import STAGE_FILES
         from cance_cli.training.nce import NCEDensity
 
-        self.input_density_ = NCEDensity.load(folder / self._INPUT_DENSITY_FILE, device="cpu")
+        self.input_density_ = NCEDensity.load(folder / STAGE_FILES["input_density"], device="cpu")
 
     def _views_side_by_side(self) -> bool:
         """The composite view beside the input density: on a CPU that torch may use with

@@ -402,10 +402,15 @@ RESERVED_COLUMNS = ("id", "label", "is_anomaly", "__index_level_0__")
 _UNNAMED_INDEX = re.compile(r"(Unnamed: \d+)?")
 
 
+def _is_id(name: str) -> bool:
+    """A row-identity column: ``id`` in any case (ID, Id), surrounding spaces ignored."""
+    return name.strip().lower() == "id"
+
+
 def never_features(names: list[str]) -> set[str]:
     """Identity and index columns by name: ``id`` in any case, and unnamed (pandas index) columns. A row
     number or identifier as a coordinate would make a row's score depend on where it sits in the file."""
-    return {n for n in names if n.strip().lower() == "id" or _UNNAMED_INDEX.fullmatch(n.strip())}
+    return {n for n in names if _is_id(n) or _UNNAMED_INDEX.fullmatch(n.strip())}
 
 
 def _read_arrow_table(path: Path):
@@ -480,7 +485,7 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
             raise DataError(f"{path}: label column '{label_col}' has missing values; fill them or drop those rows.")
         y = _labels(y) if np.issubdtype(y.dtype, np.number) else y.astype(str)
     # The row identity written beside the scores: a column named id in any case (ID, Id), else the row number.
-    id_col = "id" if "id" in names else next((n for n in names if n.strip().lower() == "id"), None)
+    id_col = "id" if "id" in names else next(filter(_is_id, names), None)
     ids = (np.asarray(table.column(id_col).to_numpy(zero_copy_only=False)) if id_col is not None
            else np.arange(table.num_rows, dtype=np.int64))
     if required_columns is not None:
