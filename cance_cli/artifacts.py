@@ -10,6 +10,7 @@ a half-written artifact and an existing file is only replaced by a complete one.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -81,7 +82,7 @@ def array_fingerprint(*arrays: np.ndarray) -> str:
 TMP_SUFFIX = ".tmp"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -100,7 +101,7 @@ def remove_stale_temps(target: Path) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     for tmp in parent.glob(f".{glob_escape(target.name)}.*{TMP_SUFFIX}"):
         pid_part = tmp.name[len(target.name) + 2:].split(".", 1)[0]
-        if pid_part.isdigit() and int(pid_part) != os.getpid() and not _pid_alive(int(pid_part)):
+        if pid_part.isdigit() and int(pid_part) != os.getpid() and not pid_alive(int(pid_part)):
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
@@ -212,6 +213,7 @@ def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out
     if path is None:
         return
     target = Path(path)
+    refuse_dangling_link(target, option)
     if target.is_dir():
         raise ArtifactError(f"{option} {target} is a folder; give a file name inside it.")
     for item in inputs:
@@ -228,6 +230,13 @@ def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ArtifactError(f"Output folder {parent} is not writable; choose another {option} or fix its "
                             "permissions.")
+
+
+def refuse_dangling_link(target: Path, option: str) -> None:
+    """A symbolic link to nothing cannot be written through and would be replaced by a real file or folder."""
+    if target.is_symlink() and not target.exists():
+        raise ArtifactError(f"{option} {target} is a symbolic link to a missing path ({os.readlink(target)}); "
+                            "remove the link or choose another name.")
 
 
 def check_outputs(outputs: dict[str, str | os.PathLike | None], inputs=(),
@@ -266,7 +275,65 @@ def dumps(doc: Any) -> str:
     return json.dumps(json_safe(doc), allow_nan=False)
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):  # 1e999 parses as inf
+        raise ValueError(f"non-finite number {text}")
+    return value
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """JSON as cance writes it: NaN, Infinity and numbers beyond float range are refused (ValueError),
+    so a crafted threshold or calibration value cannot pass as a number."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 # --------------------------------------------------------------------------- checkpoints
+
+# Checkpoint bytes already read and verified (a model folder's stages, read as one version of the folder):
+# the loaders use these instead of opening the path again, which another writer may have replaced meanwhile.
+_PRELOADED: contextvars.ContextVar[dict[str, bytes] | None] = contextvars.ContextVar("cance_preloaded", default=None)
+
+
+@contextlib.contextmanager
+def preloaded(blobs: dict[str | os.PathLike, bytes]) -> Iterator[None]:
+    """Within the block, checkpoints at these paths are read from the given bytes."""
+    token = _PRELOADED.set({**(_PRELOADED.get() or {}), **{str(Path(p).resolve()): b for p, b in blobs.items()}})
+    try:
+        yield
+    finally:
+        _PRELOADED.reset(token)
+
+
+def _checkpoint_bytes(path: Path) -> bytes:
+    held = (_PRELOADED.get() or {}).get(str(path.resolve()))
+    if held is not None:
+        return held
+    if not path.is_file():
+        raise ArtifactError(f"Checkpoint {path} does not exist; check the path or train it first.")
+    return path.read_bytes()
+
+
+def _header_metadata(data: bytes, path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file's header (8-byte little-endian length, then JSON)."""
+    if len(data) < 8:
+        raise ArtifactError(f"{path} is not a readable safetensors file (too short); pass a checkpoint written by "
+                            "cance.")
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        raise ArtifactError(f"{path} is not a readable safetensors file (its header runs past the end); pass a "
+                            "checkpoint written by cance.")
+    try:
+        header = json.loads(data[8:8 + size])
+    except (UnicodeDecodeError, ValueError):
+        raise ArtifactError(f"{path} is not a readable safetensors file (corrupt header); pass a checkpoint written "
+                            "by cance.") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
 
 
 def save_checkpoint(path: str | os.PathLike, tensors: dict[str, Any], meta: dict[str, Any]) -> Path:
@@ -291,25 +358,19 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, Any], meta: dict
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     """Metadata of a cance checkpoint, without loading its tensors."""
-    from safetensors import safe_open
+    return _meta_of(_checkpoint_bytes(Path(path)), Path(path))
 
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"Checkpoint {path} does not exist; check the path or train it first.")
-    try:
-        with safe_open(str(path), framework="numpy") as fh:
-            raw = (fh.metadata() or {}).get(META_KEY)
-    except Exception as exc:  # safetensors raises several types for corrupt headers
-        raise ArtifactError(
-            f"{path} is not a readable safetensors file ({exc}); pass a checkpoint written by cance."
-        ) from None
+
+def _meta_of(data: bytes, path: Path) -> dict[str, Any]:
+    raw = _header_metadata(data, path).get(META_KEY)
     if raw is None:
         raise ArtifactError(f"{path} is a safetensors file but not a cance checkpoint; pass one written by cance.")
     try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError:
-        raise ArtifactError(f"{path} has corrupt cance metadata; re-create the checkpoint.") from None
-    if doc.get("format") != FORMAT_NAME or "stage" not in doc:
+        doc = strict_loads(raw)
+    except ValueError:  # JSONDecodeError, or NaN / infinity a writer of cance never puts there
+        raise ArtifactError(f"{path} has corrupt cance metadata (not JSON, or a NaN or infinite number); "
+                            "re-create the checkpoint.") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME or "stage" not in doc:
         raise ArtifactError(f"{path} is not a cance checkpoint; pass one written by cance.")
     return doc
 
@@ -324,9 +385,10 @@ def load_checkpoint(
     missing or mistyped field, a tensor that cannot be read, or a NaN/inf
     weight is refused with one sentence.
     """
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load
 
-    meta = read_checkpoint_meta(path)
+    data = _checkpoint_bytes(Path(path))
+    meta = _meta_of(data, Path(path))
     if expected_stage is not None:
         allowed = (expected_stage,) if isinstance(expected_stage, str) else expected_stage
         if meta["stage"] not in allowed:
@@ -336,7 +398,7 @@ def load_checkpoint(
             )
     require_meta(path, meta, required or {})
     try:
-        tensors = load_file(str(path))
+        tensors = load(data)
     except Exception:  # truncated or corrupt tensor data behind a valid header
         raise ArtifactError(f"{path} has unreadable tensor data; re-create the checkpoint.") from None
     for name, value in tensors.items():
@@ -392,9 +454,10 @@ def table_meta(schema) -> dict[str, Any]:
     if raw is None:
         return {}
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
+        doc = strict_loads(raw)
+    except ValueError:
         return {}
+    return doc if isinstance(doc, dict) else {}
 
 
 def schema_with_meta(schema, meta: dict[str, Any]):
@@ -442,7 +505,9 @@ class AtomicParquetWriter:
         import pyarrow.parquet as pq
 
         tmp = self._ctx.__enter__()
-        self._writer = pq.ParquetWriter(str(tmp), self.schema, use_dictionary=dictionary_columns(self.schema))
+        # Page checksums (CRC32): a damaged page is refused on read instead of scored as other numbers.
+        self._writer = pq.ParquetWriter(str(tmp), self.schema, use_dictionary=dictionary_columns(self.schema),
+                                        write_page_checksum=True)
         return self
 
     def write(self, columns: dict[str, np.ndarray]) -> None:
@@ -496,7 +561,7 @@ def open_table(path: str | os.PathLike):
     try:
         # pre_buffer=False: with it, iter_batches keeps every column chunk it has
         # read (measured: +150 MB per million 36-column rows); without, memory is flat.
-        return pq.ParquetFile(str(path), pre_buffer=False)
+        return pq.ParquetFile(str(path), pre_buffer=False, page_checksum_verification=True)
     except Exception:
         raise ArtifactError(f"{path} is not a readable Parquet file; pass a table written by cance.") from None
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import AtomicParquetWriter, check_output, file_sha256, identity_columns
+from cance_cli.artifacts import AtomicParquetWriter, check_output, identity_columns
 from cance_cli.data import load_data, parse_normal
 from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
-from cance_cli.model import check_model_folder
+from cance_cli.model import check_model_folder, refuse_output_inside_model
 from cance_cli.views.fusion import combine
 
 PREDICT_BATCH = 65_536  # rows scored at a time: memory stays flat on large inputs
@@ -70,9 +69,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 
     if threshold is not None:
         validate.finite("--threshold", threshold)
-    if Path(out).resolve().parent == Path(model).resolve():
-        raise ArtifactError(f"--out {out} lies inside the model folder {model}; writing there could replace a "
-                            "stage of the model, so choose a file elsewhere.")
+    refuse_output_inside_model(out, model)
     check_output(out, inputs=[data, model], writes="parquet")
     est = CANCE.load(model, device=device)  # reads and checks the manifest once
     manifest = est.manifest_
@@ -94,7 +91,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     if several:
         fields += [pa.field(f"score_{v}", pa.float64()) for v in est.views_]
     doc = {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": str(model),
-           "manifest_sha256": file_sha256(Path(model) / "manifest.json"), "source": ds.source, "split": ds.split,
+           "manifest_sha256": est.manifest_sha256_, "source": ds.source, "split": ds.split,
            "threshold": cut, "threshold_source": "--threshold" if threshold is not None else manifest["threshold"],
            "normal_classes": normal}
     n_batches = -(-len(ds) // PREDICT_BATCH)
@@ -161,7 +158,7 @@ class ModelBatchScorer:
 
     def provenance(self, source) -> dict[str, Any]:
         return {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": self.model,
-                "manifest_sha256": file_sha256(Path(self.model) / "manifest.json"), "source": str(source),
+                "manifest_sha256": self.est.manifest_sha256_, "source": str(source),
                 "threshold": self.threshold, "threshold_source": self.threshold_source,
                 "normal_classes": self.normal}
 

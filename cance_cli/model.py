@@ -15,10 +15,16 @@ an older model stays until the new one is complete.
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import json
+import math
 import os
 import shutil
+import stat
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,31 +36,50 @@ from cance_cli.artifacts import (
     current_umask,
     dumps,
     file_sha256,
+    glob_escape,
+    pid_alive,
+    preloaded,
     provenance_header,
     raise_if_interrupted,
+    refuse_dangling_link,
+    strict_loads,
 )
 from cance_cli.errors import ArtifactError
 
 MANIFEST = "manifest.json"
 FORMAT = "cance-model"
-FORMAT_VERSION = 2  # 2: views (input map, input density, neighbours) and their calibration
+FORMAT_VERSION = 3  # 2: views (input map, input density, neighbours) and their calibration; 3: manifest digest
 STAGE_FILES = {"autoencoder": "ae.safetensors", "pca": "pca.safetensors", "density": "nce.safetensors",
                "input_map": "input-map.safetensors", "input_density": "input-nce.safetensors",
                "knn": "knn.safetensors"}
 
 
+FIT_FILES = frozenset(STAGE_FILES.values()) | {MANIFEST}  # all a fit ever writes into a model folder
+READ_ATTEMPTS = 5  # a model replaced while it is read is read again, this many times at most
+
+
 def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
-    """Refuse a model folder path that is a file, a new folder named like a file (model.safetensors), a
-    non-model folder with files in it, an input of the command, or in a missing or unwritable parent folder."""
+    """Refuse a model folder path that is a file, a dangling link, a new folder named like a file
+    (model.safetensors), a folder with anything but a model in it, an input of the command, or in a missing or
+    unwritable parent folder. A model folder is replaced whole, so one that also holds a user's files (notes,
+    a scores folder) is refused rather than emptied."""
     folder = Path(folder)
+    refuse_dangling_link(folder, option)
     if folder.exists() and not folder.is_dir():
         raise ArtifactError(f"{option} {folder} is a file; give a folder name for the model.")
     if folder.suffix.lower() in OTHER_FORMAT_SUFFIXES and not (folder / MANIFEST).is_file():
         raise ArtifactError(f"{option} {folder} names a {folder.suffix[1:]} file, but the model is a folder of "
                             f"several files; give a folder name such as {folder.with_suffix('').name}/.")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / MANIFEST).is_file():
-        raise ArtifactError(f"{option} {folder} is a folder with other files in it; give a new or empty folder, "
-                            "or an earlier model folder to replace.")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not (folder / MANIFEST).is_file():
+            raise ArtifactError(f"{option} {folder} is a folder with other files in it; give a new or empty folder, "
+                                "or an earlier model folder to replace.")
+        others = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
+                        if p.name not in FIT_FILES or p.is_symlink() or not p.is_file())
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise ArtifactError(f"{option} {folder} holds a model and also {shown}, which replacing the model would "
+                                "delete; move those out of the folder or choose another folder.")
     for item in inputs:
         if item is None or str(item).startswith("builtin:"):
             continue
@@ -65,26 +90,62 @@ def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
     check_output(folder.parent / ".cance-probe", option=option)  # parent exists and is writable
 
 
+def refuse_output_inside_model(out, model, option: str = "--out") -> None:
+    """Refuse an output at or anywhere below the model folder: it could replace a stage of the model, and the
+    next `cance fit` into that folder would have to delete it."""
+    out, model = Path(out).resolve(), Path(model).resolve()
+    if out == model or model in out.parents:
+        raise ArtifactError(f"{option} {out} lies inside the model folder {model}; writing there could replace a "
+                            "stage of the model, so choose a path elsewhere.")
+
+
+def manifest_digest(doc: dict[str, Any]) -> str:
+    """SHA-256 of a manifest's content without its own digest field (canonical JSON)."""
+    body = {k: v for k, v in doc.items() if k != "manifest_digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def _parent_lock(parent: Path) -> Iterator[None]:
+    """An exclusive lock on the parent folder while a model folder is swapped: two fits writing one folder
+    take turns instead of moving each other's folders (flock on the directory itself: no lock file left)."""
+    import fcntl
+
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]) -> Path:
     """Write each stage with ``writers[file_name](path)`` and the manifest, then swap the folder into place."""
     folder = Path(folder)
     check_model_folder(folder)
     parent = folder.parent if str(folder.parent) else Path(".")
+    remove_stale_temp_folders(parent, f".{folder.name}.")
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", suffix=".tmp", dir=parent))
     old = None
     try:
         stages = {}
         for name, write in writers.items():
+            if name not in STAGE_FILES.values():
+                raise ValueError(f"unknown stage file {name!r}")
             write(tmp / name)
             stages[name] = {"sha256": file_sha256(tmp / name)}
-        doc = {**provenance_header(FORMAT), "format_version": FORMAT_VERSION, "files": stages, **manifest}
-        (tmp / MANIFEST).write_text(json.dumps(json.loads(dumps(doc)), indent=2) + "\n")
+        doc = json.loads(dumps({**provenance_header(FORMAT), "format_version": FORMAT_VERSION, "files": stages,
+                                **manifest}))
+        doc["manifest_digest"] = manifest_digest(doc)
+        (tmp / MANIFEST).write_text(json.dumps(doc, indent=2) + "\n")
         raise_if_interrupted()
         os.chmod(tmp, 0o777 & ~current_umask())
-        if folder.exists():
-            old = parent / f".{folder.name}.{os.getpid()}.old"
-            os.replace(folder, old)
-        os.replace(tmp, folder)
+        with _parent_lock(parent):
+            check_model_folder(folder)  # again: files may have been put there while the model was fitted
+            if folder.exists():
+                old = parent / f".{folder.name}.{os.getpid()}.old"
+                os.replace(folder, old)
+            os.replace(tmp, folder)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -97,31 +158,168 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
     return folder
 
 
-def read_manifest(folder) -> dict[str, Any]:
-    """The manifest of a model folder, checked: format, and every stage file present and unaltered."""
+def remove_stale_temp_folders(parent: Path, prefix: str) -> None:
+    """Remove ``PREFIX<pid>.*.tmp`` / ``PREFIX<pid>.old`` folders whose writer is dead (a killed fit)."""
+    for path in parent.glob(f"{glob_escape(prefix)}*"):
+        rest = path.name[len(prefix):].split(".", 1)
+        if len(rest) == 2 and rest[0].isdigit() and (rest[1].endswith(".tmp") or rest[1] == "old") \
+                and int(rest[0]) != os.getpid() and not pid_alive(int(rest[0])) and path.is_dir() \
+                and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+class _Changed(Exception):
+    """The folder was replaced while it was read: read it again."""
+
+
+def _read_in(dir_fd: int, name: str, folder: Path) -> bytes:
+    """A plain file's bytes, opened relative to the folder's handle; links are refused."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+    except FileNotFoundError:
+        raise _Changed from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ArtifactError(f"{folder / name} is a symbolic link; a model folder holds plain files only, so "
+                                "re-create the model with `cance fit`.") from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise ArtifactError(f"{folder / name} is not a plain file; re-create the model with `cance fit`.")
+        return fh.read()
+
+
+def _still_there(folder: Path, dir_fd: int) -> bool:
+    try:
+        now, held = os.stat(folder), os.fstat(dir_fd)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def read_model_folder(folder) -> tuple[dict[str, Any], dict[str, bytes], str]:
+    """``(manifest, stage bytes by file name, SHA-256 of the manifest file)``, all of one version of the folder.
+
+    Every file is read through one handle of the folder and every stage is checked against the SHA-256 the
+    manifest records, so a model replaced by another fit while it is read is read again (or refused), never
+    mixed; a stage changed in place is refused.
+    """
     folder = Path(folder)
-    path = folder / MANIFEST
     if folder.is_file():
         raise ArtifactError(f"{folder} is a file, not a model folder; pass the folder `cance fit` wrote.")
-    if not folder.is_dir():
-        raise ArtifactError(f"Model folder {folder} does not exist; create it with `cance fit`.")
-    if not path.is_file():
-        raise ArtifactError(f"{folder} has no {MANIFEST}, so it is not a model folder; create one with `cance fit`.")
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            if attempt == 0 and not folder.exists():
+                raise ArtifactError(f"Model folder {folder} does not exist; create it with `cance fit`.") from None
+            time.sleep(0.02 * (attempt + 1))  # between the two renames of a swap
+            continue
+        try:
+            return _read_version(folder, dir_fd)
+        except _Changed:
+            time.sleep(0.02 * (attempt + 1))
+        finally:
+            os.close(dir_fd)
+    raise ArtifactError(f"Model folder {folder} kept changing while it was read (another `cance fit` writing it?); "
+                        "rerun when that fit has finished.")
+
+
+def _read_version(folder: Path, dir_fd: int) -> tuple[dict[str, Any], dict[str, bytes], str]:
+    path = folder / MANIFEST
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise ArtifactError(f"{path} is not readable JSON; re-create the model with `cance fit`.") from None
+        raw = _read_in(dir_fd, MANIFEST, folder)
+    except _Changed:
+        if _still_there(folder, dir_fd):
+            raise ArtifactError(f"{folder} has no {MANIFEST}, so it is not a model folder; create one with "
+                                "`cance fit`.") from None
+        raise
+    try:
+        doc = strict_loads(raw.decode())
+    except (UnicodeDecodeError, ValueError):
+        raise ArtifactError(f"{path} is not readable JSON (or holds a NaN or infinite number); re-create the model "
+                            "with `cance fit`.") from None
+    check_manifest(doc, path)
+    blobs = {}
+    for name, info in doc["files"].items():
+        try:
+            blobs[name] = _read_in(dir_fd, name, folder)
+        except _Changed:
+            if _still_there(folder, dir_fd):
+                raise ArtifactError(f"Model folder {folder} lacks {name}; re-create the model with `cance fit`.") \
+                    from None
+            raise
+        if hashlib.sha256(blobs[name]).hexdigest() != info["sha256"]:
+            if not _still_there(folder, dir_fd):
+                raise _Changed
+            raise ArtifactError(f"{folder / name} was changed after the model was written (SHA-256 differs from the "
+                                "manifest); re-create the model with `cance fit`.")
+    return doc, blobs, hashlib.sha256(raw).hexdigest()
+
+
+def check_manifest(doc: Any, path: Path) -> None:
+    """Refuse a manifest that is not one cance wrote: wrong format or version, a digest that does not match its
+    content, a stage that is not a plain file of the folder or not hashed, or a number of the wrong type."""
+    def bad(what: str) -> ArtifactError:
+        return ArtifactError(f"{path} {what}; re-create the model with `cance fit`.")
+
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("files"), dict) \
             or not isinstance(doc.get("estimator"), dict) or not isinstance(doc.get("threshold"), dict):
-        raise ArtifactError(f"{path} is not a cance model manifest; re-create the model with `cance fit`.")
+        raise bad("is not a cance model manifest")
+    version = doc.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise bad(f"has format version {version!r}, which this version of cance (format {FORMAT_VERSION}) cannot "
+                  "read")
+    if version >= 3 and doc.get("manifest_digest") != manifest_digest(doc):
+        raise bad("was edited after the model was written (its content does not match its digest)")
     for name, info in doc["files"].items():
-        stage = folder / name
-        if not stage.is_file():
-            raise ArtifactError(f"Model folder {folder} lacks {name}; re-create the model with `cance fit`.")
-        if not isinstance(info, dict) or info.get("sha256") != file_sha256(stage):
-            raise ArtifactError(f"{stage} was changed after the model was written (SHA-256 differs from the "
-                                "manifest); re-create the model with `cance fit`.")
-    return doc
+        if name not in STAGE_FILES.values():
+            raise bad(f"names a stage file {name!r} that is not one of a model folder's own files")
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
+            raise bad(f"records no SHA-256 for {name}")
+    stages = doc.get("stages")
+    if not isinstance(stages, dict):
+        raise bad("has no stages")
+    for key, name in stages.items():
+        if name is not None and (not isinstance(name, str) or name not in doc["files"]):
+            raise bad(f"names {name!r} for its {key} stage, which is not a hashed file of the folder")
+    _check_numbers(doc, bad)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_numbers(doc: dict[str, Any], bad) -> None:
+    """Every number the scores depend on, as strictly as the command-line options."""
+    if not _number(doc["threshold"].get("value")):
+        raise bad("has no finite threshold value")
+    views = doc.get("views", ["composite"])
+    if not isinstance(views, list) or not views or not all(v in ("composite", "input", "knn") for v in views):
+        raise bad("lists unknown views")
+    calibration = doc.get("calibration", {})
+    if not isinstance(calibration, dict) or (len(views) > 1 and set(views) - set(calibration)):
+        raise bad("lacks the calibration of its views")
+    for view, c in calibration.items():
+        if not isinstance(c, dict) or not _number(c.get("median")) or not _number(c.get("iqr")) or c["iqr"] <= 0:
+            raise bad(f"has a malformed calibration of view {view!r} (a finite median and an IQR > 0 are needed)")
+    scores = doc.get("training_scores")
+    if not isinstance(scores, dict) or not all(_number(scores.get(k)) for k in ("min", "max", "mean", "std")):
+        raise bad("has malformed training score statistics")
+    schema = doc.get("schema")
+    n = schema.get("n_features_in") if isinstance(schema, dict) else None
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise bad("has no valid input width (schema.n_features_in)")
+    columns = schema.get("columns")
+    if columns is not None and (not isinstance(columns, list) or len(columns) != n
+                                or not all(isinstance(c, str) for c in columns)):
+        raise bad("has malformed input columns")
+
+
+def read_manifest(folder) -> dict[str, Any]:
+    """The manifest of a model folder, checked: format, digest, values, and every stage file present and
+    unaltered."""
+    return read_model_folder(folder)[0]
 
 
 def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
@@ -177,15 +375,23 @@ def _names(est) -> list[str] | None:
 
 
 def load_estimator(cls, folder, device: str = "cpu"):
-    """Rebuild a fitted estimator of class ``cls`` from a model folder."""
+    """Rebuild a fitted estimator of class ``cls`` from a model folder (one consistent version of it)."""
+    folder = Path(folder)
+    doc, blobs, manifest_sha = read_model_folder(folder)
+    with preloaded({folder / name: data for name, data in blobs.items()}):
+        est = _rebuild_estimator(cls, folder, doc, device)
+    est.manifest_ = doc
+    est.manifest_sha256_ = manifest_sha
+    return est
+
+
+def _rebuild_estimator(cls, folder: Path, doc: dict[str, Any], device: str):
     from cance_cli.pca import PCAFeatureMap
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
     from cance_cli.training.nce import NCEDensity
     from cance_cli.views.input_map import InputCoordinates
     from cance_cli.views.knn import KNNDistance
 
-    folder = Path(folder)
-    doc = read_manifest(folder)
     try:
         params = {**doc["estimator"], "device": device}
         est = cls(**params)
@@ -211,7 +417,6 @@ def load_estimator(cls, folder, device: str = "cpu"):
         if doc["schema"].get("columns"):
             est.feature_names_in_ = np.asarray(doc["schema"]["columns"], dtype=object)
         est.score_stats_ = {k: float(doc["training_scores"][k]) for k in ("min", "max", "mean", "std")}
-        est.manifest_ = doc
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ArtifactError):
             raise

@@ -119,6 +119,9 @@ def handle_errors(func):
             # half-done lazy import, measured); it is still the interrupt.
             if interrupted() is not None:
                 _exit_interrupted(interrupted())
+            resource = _resource_error(exc, kwargs)
+            if resource is not None:
+                exc = resource
             if not isinstance(exc, CanceError):
                 raise
             typer.echo(f"Error: {exc}", err=True)
@@ -130,6 +133,28 @@ def handle_errors(func):
                 signal.signal(signum, handler)
 
     return wrapper
+
+
+_OUTPUT_OPTIONS = ("out", "out_dir", "pca_out", "plot")
+
+
+def _resource_error(exc: BaseException, options: dict[str, Any]) -> CanceError | None:
+    """A full disk or a failed allocation as one sentence (the atomic writers already removed
+    their temporary files, so older outputs are unchanged); None for any other error."""
+    import errno
+    import os
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        outputs = [str(options[k]) for k in _OUTPUT_OPTIONS if options.get(k) is not None]
+        where = os.path.dirname(os.path.abspath(outputs[0])) if outputs else (exc.filename or "the output folder")
+        return CanceError(f"The disk holding {where} is full (or over quota): nothing was written and older outputs "
+                          "are unchanged; free some space or write elsewhere, then rerun.")
+    text = str(exc)
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
+            isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())):
+        return CanceError("Ran out of memory: nothing was written and older outputs are unchanged; use a smaller "
+                          "--batch-size, fewer rows or a smaller model.")
+    return None
 
 
 def print_json(doc: Any) -> None:

@@ -423,7 +423,7 @@ def _read_arrow_table(path: Path):
         else:
             import pyarrow.parquet as pq
 
-            table = pq.read_table(str(path))
+            table = pq.read_table(str(path), page_checksum_verification=True)
         table.column_names  # noqa: B018 - decodes the header: non-UTF-8 names fail here, not later
         return table
     except Exception as exc:

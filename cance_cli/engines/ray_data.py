@@ -172,7 +172,7 @@ def _map_parquet(ray, files: list[str], out: Path, fn_class, fn_kwargs: dict[str
     shutil.rmtree(staging, ignore_errors=True)
     try:
         try:
-            mapped.write_parquet(str(staging))
+            mapped.write_parquet(str(staging), write_page_checksum=True)  # as the local writer: damage is found
         except Exception as exc:  # a worker's one-sentence error, without Ray's wrapping
             cause = _cance_error_in(exc)
             if cause is None:
@@ -222,7 +222,9 @@ def predict_with_ray(source, model, out, *, threshold: float | None = None, devi
     """`cance predict` on Ray: Parquet tables (a file, folder or glob) scored by a
     model folder of `cance fit`, one model per actor, into the folder ``out``."""
     from cance_cli.fit_predict import ModelBatchScorer
+    from cance_cli.model import refuse_output_inside_model
 
+    refuse_output_inside_model(out, model)
     _require_ray()
     files = input_files(source)
     out = check_output_folder(out, files)
