@@ -436,6 +436,25 @@ def rebuilding(path) -> Iterator[None]:
                             "(missing, mistyped or mis-shaped entries); re-create the checkpoint.") from None
 
 
+def build_matching(build, state: dict[str, Any], path=None):
+    """``build()``, once a probe built on torch's meta device (no memory) shows that the module it makes has
+    exactly the stored tensors' names and shapes: metadata that declares huge widths is refused before any
+    allocation, not after gigabytes of it."""
+    import torch
+
+    with torch.device("meta"):
+        probe = build()
+    def shapes(tensors) -> dict[str, tuple[int, ...]]:  # a scalar buffer may be stored as shape (1,)
+        return {k: tuple(v.shape) or (1,) for k, v in tensors.items()}
+
+    if shapes(probe.state_dict()) != shapes(state):
+        if path is None:  # the caller's `rebuilding(path)` states it
+            raise ValueError("stored tensors do not match the declared architecture")
+        raise ArtifactError(f"{path}: the stored weights do not fit the architecture its metadata describes "
+                            "(missing, extra or mis-shaped tensors); re-create the checkpoint.")
+    return build()
+
+
 def load_state(module, state: dict, path) -> None:
     """``module.load_state_dict(state)`` with a mismatch stated as one sentence."""
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import load_checkpoint, rebuilding
+from cance_cli.artifacts import build_matching, load_checkpoint, rebuilding
 from cance_cli.errors import DataError
 
 STAGE = "nce"
@@ -158,6 +158,8 @@ def rebuild_parts(tensors: dict[str, np.ndarray], meta: dict[str, Any], dev) -> 
 
     params = meta["params"]
     dim = len(meta["columns"])
+    if tensors["whitener.mean"].shape != (dim,) or tensors["whitener.chol"].shape != (dim, dim):
+        raise ValueError("whitener shapes")  # before np.eye(dim): the metadata alone must not size an allocation
     # Build with the right shapes, then load the stored buffers into them.
     whitener = Whitener(tensors["whitener.mean"], np.eye(dim))
     whitener.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v)
@@ -165,7 +167,10 @@ def rebuild_parts(tensors: dict[str, np.ndarray], meta: dict[str, Any], dev) -> 
     noise = LearnedGaussianNoise(dim, learn=params["learn_noise"])
     with torch.no_grad():
         noise.alpha.copy_(torch.from_numpy(tensors["noise.alpha"]))
-    density = DensityNet(dim, params["hidden"], params["layers"])
+    stored = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("density.")}
+    if not 1 <= int(params["layers"]) <= len(stored):
+        raise ValueError("layers")  # more layers than stored tensors: refused before building them
+    density = build_matching(lambda: DensityNet(dim, params["hidden"], params["layers"]), stored)
     density.load_state_dict({k.split(".", 1)[1]: torch.from_numpy(v)
                              for k, v in tensors.items() if k.startswith("density.")})
     for module in (whitener, noise, density):

@@ -19,7 +19,14 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from cance_cli import validate
-from cance_cli.artifacts import array_fingerprint, load_checkpoint, load_state, rebuilding, save_checkpoint
+from cance_cli.artifacts import (
+    array_fingerprint,
+    build_matching,
+    load_checkpoint,
+    load_state,
+    rebuilding,
+    save_checkpoint,
+)
 from cance_cli.data.dataset import Dataset, train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.training import distributed
@@ -475,8 +482,8 @@ class ConstrainedAutoencoder(BaseEstimator):
             est.input_columns_ = meta.get("input_columns")
             est.input_dtypes_ = meta.get("input_dtypes")
             est.config_ = meta["model_config"]
-            est.model_ = build_autoencoder(est.config_)
             state = {k[len("model."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("model.")}
+            est.model_ = build_matching(lambda: build_autoencoder(est.config_), state, path)
             load_state(est.model_, state, path)
             est.model_.to(est.device_).eval()
             est.input_mean_ = tensors.get("input_mean")
