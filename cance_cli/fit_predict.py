@@ -24,14 +24,15 @@ from cance_cli.views.fusion import combine
 PREDICT_BATCH = 65_536  # rows scored at a time: memory stays flat on large inputs
 
 
-def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: dict[str, Any] | None = None
-              ) -> CANCE:
+def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: dict[str, Any] | None = None,
+              option_names: dict[str, str] | None = None) -> CANCE:
     """Fit ``estimator`` on the normal rows of ``data`` and write the model folder ``out``.
 
-    ``read`` holds the reading options of :func:`~cance_cli.data.load_data`.
+    ``read`` holds the reading options of :func:`~cance_cli.data.load_data`; ``option_names`` maps the
+    estimator's parameters to the names a refusal should use (the CLI's options).
     """
     read = {k: v for k, v in (read or {}).items() if v is not None}
-    estimator.check_params()
+    estimator.check_params(option_names)  # every parameter, before any data is read
     check_model_folder(out, inputs=[data])
     normal_classes = parse_normal(normal)
     user_label = read.pop("label_col", None)

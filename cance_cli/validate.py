@@ -62,3 +62,13 @@ def widths(name: str, values: Iterable[int] | None) -> None:
     values = list(values)
     if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
         raise ConfigError(f"{name} must be comma-separated integers >= 1, got {','.join(map(str, values))}.")
+
+
+MAX_RATIO = 1000  # noise rows per data row: the paper uses 10; 1e9 asked for 1e9 noise rows a batch
+
+
+def ratio(name: str, value) -> None:
+    """NCE's noise-to-data ratio: a finite number in (0, MAX_RATIO]."""
+    number = _finite(name, value, f"a finite number in (0, {MAX_RATIO}]")
+    if not 0 < number <= MAX_RATIO:
+        raise ConfigError(f"{name} must be a finite number in (0, {MAX_RATIO}] (noise rows per data row), got {value}.")

@@ -41,6 +41,13 @@ def read_xy(path: Path) -> tuple[np.ndarray, np.ndarray]:
             y = npz["y"]
     except Exception as exc:
         raise DataError(f"Cannot read {path} as a table with X and y ({exc}).") from None
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating) or x.dtype == bool):
+        raise DataError(f"{path}: X holds {x.dtype} values; the novelty protocol needs real numbers (complex or text "
+                        "values would be cut or misread), so convert them first.")
+    if not (np.issubdtype(y.dtype, np.integer) or y.dtype == bool
+            or np.issubdtype(y.dtype, np.floating) and np.isfinite(y).all() and (y == np.round(y)).all()):
+        raise DataError(f"{path}: y holds {y.dtype} values; the novelty protocol needs 0/1 labels (1 = anomaly), so "
+                        "recode them.")
     return np.asarray(x, dtype=np.float64), np.asarray(y).astype(int).ravel()
 
 

@@ -82,13 +82,14 @@ def bench(
     except ValueError:
         raise ConfigError(f"--seeds must be a comma list of integers, got {seeds!r}.") from None
     chosen = check_methods(_csv(methods) or default_methods(protocol))  # before any data is read
-    if min(ae_epochs, nce_epochs or 1, dagmm_epochs) < 1 or decoder_epochs < 0:
-        raise ConfigError("--ae-epochs, --nce-epochs and --dagmm-epochs must be at least 1, --decoder-epochs at "
-                          "least 0.")
+    for option, value in (("--ae-epochs", ae_epochs), ("--nce-epochs", nce_epochs), ("--dagmm-epochs", dagmm_epochs)):
+        if value is not None:  # each named as typed (`--nce-epochs 0` was let through as `0 or 1`)
+            validate.at_least(option, value, 1)
+    validate.at_least("--decoder-epochs", decoder_epochs, 0)
     for value in seed_list:
         validate.at_least("--seeds", value, 0)
     validate.at_least("--latent", latent, 1)
-    validate.positive("--ratio", ratio)
+    validate.ratio("--ratio", ratio)
     validate.at_least("--max-train", max_train, 2)
     validate.at_least("--threads", threads, 1)
     for option, folder in (("--out", out), ("--work", work)):

@@ -24,6 +24,11 @@ from cance_cli.cli._common import (
 )
 
 AUTO = "Default: chosen from the data's shape (see docs/defaults.md)."
+# The estimator's parameters as this command's options: a refusal names what the user typed.
+OPTION_NAMES = {"latent": "--latent", "lam": "--lam", "ae_hidden": "--hidden", "ae_epochs": "--epochs",
+                "decoder_epochs": "--decoder-epochs", "ae_batch_size": "--batch-size", "nce_epochs": "--nce-epochs",
+                "ratio": "--ratio", "views": "--views", "knn": "--knn", "contamination": "--contamination",
+                "fpr": "--fpr", "pca": "--pca", "seed": "--seed", "device": "--device"}
 
 
 @handle_errors
@@ -85,7 +90,7 @@ def fit(
                 nce_epochs=nce_epochs, ratio=ratio, views=views, knn=knn, contamination=contamination, fpr=fpr,
                 seed=seed, device=device, verbose=not quiet)
     read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)
-    fit_model(data, out, est, normal=normal, read=read)
+    fit_model(data, out, est, normal=normal, read=read, option_names=OPTION_NAMES)
     s = est.settings_
     summary = {"model": str(out), "feature_map": feature_map, "views": est.views_, "threshold": est.threshold_,
                "threshold_method": est.threshold_info_,

@@ -133,7 +133,9 @@ class MPDR(EnergyAutoencoderModel):
         model.train()
         with progress_bar(s["steps"], "train-mpdr", self.verbose) as advance:
             for step in range(s["steps"]):
-                pick = np.sort(rows[torch.randint(len(rows), (self.batch_size,), generator=gen).numpy()])
+                # at most as many rows a step as the data has (a larger batch only repeats rows, at any memory cost)
+                pick = np.sort(rows[torch.randint(len(rows), (min(self.batch_size, len(rows)),),
+                                                  generator=gen).numpy()])
                 x_pos = self.autoencoder_._to_tensor(stored[pick], scale)
                 n = len(x_pos)
                 sigma = self.sigma_min + (self.sigma_max - self.sigma_min) * torch.rand(n, generator=dev_gen,

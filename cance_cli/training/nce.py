@@ -87,7 +87,7 @@ class NCEDensity(DensityScoring, BaseEstimator):
 
     def check_params(self) -> None:
         """Raise a ConfigError naming the first out-of-range parameter."""
-        validate.positive("--ratio", self.ratio)
+        validate.ratio("--ratio", self.ratio)
         validate.at_least("--epochs", self.epochs, 1)
         validate.at_least("--hidden", self.hidden, 1)
         validate.at_least("layers", self.layers, 1)

@@ -27,14 +27,14 @@ NARROW_TABLE = 16
 DENSITY_VIEWS = ("composite", "input")
 
 
-def parse_views(spec: str) -> list[str]:
-    """``"composite+input+knn"`` -> the views in canonical order; ``auto`` -> []."""
+def parse_views(spec: str, name: str = "--views") -> list[str]:
+    """``"composite+input+knn"`` -> the views in canonical order; ``auto`` -> []. ``name``: what errors call it."""
     if spec == "auto":
         return []
     names = [v.strip() for v in str(spec).split("+")]
     unknown = [v for v in names if v not in VIEWS]
     if unknown or not names:
-        raise ConfigError(f"--views must be auto or a '+'-joined choice of {', '.join(VIEWS)}, got {spec!r}.")
+        raise ConfigError(f"{name} must be auto or a '+'-joined choice of {', '.join(VIEWS)}, got {spec!r}.")
     return [v for v in VIEWS if v in names]
 
 
@@ -46,7 +46,7 @@ def choose_views(spec: str, kind: str, width: int, feature_map: str) -> tuple[li
             raise ConfigError("The input and knn views need a table; images use --views composite.")
         if feature_map != "autoencoder" and set(given) != {"composite"}:
             raise ConfigError("The input and knn views go with the autoencoder feature map; use --views composite "
-                              f"with --feature-map {feature_map}.")
+                              f"with the {feature_map} feature map (--pca).")
         return given, f"views {'+'.join(given)} (given)"
     if kind != "table" or feature_map != "autoencoder":
         return ["composite"], "views: composite (images, embeddings and precomputed features)"
