@@ -80,7 +80,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
                    default_label=manifest.get("label_col") or "label", **read)
     cut = float(est.threshold_ if threshold is None else threshold)
     normal = manifest.get("normal_classes") if ds.y is not None else None
-    fields = [pa.field("id", pa.int64() if np.issubdtype(ds.ids.dtype, np.integer) else pa.string())]
+    id_type = ds.id_type or (pa.int64() if np.issubdtype(ds.ids.dtype, np.integer) else pa.string())
+    fields = [pa.field("id", id_type)]
     if ds.y is not None:
         kind = ds.y.dtype
         fields.append(pa.field("label", pa.int64() if np.issubdtype(kind, np.integer) else
@@ -103,7 +104,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             part = ds.subset(np.arange(start, min(start + PREDICT_BATCH, len(ds))))
             views = est.view_scores(part)
             scores = combine(views, est.calibration_)
-            cols: dict[str, Any] = {"id": part.ids}
+            # from_pandas: NaN / NaT / None ids (empty cells) go back as the nulls they were read from
+            cols: dict[str, Any] = {"id": pa.array(part.ids, type=id_type, from_pandas=True)}
             if ds.y is not None:
                 cols["label"] = part.y
             if normal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class Dataset:
     feature_dtypes: list[str] | None = None
     split_info: dict | None = None
     not_features: list[str] | None = None
+    id_type: Any = None  # the Arrow type of a table's id column, so ids are written back as they were read
 
     def __post_init__(self) -> None:
         if len(self.x) == 0:

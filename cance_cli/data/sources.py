@@ -7,6 +7,7 @@ dispatcher :func:`load_data` picks one from the path or ``builtin:`` name.
 from __future__ import annotations
 
 import gzip
+import math
 import pickle
 import re
 import struct
@@ -139,9 +140,14 @@ def read_idx(path: Path) -> np.ndarray:
     if ndim == 0 or len(data) < 4 + 4 * ndim:
         raise DataError(f"{path} has a short or empty idx header; the file is truncated, so re-download it.")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    expected = math.prod(shape)  # Python integers: a header's product can exceed int64 (np.prod wraps around)
+    itemsize = np.dtype(dtypes[data[2]]).itemsize
+    if (len(data) - 4 - 4 * ndim) % itemsize:
+        raise DataError(f"{path} is truncated mid-value; re-download it.")
     arr = np.frombuffer(data, dtype=dtypes[data[2]], offset=4 + 4 * ndim)
-    if arr.size != int(np.prod(shape)):
-        raise DataError(f"{path} is truncated: expected {int(np.prod(shape))} values, found {arr.size}.")
+    if arr.size != expected:
+        raise DataError(f"{path} is truncated or damaged: its header declares {expected} values, the file holds "
+                        f"{arr.size}; re-download it.")
     return arr.reshape(shape)
 
 
@@ -192,18 +198,42 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return _empty_reconstruct(found) if name == "_reconstruct" else found
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+
+
+def _empty_reconstruct(reconstruct):
+    """numpy's ``_reconstruct`` for the only call a real pickle makes: an empty array that ``__setstate__``
+    then fills from bytes the file holds. Any other shape would allocate memory the file never fills
+    (a 189-byte pickle declaring 2,000 images gave 2,000 uninitialised ones)."""
+    def guarded(subtype, shape, dtype):
+        if tuple(np.atleast_1d(shape)) != (0,):
+            raise pickle.UnpicklingError(f"an array declared with shape {shape} but no data")
+        return reconstruct(subtype, shape, dtype)
+
+    return guarded
+
+
+CIFAR_IMAGE_BYTES = 3 * 32 * 32
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as fh:
             batch = _ArrayOnlyUnpickler(fh, encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        data = batch[b"data"]
         labels = np.asarray(batch.get(b"labels", batch.get(b"fine_labels")), dtype=np.int64)
+        if not isinstance(data, np.ndarray):
+            raise ValueError("no image array")
+        data = np.asarray(data, dtype=np.uint8)
     except Exception as exc:
         raise DataError(f"{path} is not a CIFAR-10 python batch ({exc}); check the file.") from None
+    if data.ndim != 2 or data.shape[1] != CIFAR_IMAGE_BYTES or len(data) == 0 or labels.shape != (len(data),) \
+            or data.nbytes > path.stat().st_size:
+        raise DataError(f"{path} is not a CIFAR-10 python batch (its image array has shape {data.shape} for "
+                        f"{labels.size} labels in a {path.stat().st_size}-byte file; expected N x 3072 with N labels); "
+                        "check the file.")
     return data.reshape(-1, 3, 32, 32), labels
 
 
@@ -524,6 +554,7 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
                         "(about 3.4e38); rescale it (e.g. take its logarithm) first.")
     x = x.astype(np.float32)
     return Dataset(x=x, y=y, ids=ids, kind="table", source=str(path), split="all", feature_names=features,
+                   id_type=table.schema.field(id_col).type if id_col is not None else None,
                    feature_dtypes=[str(table.schema.field(c).type) for c in features],
                    not_features=[c for c in names if c in reserved])
 

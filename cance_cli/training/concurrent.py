@@ -123,7 +123,9 @@ def beside_in_child(here: Callable[[], T], there: Callable[[Path], None], collec
     """
     import torch
 
-    with tempfile.TemporaryDirectory(prefix="cance-track-") as tmp:
+    remove_stale_track_folders()
+    parent_pid = os.getpid()
+    with tempfile.TemporaryDirectory(prefix=f"{TRACK_PREFIX}{parent_pid}-") as tmp:
         folder = Path(tmp)
         with torch_threads(1):
             try:
@@ -139,6 +141,7 @@ def beside_in_child(here: Callable[[], T], there: Callable[[Path], None], collec
             if pid == 0:  # the child: fit, save, leave without running the parent's exit handlers
                 code = 0
                 try:
+                    _die_with_parent(parent_pid)
                     from threadpoolctl import threadpool_limits
 
                     # One thread in every native pool too: a forked child cannot use the
@@ -162,6 +165,36 @@ def beside_in_child(here: Callable[[], T], there: Callable[[Path], None], collec
 
 
 _FAILURE = "failure.json"
+TRACK_PREFIX = "cance-track-"  # + the parent's pid: a folder whose process is dead is removed by the next run
+
+
+def remove_stale_track_folders() -> None:
+    """Remove the child-checkpoint folders of fits that were killed (``kill -9`` runs no clean-up)."""
+    import shutil
+
+    from cance_cli.artifacts import pid_alive
+
+    with contextlib.suppress(OSError):
+        for path in Path(tempfile.gettempdir()).glob(f"{TRACK_PREFIX}*-*"):
+            pid = path.name[len(TRACK_PREFIX):].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and path.is_dir() \
+                    and not path.is_symlink() and path.stat().st_uid == os.getuid():
+                shutil.rmtree(path, ignore_errors=True)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this child when its parent dies, however it dies (``kill -9`` included):
+    otherwise the child, re-parented to init, trains on for minutes. If the parent is already gone
+    (it died between the fork and here), leave at once."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _write_failure(folder: Path, exc: BaseException) -> None:
