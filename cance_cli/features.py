@@ -21,6 +21,7 @@ from cance_cli.artifacts import (
     table_meta,
 )
 from cance_cli.data.dataset import Dataset, parse_normal
+from cance_cli.errors import ArtifactError
 
 TABLE_STAGE = "features"
 RECON_COLUMNS = ["recon_error", "cos_dissim"]
@@ -36,11 +37,40 @@ def _id_type(ids: np.ndarray):
     return pa.int64() if np.issubdtype(ids.dtype, np.integer) else pa.string()
 
 
+def id_type(dataset: Dataset):
+    """The Arrow type of the ``id`` column written for ``dataset``: its id column's own type when it came
+    from a table (float, dates, booleans, text with empty cells), else int64 row numbers or string paths."""
+    return dataset.id_type if dataset.id_type is not None else _id_type(dataset.ids)
+
+
+def id_array(dataset: Dataset, ids: np.ndarray):
+    """``ids`` (some of ``dataset.ids``) as the Arrow array written back; empty cells stay nulls."""
+    import pyarrow as pa
+
+    return pa.array(ids, type=id_type(dataset), from_pandas=True)
+
+
+def fmap_is_table(fmap) -> bool:
+    """Whether a loaded feature map was fitted on named table columns' kind of data (not images, not a new PCA)."""
+    return getattr(fmap, "meta_", None) is not None and getattr(fmap, "kind_", "table") == "table"
+
+
+def named_table(data) -> bool:
+    """Whether ``data`` is a CSV or Parquet table, whose columns have names (an .npz array's have none)."""
+    return Path(str(data)).suffix.lower() in (".csv", ".parquet", ".pq")
+
+
+def unnamed_columns_message(path, option: str) -> str:
+    return (f"{option} {path} records no column names (written before cance recorded them, or fitted on an unnamed "
+            "array), so the table's columns would be matched by position and a reordered table scored silently "
+            "wrong; retrain it, or pass --by-position if the columns are in the training order.")
+
+
 def feature_schema(dataset: Dataset, latent: int, with_anomaly: bool):
     """Arrow schema of a composite-feature table for ``dataset``."""
     import pyarrow as pa
 
-    fields = [pa.field("id", _id_type(dataset.ids))]
+    fields = [pa.field("id", id_type(dataset))]
     if dataset.y is not None:
         fields.append(pa.field("label", _id_type(dataset.y)))
     if with_anomaly:
@@ -78,7 +108,7 @@ def write_feature_table(ae, dataset: Dataset, out: str | Path, normal: list[str]
     with AtomicParquetWriter(out, schema, meta) as writer:
         for start, z, err, dis in ae.iter_composite(dataset, batch_size):
             stop = start + len(z)
-            cols: dict[str, Any] = {"id": dataset.ids[start:stop]}
+            cols: dict[str, Any] = {"id": id_array(dataset, dataset.ids[start:stop])}
             if dataset.y is not None:
                 cols["label"] = dataset.y[start:stop]
             if with_anomaly:
@@ -103,7 +133,8 @@ def _embedding_meta(data) -> dict[str, Any]:
 
 def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=None, pca_out=None,
                      whiten: bool = False, normal: str | None = None, read: dict[str, Any] | None = None,
-                     batch_size: int = 1024, device: str = "cpu", progress=None) -> dict[str, Any]:
+                     batch_size: int = 1024, device: str = "cpu", progress=None, by_position: bool = False
+                     ) -> dict[str, Any]:
     """`cance features` as a library call: read ``data``, compute composite
     features with one feature map and write ``out``.
 
@@ -138,6 +169,8 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
             fmap, meta, model_path, required = PCAFeatureMap(pca, whiten=whiten), {}, None, None
         emb_meta = _embedding_meta(data)
         provenance = {"feature_map": "pca", "embedding": {k: emb_meta.get(k) for k in ("backbone", "weights")}}
+    if fmap_is_table(fmap) and not required and named_table(data) and not by_position:
+        raise ArtifactError(unnamed_columns_message(model_path, "--ae" if ae is not None else "--pca-model"))
     read = split_defaults(read, meta)
     user_label = read.pop("label_col", None)
     ds = load_data(data, read.pop("split", None), user_label, None if required else read.pop("columns", None),

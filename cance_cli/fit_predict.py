@@ -18,6 +18,7 @@ from cance_cli.data import load_data, parse_normal
 from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
+from cance_cli.features import id_array, id_type, named_table, unnamed_columns_message
 from cance_cli.model import check_model_folder, refuse_output_inside_model
 from cance_cli.views.fusion import combine
 
@@ -55,7 +56,7 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
 
 
 def predict_table(data, model, out, *, threshold: float | None = None, read: dict[str, Any] | None = None,
-                  device: str = "cpu", progress=None) -> dict[str, Any]:
+                  device: str = "cpu", progress=None, by_position: bool = False) -> dict[str, Any]:
     """Score every row of ``data`` with the model folder ``model``; write ``out``.
 
     Columns: ``id``, ``label`` and ``is_anomaly`` when the data has labels,
@@ -76,12 +77,13 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     manifest = est.manifest_
     read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}
     schema = manifest["schema"]
+    if schema.get("kind") == "table" and not schema.get("columns") and named_table(data) and not by_position:
+        raise ArtifactError(unnamed_columns_message(model, "--model"))
     ds = load_data(data, read.pop("split", None), read.pop("label_col", None), required_columns=schema.get("columns"),
                    default_label=manifest.get("label_col") or "label", **read)
     cut = float(est.threshold_ if threshold is None else threshold)
     normal = manifest.get("normal_classes") if ds.y is not None else None
-    id_type = ds.id_type or (pa.int64() if np.issubdtype(ds.ids.dtype, np.integer) else pa.string())
-    fields = [pa.field("id", id_type)]
+    fields = [pa.field("id", id_type(ds))]
     if ds.y is not None:
         kind = ds.y.dtype
         fields.append(pa.field("label", pa.int64() if np.issubdtype(kind, np.integer) else
@@ -104,8 +106,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             part = ds.subset(np.arange(start, min(start + PREDICT_BATCH, len(ds))))
             views = est.view_scores(part)
             scores = combine(views, est.calibration_)
-            # from_pandas: NaN / NaT / None ids (empty cells) go back as the nulls they were read from
-            cols: dict[str, Any] = {"id": pa.array(part.ids, type=id_type, from_pandas=True)}
+            cols: dict[str, Any] = {"id": id_array(ds, part.ids)}
             if ds.y is not None:
                 cols["label"] = part.y
             if normal:

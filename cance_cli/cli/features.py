@@ -45,6 +45,8 @@ def features(
     engine: str = typer.Option("local", help="local (this process) or ray (with --ae on a Parquet file, folder or "
                                              "glob: Ray Data, --out is then a folder; needs the ray extra)."),
     workers: int = typer.Option(None, help="--engine ray: actors (default: half the CPUs here)."),
+    by_position: bool = typer.Option(False, "--by-position", help="Match a table's columns to a model that "
+                                     "records no column names by their order (refused otherwise)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -93,7 +95,8 @@ def features(
         return progress_bar(n_batches, "features", not quiet and n_batches > 4)
 
     doc = compute_features(data, out, ae=ae, pca=pca, pca_model=pca_model, pca_out=pca_out, whiten=whiten,
-                           normal=normal, read=read, batch_size=batch_size, device=device, progress=bar)
+                           normal=normal, read=read, batch_size=batch_size, device=device, progress=bar,
+                           by_position=by_position)
     if json_out:
         print_json(doc)
     else:

@@ -36,6 +36,8 @@ def predict(
     engine: str = typer.Option("local", help="local (this process) or ray (Ray Data over a Parquet file, folder or "
                                              "glob; --out is then a folder; needs the ray extra)."),
     workers: int = typer.Option(None, help="--engine ray: scoring actors (default: half the CPUs here)."),
+    by_position: bool = typer.Option(False, "--by-position", help="Match a table's columns to a model that "
+                                     "records no column names by their order (refused otherwise)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -63,7 +65,8 @@ def predict(
                                verbose=not quiet)
     else:
         read = read_options(split, test_fraction, split_seed, label_col, no_label)
-        doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar)
+        doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar,
+                            by_position=by_position)
     if json_out:
         print_json(doc)
     else:
