@@ -215,8 +215,11 @@ def test_cli_bench_rejects_unknown_protocol_and_method(tmp_path):
     assert "Unknown protocol" in one_error_line(cli("bench", "few-shot", "builtin:digits", "--out", tmp_path))
     assert "Unknown method" in one_error_line(cli("bench", "one-class", "builtin:digits", "--methods", "SVDD++",
                                                   "--out", tmp_path))
-    assert "--decoder-epochs at least 0" in one_error_line(cli("bench", "one-class", "builtin:digits",
-                                                               "--decoder-epochs", "-1", "--out", tmp_path))
+    assert "--decoder-epochs must be an integer >= 0" in one_error_line(cli("bench", "one-class", "builtin:digits",
+                                                                           "--decoder-epochs", "-1", "--out", tmp_path))
+    # each epochs option named as typed, refused before any training (`--nce-epochs 0` was let through)
+    assert "--nce-epochs must be an integer >= 1" in one_error_line(cli("bench", "novelty", "builtin:digits",
+                                                                       "--nce-epochs", "0", "--out", tmp_path))
 
 
 def test_corrupted_splits_train_once_and_reuse_the_models(tmp_path, digits):

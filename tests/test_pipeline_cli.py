@@ -257,7 +257,7 @@ def test_bad_inputs_for_score_fit_and_evaluate(tmp_path, fitted):
         (("fit-nce", nan_feats), "NaN or infinite"),
         (("fit-nce", tmp_path / "nocol.parquet"), "no column 'recon_error'"),
         (("fit-nce", feats, "--features", "pixels"), "--features must be"),
-        (("fit-nce", feats, "--ratio", "0"), "--ratio must be a finite number > 0"),
+        (("fit-nce", feats, "--ratio", "0"), "--ratio must be a finite number in (0, 1000]"),
         (("fit-nce", tmp_path / "missing.parquet"), "does not exist"),
         (("evaluate", feats), "is a feature table"),
         (("evaluate", tmp_path / "nolabel.parquet"), "no column 'is_anomaly'"),
