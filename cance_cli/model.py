@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -143,7 +144,7 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
         with _parent_lock(parent):
             check_model_folder(folder)  # again: files may have been put there while the model was fitted
             if folder.exists():
-                old = parent / f".{folder.name}.{os.getpid()}.old"
+                old = parent / f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.old"  # unique per writer
                 os.replace(folder, old)
             os.replace(tmp, folder)
     finally:
@@ -162,7 +163,7 @@ def remove_stale_temp_folders(parent: Path, prefix: str) -> None:
     """Remove ``PREFIX<pid>.*.tmp`` / ``PREFIX<pid>.old`` folders whose writer is dead (a killed fit)."""
     for path in parent.glob(f"{glob_escape(prefix)}*"):
         rest = path.name[len(prefix):].split(".", 1)
-        if len(rest) == 2 and rest[0].isdigit() and (rest[1].endswith(".tmp") or rest[1] == "old") \
+        if len(rest) == 2 and rest[0].isdigit() and rest[1].endswith((".tmp", ".old")) \
                 and int(rest[0]) != os.getpid() and not pid_alive(int(rest[0])) and path.is_dir() \
                 and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)

@@ -144,12 +144,14 @@ def _resource_error(exc: BaseException, options: dict[str, Any]) -> CanceError |
     import errno
     import os
 
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    text = str(exc)
+    # pyarrow and safetensors report it in their own exception types: "No space left on device (os error 28)"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or any(
+            sign in text for sign in ("No space left on device", "Disk quota exceeded", "os error 28")):
         outputs = [str(options[k]) for k in _OUTPUT_OPTIONS if options.get(k) is not None]
         where = os.path.dirname(os.path.abspath(outputs[0])) if outputs else (exc.filename or "the output folder")
         return CanceError(f"The disk holding {where} is full (or over quota): nothing was written and older outputs "
                           "are unchanged; free some space or write elsewhere, then rerun.")
-    text = str(exc)
     if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or (
             isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())):
         return CanceError("Ran out of memory: nothing was written and older outputs are unchanged; use a smaller "

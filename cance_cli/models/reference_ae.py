@@ -11,6 +11,8 @@ Decoder: convT4x4 latent->16nh, bilinear x2, convT3x3 16nh->8nh, convT3x3
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -47,7 +49,7 @@ class SphericalMLPAutoencoder(_SphericalAutoencoder):
         super().__init__()
         self.input_shape = tuple(input_shape)
         self.latent = latent
-        n_in = int(torch.tensor(input_shape).prod())
+        n_in = int(math.prod(input_shape))  # not a tensor: also builds on the meta device
         enc: list[nn.Module] = [nn.Flatten()]
         prev = n_in
         for h in hidden:

@@ -131,11 +131,11 @@ class MPDR(EnergyAutoencoderModel):
         self.history_ = {"step": [], "positive": [], "negative": [], "loss": [], "scale": []}
         started = time.perf_counter()
         model.train()
+        # at most as many rows a step as the data has (a larger batch only repeats rows, at any memory cost)
+        self.batch_size_ = min(self.batch_size, len(rows))
         with progress_bar(s["steps"], "train-mpdr", self.verbose) as advance:
             for step in range(s["steps"]):
-                # at most as many rows a step as the data has (a larger batch only repeats rows, at any memory cost)
-                pick = np.sort(rows[torch.randint(len(rows), (min(self.batch_size, len(rows)),),
-                                                  generator=gen).numpy()])
+                pick = np.sort(rows[torch.randint(len(rows), (self.batch_size_,), generator=gen).numpy()])
                 x_pos = self.autoencoder_._to_tensor(stored[pick], scale)
                 n = len(x_pos)
                 sigma = self.sigma_min + (self.sigma_max - self.sigma_min) * torch.rand(n, generator=dev_gen,

@@ -122,7 +122,7 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         group = distributed.current()
         # Never more rows a step than the data has: a batch of 100,000 on 600 images drew 100,000 rows and as
         # many negative chains (22.9 GB) before the kernel stopped it.
-        batch = min(distributed.local_batch_size(self.batch_size, group), len(stored))
+        batch = self.batch_size_ = min(distributed.local_batch_size(self.batch_size, group), len(stored))
         rank_seed = distributed.rank_seed(self.seed, group)
         gen = torch_generator(rank_seed)
         dev_gen = torch.Generator(device=dev).manual_seed(rank_seed + 1)
