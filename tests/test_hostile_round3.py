@@ -257,9 +257,11 @@ def test_two_writers_of_one_model_folder_take_turns(tmp_path):
 
 def _peak_rss_mb(args: list[str]) -> tuple[int, str, float]:
     """Run the CLI in a fresh interpreter; its exit code, stderr and peak resident memory (MB)."""
-    code = ("import resource, sys\nfrom cance_cli.cli import main\nsys.argv = ['cance'] + sys.argv[1:]\n"
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so it would report the forking pytest's size
+    code = ("import re, sys\nfrom cance_cli.cli import main\nsys.argv = ['cance'] + sys.argv[1:]\n"
             "try:\n    main()\nfinally:\n"
-            "    sys.stderr.write('PEAK %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+            "    peak = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+            "    sys.stderr.write('PEAK %s\\n' % peak)\n")
     proc = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=300)
     peak = int(proc.stderr.strip().splitlines()[-1].split()[1]) / 1024
     err = "\n".join(ln for ln in proc.stderr.splitlines() if not ln.startswith("PEAK"))
