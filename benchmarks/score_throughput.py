@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 from _jsonl import emit
 
-from cance_cli.artifacts import AtomicParquetWriter
+from cance_cli.io.tables import AtomicParquetWriter
 
 MEASURE = (
     "import resource, sys, time\n"

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import file_sha256
 from cance_cli.errors import ArtifactError, ConfigError
+from cance_cli.io.provenance import file_sha256
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

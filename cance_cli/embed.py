@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import AtomicParquetWriter
 from cance_cli.backbones import Backbone, embed_batch
 from cance_cli.data.dataset import Dataset
+from cance_cli.io.tables import AtomicParquetWriter
 
 TABLE_STAGE = "embeddings"
 

@@ -21,17 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import (
-    AtomicParquetWriter,
-    check_output,
-    file_sha256,
-    first_repeat,
-    iter_batches,
-    open_table,
-    table_meta,
-)
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.features import TABLE_STAGE
+from cance_cli.io.paths import check_output, first_repeat
+from cance_cli.io.provenance import file_sha256
+from cance_cli.io.tables import AtomicParquetWriter, iter_batches, open_table, table_meta
 
 IDENTITY = ["id", "label", "is_anomaly"]
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")

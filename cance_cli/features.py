@@ -12,16 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import (
-    AtomicParquetWriter,
-    atomic_path,
-    check_outputs,
-    file_sha256,
-    identity_columns,
-    table_meta,
-)
 from cance_cli.data.dataset import Dataset, parse_normal
 from cance_cli.errors import ArtifactError
+from cance_cli.io.paths import atomic_path, check_outputs
+from cance_cli.io.provenance import file_sha256
+from cance_cli.io.tables import AtomicParquetWriter, identity_columns, table_meta
 
 TABLE_STAGE = "features"
 RECON_COLUMNS = ["recon_error", "cos_dissim"]
@@ -126,7 +121,7 @@ def _embedding_meta(data) -> dict[str, Any]:
     """The provenance document of a Parquet embedding table ({} for CSV or foreign tables)."""
     if Path(str(data)).suffix.lower() not in (".parquet", ".pq"):
         return {}
-    from cance_cli.artifacts import open_table
+    from cance_cli.io.tables import open_table
 
     return table_meta(open_table(data).schema_arrow)
 

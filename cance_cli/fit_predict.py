@@ -13,12 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import AtomicParquetWriter, check_output, identity_columns
 from cance_cli.data import load_data, parse_normal
 from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.features import id_array, id_type, named_table, unnamed_columns_message
+from cance_cli.io.paths import check_output
+from cance_cli.io.tables import AtomicParquetWriter, identity_columns
 from cance_cli.model import check_model_folder, refuse_output_inside_model
 from cance_cli.views.fusion import combine
 
@@ -151,7 +152,7 @@ class ModelBatchScorer:
         """Refuse a table without the model's columns, or with non-numeric ones."""
         import pyarrow.types as pat
 
-        from cance_cli.artifacts import require_columns
+        from cance_cli.io.tables import require_columns
 
         require_columns(path, schema, self.columns, "give the columns the model was fitted on.")
         for c in self.columns:

@@ -31,21 +31,18 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import (
+from cance_cli.errors import ArtifactError
+from cance_cli.io.checkpoints import preloaded
+from cance_cli.io.paths import (
     OTHER_FORMAT_SUFFIXES,
     check_output,
     current_umask,
-    dumps,
-    file_sha256,
     glob_escape,
     pid_alive,
-    preloaded,
-    provenance_header,
-    raise_if_interrupted,
     refuse_dangling_link,
-    strict_loads,
 )
-from cance_cli.errors import ArtifactError
+from cance_cli.io.provenance import dumps, file_sha256, provenance_header, strict_loads
+from cance_cli.runtime.interrupts import raise_if_interrupted
 
 MANIFEST = "manifest.json"
 FORMAT = "cance-model"
@@ -60,6 +57,14 @@ READ_ATTEMPTS = 5  # a model replaced while it is read is read again, this many 
 
 
 def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
+    """:func:`_check_model_folder`, under the lock a model folder's swap holds: another fit replacing the
+    folder at that moment is waited for instead of read half-way."""
+    parent = Path(folder).parent if str(Path(folder).parent) else Path(".")
+    with _parent_lock(parent) if parent.is_dir() else contextlib.nullcontext():
+        _check_model_folder(folder, inputs, option)
+
+
+def _check_model_folder(folder, inputs=(), option: str = "--out") -> None:
     """Refuse a model folder path that is a file, a dangling link, a new folder named like a file
     (model.safetensors), a folder with anything but a model in it, an input of the command, or in a missing or
     unwritable parent folder. A model folder is replaced whole, so one that also holds a user's files (notes,
@@ -75,8 +80,9 @@ def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
         if not (folder / MANIFEST).is_file():
             raise ArtifactError(f"{option} {folder} is a folder with other files in it; give a new or empty folder, "
                                 "or an earlier model folder to replace.")
+        # (an entry gone by the time it is looked at was moved by another fit's swap: not a user's file)
         others = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
-                        if p.name not in FIT_FILES or p.is_symlink() or not p.is_file())
+                        if p.name not in FIT_FILES or p.is_symlink() or not p.is_file() and p.exists())
         if others:
             shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
             raise ArtifactError(f"{option} {folder} holds a model and also {shown}, which replacing the model would "
@@ -112,7 +118,11 @@ def _parent_lock(parent: Path) -> Iterator[None]:
     take turns instead of moving each other's folders (flock on the directory itself: no lock file left)."""
     import fcntl
 
-    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # a folder we may write but not read: no lock, the checks still run
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -142,7 +152,7 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
         raise_if_interrupted()
         os.chmod(tmp, 0o777 & ~current_umask())
         with _parent_lock(parent):
-            check_model_folder(folder)  # again: files may have been put there while the model was fitted
+            _check_model_folder(folder)  # again: files may have been put there while the model was fitted
             if folder.exists():
                 old = parent / f".{folder.name}.{os.getpid()}.{secrets.token_hex(4)}.old"  # unique per writer
                 os.replace(folder, old)

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.data.dataset import flat_rows
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
+from cance_cli.io.provenance import array_fingerprint
 
 STAGE = "pca"
 

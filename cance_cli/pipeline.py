@@ -12,21 +12,21 @@ from typing import Any
 import numpy as np
 
 from cance_cli import validate
-from cance_cli.artifacts import (
+from cance_cli.errors import ArtifactError, ConfigError, DataError
+from cance_cli.io.checkpoints import read_checkpoint_meta
+from cance_cli.io.paths import check_output
+from cance_cli.io.provenance import file_sha256
+from cance_cli.io.tables import (
     AtomicParquetWriter,
     anomaly_flags,
-    check_output,
-    file_sha256,
     float64_column,
     iter_batches,
     numeric_values,
     open_table,
-    read_checkpoint_meta,
     read_columns,
     require_columns,
     table_meta,
 )
-from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training import distributed
 from cance_cli.training.concurrent import cpu_workers, map_in_order

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cance_cli.artifacts import atomic_path
 from cance_cli.errors import ConfigError
+from cance_cli.io.paths import atomic_path
 
 
 def pyplot():

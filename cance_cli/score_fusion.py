@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import (
+from cance_cli.errors import ArtifactError, ConfigError, DataError
+from cance_cli.io.paths import check_output, first_repeat
+from cance_cli.io.tables import (
     AtomicParquetWriter,
     anomaly_flags,
-    check_output,
-    first_repeat,
     float64_column,
     numeric_values,
     open_table,
@@ -35,7 +35,6 @@ from cance_cli.artifacts import (
     require_columns,
     table_meta,
 )
-from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.views.fusion import robust_scale
 
 IDENTITY = ["id", "label", "is_anomaly"]

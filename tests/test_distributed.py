@@ -58,7 +58,7 @@ def test_single_process_without_a_launcher(monkeypatch):
 
 
 def test_torchrun_train_ae_and_fit_nce_agree_with_one_process(table, tmp_path):
-    from cance_cli.artifacts import load_checkpoint
+    from cance_cli.io.checkpoints import load_checkpoint
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
     from cance_cli.training.nce import NCEDensity
 
@@ -220,7 +220,7 @@ def test_ray_features_match_local_features_and_refuse_nan(tmp_path):
     for col in ("z_0", "z_1", "recon_error", "cos_dissim"):
         np.testing.assert_allclose(got.column(col).to_numpy(), want.column(col).to_numpy(), rtol=1e-5, atol=1e-6)
     part = sorted((tmp_path / "ray").glob("*.parquet"))[0]
-    from cance_cli.artifacts import table_meta
+    from cance_cli.io.tables import table_meta
 
     assert table_meta(pq.read_schema(part))["checkpoint_sha256"]  # each part carries its provenance
     x[7, 3] = np.nan

@@ -256,7 +256,7 @@ def test_fit_builtin_digits_and_refusals(tmp_path):
 
 
 def test_config_file_sets_options_and_is_recorded(tmp_path):
-    from cance_cli.artifacts import read_checkpoint_meta
+    from cance_cli.io.checkpoints import read_checkpoint_meta
 
     (tmp_path / "cance.toml").write_text('latent = 3\n[train-ae]\nepochs = 2\ndecoder-epochs = 1\n[fit]\nfpr = 0.1\n')
     ae = tmp_path / "ae.safetensors"

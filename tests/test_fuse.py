@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score
 
-from cance_cli.artifacts import AtomicParquetWriter
+from cance_cli.io.tables import AtomicParquetWriter
 from tests.conftest import cli, one_error_line
 from tests.test_join import NCE, write_part
 

@@ -271,7 +271,7 @@ def _peak_rss_mb(args: list[str]) -> tuple[int, str, float]:
 def _rewrite_checkpoint(path: Path, edit) -> None:
     from safetensors.numpy import load_file, save_file
 
-    from cance_cli.artifacts import read_checkpoint_meta
+    from cance_cli.io.checkpoints import read_checkpoint_meta
 
     tensors, meta = load_file(str(path)), read_checkpoint_meta(path)
     edit(meta)

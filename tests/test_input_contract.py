@@ -64,7 +64,7 @@ def _corrupt_pages(src: Path, dst: Path) -> Path:
 def _rewrite_checkpoint(src: Path, dst: Path, tensors=None, meta=None) -> Path:
     from safetensors.numpy import load_file, save_file
 
-    from cance_cli.artifacts import read_checkpoint_meta
+    from cance_cli.io.checkpoints import read_checkpoint_meta
 
     arrays = load_file(str(src)) if tensors is None else tensors
     doc = read_checkpoint_meta(src) if meta is None else meta
@@ -77,7 +77,7 @@ def w(tmp_path_factory) -> Path:
     """A folder with a trained pipeline on a 6-column table, and broken inputs of every kind."""
     from safetensors.numpy import load_file
 
-    from cance_cli.artifacts import read_checkpoint_meta
+    from cance_cli.io.checkpoints import read_checkpoint_meta
 
     w = tmp_path_factory.mktemp("contract")
     cols = _table()
@@ -428,7 +428,7 @@ def test_reserved_columns_and_pandas_index_are_never_features(tmp_path):
 
 
 def test_train_ae_records_input_schema_and_label(w):
-    from cance_cli.artifacts import read_checkpoint_meta
+    from cance_cli.io.checkpoints import read_checkpoint_meta
 
     meta = read_checkpoint_meta(w / "ae.safetensors")
     assert meta["input_columns"] == COLUMNS and meta["input_dtypes"] == ["double"] * 6
@@ -441,7 +441,7 @@ def test_seeded_split_of_one_table_is_recorded_and_reused(tmp_path):
     ae = tmp_path / "ae.safetensors"
     _ok(cli("train-ae", tmp_path / "t.csv", "--split", "train", "--test-fraction", "0.25", "--split-seed", "3",
             "--normal", "0", "--out", ae, *AE))
-    from cance_cli.artifacts import read_checkpoint_meta
+    from cance_cli.io.checkpoints import read_checkpoint_meta
 
     meta = read_checkpoint_meta(ae)
     assert meta["split"] == "train" and meta["test_fraction"] == 0.25 and meta["split_seed"] == 3
@@ -470,7 +470,7 @@ def test_outputs_respect_umask_and_stale_temp_files_are_removed(w, tmp_path):
 
 
 def test_json_metadata_never_holds_nan(tmp_path):
-    from cance_cli.artifacts import read_checkpoint_meta, save_checkpoint
+    from cance_cli.io.checkpoints import read_checkpoint_meta, save_checkpoint
 
     save_checkpoint(tmp_path / "c.safetensors", {"w": np.zeros(2, dtype=np.float32)},
                     {"stage": "test", "value": float("nan"), "nested": [float("inf"), np.float32(1.5)]})

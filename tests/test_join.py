@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score
 
-from cance_cli.artifacts import AtomicParquetWriter
+from cance_cli.io.tables import AtomicParquetWriter
 from tests.conftest import cli, one_error_line
 
 NCE = ["--epochs", "5", "--batch-size", "64", "-q"]

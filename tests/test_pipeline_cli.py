@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cance_cli.artifacts import AtomicParquetWriter
+from cance_cli.io.tables import AtomicParquetWriter
 from cance_cli.metrics import detection_metrics
 from cance_cli.pipeline import read_normal_rows
 from tests.conftest import cli, one_error_line
@@ -51,7 +51,7 @@ def test_fit_nce_trains_on_normal_rows_and_records_columns(fitted):
     _, _, nce, summary = fitted
     assert summary["method"] == "CANCE" and summary["columns"] == 5
     assert summary["n_train"] + summary["n_val"] == 360  # the 40 anomalies are left out
-    from cance_cli.artifacts import read_checkpoint_meta
+    from cance_cli.io.checkpoints import read_checkpoint_meta
 
     meta = read_checkpoint_meta(nce)
     assert meta["stage"] == "nce" and meta["columns"] == ["z_0", "z_1", "z_2", "recon_error", "cos_dissim"]
@@ -151,7 +151,7 @@ def test_a_checkpoint_scores_the_same_with_or_without_its_estimator(fitted):
     pa.array([True, False]),
 ])
 def test_numeric_values_equal_pyarrows_conversion(column):
-    from cance_cli.artifacts import float64_column, numeric_values
+    from cance_cli.io.tables import float64_column, numeric_values
 
     got, want = numeric_values(column), column.to_numpy(zero_copy_only=False)
     assert got.dtype == want.dtype
@@ -306,7 +306,7 @@ def test_demo_runs_on_two_digits(tmp_path):
 def test_parquet_writer_gathers_small_batches_into_row_groups(tmp_path):
     """`cance embed` writes 64 images at a time: one row group each made a 1,280-column table
     unreadable in practice (a 117 MB footer). Row groups now hold thousands of rows."""
-    from cance_cli.artifacts import ROW_GROUP_BYTES, ROW_GROUP_ROWS
+    from cance_cli.io.tables import ROW_GROUP_BYTES, ROW_GROUP_ROWS
 
     width, n = 300, 5000
     schema = pa.schema([("id", pa.int64())] + [(f"e_{i}", pa.float32()) for i in range(width)])
@@ -339,7 +339,7 @@ def fitted_knn(fitted):
 
 
 def test_fit_nce_knn_stores_the_neighbour_view_of_the_normal_rows(fitted_knn):
-    from cance_cli.artifacts import load_checkpoint
+    from cance_cli.io.checkpoints import load_checkpoint
 
     _, _, nce, summary = fitted_knn
     assert summary["method"] == "CANCE+kNN"
@@ -394,7 +394,7 @@ def test_fit_nce_knn_refuses_bad_values(fitted, tmp_path):
 
 
 def test_a_damaged_neighbour_view_is_one_sentence(fitted_knn, tmp_path):
-    from cance_cli.artifacts import load_checkpoint, save_checkpoint
+    from cance_cli.io.checkpoints import load_checkpoint, save_checkpoint
 
     folder, feats, nce, _ = fitted_knn
     tensors, meta = load_checkpoint(nce, "nce", {})

@@ -214,7 +214,7 @@ def corrupt(images: np.ndarray, name: str, seed: int = 0) -> np.ndarray:
 
 def example_grid(images: np.ndarray, out, seed: int = 0, per_row: int = 6):
     """PNG: one row per corruption (plus the clean images), ``per_row`` examples each."""
-    from cance_cli.artifacts import atomic_path
+    from cance_cli.io.paths import atomic_path
     from cance_cli.plots import pyplot
 
     plt = pyplot()

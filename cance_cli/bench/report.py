@@ -90,7 +90,7 @@ def roc_figure(scores_table: str | Path, out: str | Path, title: str, methods: l
     import pyarrow.parquet as pq
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from cance_cli.artifacts import atomic_path
+    from cance_cli.io.paths import atomic_path
     from cance_cli.plots import pyplot
 
     table = pq.read_table(scores_table)

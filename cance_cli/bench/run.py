@@ -100,7 +100,7 @@ def versions() -> dict[str, str]:
     import sklearn
     import torch  # noqa: F401  (so artifacts.versions reports it)
 
-    from cance_cli.artifacts import versions as artifact_versions
+    from cance_cli.io.provenance import versions as artifact_versions
 
     out = {**artifact_versions(), "scikit-learn": sklearn.__version__}
     if pyod_available():
@@ -273,7 +273,7 @@ def merge_results(rows: list[dict[str, Any]], new: list[dict[str, Any]]) -> list
 
 
 def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
-    from cance_cli.artifacts import atomic_path
+    from cance_cli.io.paths import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=RESULT_FIELDS)
@@ -285,7 +285,8 @@ def save_scores(path: Path, split: Split, scores: dict[str, np.ndarray]) -> None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cance_cli.artifacts import atomic_path, schema_with_meta
+    from cance_cli.io.paths import atomic_path
+    from cance_cli.io.tables import schema_with_meta
 
     columns = {"id": pa.array(split.test.ids), "is_anomaly": pa.array(split.is_anomaly)}
     if path.exists():  # keep the columns of an earlier invocation that ran other methods on this split
@@ -309,7 +310,7 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
     ``splits`` takes the seed because some protocols (tabular) draw the split
     with it; the others ignore it.
     """
-    from cance_cli.artifacts import atomic_path
+    from cance_cli.io.paths import atomic_path
 
     methods = check_methods(methods)
     out.mkdir(parents=True, exist_ok=True)
@@ -345,8 +346,8 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
 
 def write_report(out: Path, rows: list[dict[str, Any]], protocol: str, data: str) -> None:
     """``OUT/results.md``: every method in ``rows`` (not only this invocation's), in the order they first ran."""
-    from cance_cli.artifacts import atomic_path
     from cance_cli.bench.report import summary_table
+    from cance_cli.io.paths import atomic_path
 
     shown = list(dict.fromkeys(r["method"] for r in rows))
     with atomic_path(out / "results.md") as tmp:

@@ -64,14 +64,14 @@ class Terminated(BaseException):
 
 
 def _raise_terminated(signum, frame) -> None:
-    from cance_cli.artifacts import record_interrupt
+    from cance_cli.runtime.interrupts import record_interrupt
 
     record_interrupt(Terminated)
     raise Terminated()
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
-    from cance_cli.artifacts import record_interrupt
+    from cance_cli.runtime.interrupts import record_interrupt
 
     record_interrupt(KeyboardInterrupt)
     raise KeyboardInterrupt()
@@ -98,7 +98,8 @@ def handle_errors(func):
         import threading
 
         _route_warnings()
-        from cance_cli.artifacts import interrupted, record_interrupt, set_run_context
+        from cance_cli.io.provenance import set_run_context
+        from cance_cli.runtime.interrupts import interrupted, record_interrupt
 
         set_run_context({"command": ["cance", *(INVOCATION or sys.argv[1:])], "options": _plain(kwargs),
                          **({"config_file": CONFIG_FILE[0]} if CONFIG_FILE else {})})

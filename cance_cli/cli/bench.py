@@ -70,11 +70,11 @@ def bench(
     import torch
 
     from cance_cli import validate
-    from cance_cli.artifacts import check_output
     from cance_cli.bench.protocols import make_splits
     from cance_cli.bench.report import roc_figure, summary_table
     from cance_cli.bench.run import BenchConfig, check_methods, default_methods, run_protocol
     from cance_cli.errors import ConfigError
+    from cance_cli.io.paths import check_output
 
     torch.set_num_threads(threads)
     try:

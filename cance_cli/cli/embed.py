@@ -51,10 +51,10 @@ def embed(
     Example: cance embed ../shared/data/mnist --backbone resnet18 --weights resnet18-f37072fd.pth --out emb.parquet
     """
     from cance_cli import validate
-    from cance_cli.artifacts import check_output
     from cance_cli.backbones import load_backbone
     from cance_cli.data import load_data, parse_normal
     from cance_cli.embed import write_embedding_table
+    from cance_cli.io.paths import check_output
     from cance_cli.training.common import progress_bar, resolve_device
 
     validate.at_least("--batch-size", batch_size, 1)

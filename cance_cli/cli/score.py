@@ -35,8 +35,8 @@ def score(
     Example: cance score test3.parquet --nce nce3.safetensors --out scores3.parquet
     """
     from cance_cli import validate
-    from cance_cli.artifacts import open_table
     from cance_cli.errors import ConfigError
+    from cance_cli.io.tables import open_table
     from cance_cli.pipeline import score_table
     from cance_cli.training.common import progress_bar
 

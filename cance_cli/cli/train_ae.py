@@ -55,8 +55,8 @@ def train_ae(
 
     Example: cance train-ae ../shared/data/mnist --normal 3 --latent 32 --out ae3.safetensors
     """
-    from cance_cli.artifacts import check_output
     from cance_cli.data import load_data, parse_normal
+    from cance_cli.io.paths import check_output
     from cance_cli.training import distributed
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 

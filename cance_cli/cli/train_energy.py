@@ -104,9 +104,9 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
                        seed: int) -> dict[str, Any]:
     """Fit ``model`` on the normal rows of ``data`` (from the autoencoder ``ae`` if given),
     write the checkpoint ``out``; return the summary."""
-    from cance_cli.artifacts import check_output
     from cance_cli.data import load_data, parse_normal
     from cance_cli.errors import ConfigError
+    from cance_cli.io.paths import check_output
     from cance_cli.training import distributed
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import array_fingerprint
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.io.provenance import array_fingerprint
 
 
 @dataclass

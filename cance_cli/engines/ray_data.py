@@ -25,8 +25,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cance_cli.artifacts import dumps, open_table, provenance_header, raise_if_interrupted, schema_with_meta, table_meta
 from cance_cli.errors import ArtifactError, ConfigError, DataError
+from cance_cli.io.provenance import dumps, provenance_header
+from cance_cli.io.tables import open_table, schema_with_meta, table_meta
+from cance_cli.runtime.interrupts import raise_if_interrupted
 
 MANIFEST = "_cance_scores.json"  # beside the part files; Ray's read_parquet skips it (not .parquet)
 
@@ -248,8 +250,8 @@ def features_with_ray(source, ae, out, *, normal: list[str] | None = None, label
     folder or glob) into the folder ``out``, one autoencoder per actor; every
     part file carries the provenance (checkpoint fingerprint) `fit-nce` and
     `score` check."""
-    from cance_cli.artifacts import require_columns
     from cance_cli.features import FeatureBatchMaker
+    from cance_cli.io.tables import require_columns
 
     _require_ray()
     files = input_files(source)

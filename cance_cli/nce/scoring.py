@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import build_matching, load_checkpoint, rebuilding
 from cance_cli.errors import DataError
+from cance_cli.io.checkpoints import build_matching, load_checkpoint, rebuilding
 
 STAGE = "nce"
 # Whitened coordinates beyond this are scored in float64 (their squares near float32's limit).

@@ -19,16 +19,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from cance_cli import validate
-from cance_cli.artifacts import (
-    array_fingerprint,
-    build_matching,
-    load_checkpoint,
-    load_state,
-    rebuilding,
-    save_checkpoint,
-)
 from cance_cli.data.dataset import Dataset, train_val_indices
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.io.checkpoints import build_matching, load_checkpoint, load_state, rebuilding, save_checkpoint
+from cance_cli.io.provenance import array_fingerprint
 from cance_cli.training import distributed
 from cance_cli.training.common import (
     BestState,

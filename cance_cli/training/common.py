@@ -85,7 +85,7 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
     """
     from rich.console import Console
 
-    from cance_cli.artifacts import raise_if_interrupted
+    from cance_cli.runtime.interrupts import raise_if_interrupted
 
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:

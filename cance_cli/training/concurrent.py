@@ -172,7 +172,7 @@ def remove_stale_track_folders() -> None:
     """Remove the child-checkpoint folders of fits that were killed (``kill -9`` runs no clean-up)."""
     import shutil
 
-    from cance_cli.artifacts import pid_alive
+    from cance_cli.io.paths import pid_alive
 
     with contextlib.suppress(OSError):
         for path in Path(tempfile.gettempdir()).glob(f"{TRACK_PREFIX}*-*"):

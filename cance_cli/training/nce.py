@@ -16,9 +16,10 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from cance_cli import validate
-from cance_cli.artifacts import array_fingerprint, load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
+from cance_cli.io.provenance import array_fingerprint
 from cance_cli.nce.scoring import REQUIRED_META, STAGE, DensityScoring, check_rows, rebuild_parts
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training import distributed

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.artifacts import load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.errors import DataError
+from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
 
 STAGE = "knn"
 

@@ -1,0 +1,1 @@
+"""Files that pass between stages: checkpoints, tables, output paths, provenance, model folders."""

@@ -1,0 +1,1 @@
+"""How commands run: interrupts, side-by-side fits, torchrun groups, progress."""
