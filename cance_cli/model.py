@@ -42,6 +42,7 @@ from cance_cli.io.paths import (
     refuse_dangling_link,
 )
 from cance_cli.io.provenance import dumps, file_sha256, provenance_header, strict_loads
+from cance_cli.parts import load_part
 from cance_cli.runtime.interrupts import raise_if_interrupted
 
 MANIFEST = "manifest.json"
@@ -397,27 +398,21 @@ def load_estimator(cls, folder, device: str = "cpu"):
 
 
 def _rebuild_estimator(cls, folder: Path, doc: dict[str, Any], device: str):
-    from cance_cli.pca import PCAFeatureMap
-    from cance_cli.training.autoencoder import ConstrainedAutoencoder
-    from cance_cli.training.nce import NCEDensity
-    from cance_cli.views.input_map import InputCoordinates
-    from cance_cli.views.knn import KNNDistance
-
+    # Each stage is read by the part its checkpoint names (parts.load_part): a registered density loads too.
     try:
         params = {**doc["estimator"], "device": device}
         est = cls(**params)
-        map_file = doc["stages"]["feature_map"]
-        est.autoencoder_ = est.pca_ = None
-        if map_file == STAGE_FILES["autoencoder"]:
-            est.autoencoder_ = ConstrainedAutoencoder.load(folder / map_file, device=device)
-        elif map_file == STAGE_FILES["pca"]:
-            est.pca_ = PCAFeatureMap.load(folder / map_file)
         stages = doc["stages"]
-        opened = lambda key, load: None if stages.get(key) is None else load(folder / stages[key])  # noqa: E731
-        est.density_ = opened("density", lambda path: NCEDensity.load(path, device=device))
-        est.input_map_ = opened("input_map", InputCoordinates.load)
-        est.input_density_ = opened("input_density", lambda path: NCEDensity.load(path, device=device))
-        est.knn_ = opened("knn", KNNDistance.load)
+        def opened(key: str, kind: str):
+            return None if stages.get(key) is None else load_part(folder / stages[key], device, kind)
+
+        feature_map = opened("feature_map", "feature_map")
+        est.autoencoder_ = feature_map if stages["feature_map"] == STAGE_FILES["autoencoder"] else None
+        est.pca_ = feature_map if stages["feature_map"] == STAGE_FILES["pca"] else None
+        est.density_ = opened("density", "density")
+        est.input_map_ = opened("input_map", "feature_map")
+        est.input_density_ = opened("input_density", "density")
+        est.knn_ = opened("knn", "view")
         est.views_ = list(doc.get("views", ["composite"]))  # format 1: the composite view only
         est.calibration_ = {v: {"median": float(c["median"]), "iqr": float(c["iqr"])}
                             for v, c in doc.get("calibration", {}).items()}

@@ -9,14 +9,16 @@ autoencoder path, so fit-nce, score and evaluate work unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from cance_cli.data.dataset import flat_rows
 from cance_cli.errors import ConfigError, DataError
-from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.io.provenance import array_fingerprint
+from cance_cli.parts import Part
 
 STAGE = "pca"
 
@@ -25,7 +27,7 @@ def _rows(X, index=slice(None)) -> np.ndarray:
     return flat_rows(X, index, what="embedding table")
 
 
-class PCAFeatureMap:
+class PCAFeatureMap(Part):
     """Composite features from a PCA of embeddings.
 
     Parameters
@@ -41,6 +43,9 @@ class PCAFeatureMap:
     mean_, components_, explained_variance_ : ndarray
     """
 
+    STAGE, KIND = STAGE, "feature_map"
+    _parameter_constraints = {"n_components": [Interval(Integral, 1, None, closed="left")], "whiten": ["boolean"]}
+
     def __init__(self, n_components: int = 32, whiten: bool = False):
         self.n_components = n_components
         self.whiten = whiten
@@ -52,6 +57,7 @@ class PCAFeatureMap:
     def fit(self, X, y=None) -> PCAFeatureMap:
         from sklearn.decomposition import PCA
 
+        self.check_params()
         E = _rows(X)
         self._check_components(E)
         return self._keep(PCA(n_components=self.n_components, svd_solver="full").fit(E), E)
@@ -109,26 +115,17 @@ class PCAFeatureMap:
     def composite_features(self, X, batch_size: int = 4096) -> np.ndarray:
         return np.concatenate([np.column_stack([z, e, d]) for _, z, e, d in self.iter_composite(X, batch_size)])
 
-    def save(self, path, provenance: dict[str, Any] | None = None):
-        tensors = {"mean": self.mean_, "components": self.components_, "explained_variance": self.explained_variance_}
-        meta = {"stage": STAGE, "params": {"n_components": self.n_components, "whiten": self.whiten},
-                "input_width": self.input_width_, "explained_variance_ratio": self.explained_variance_ratio_,
-                "fingerprint": self.fingerprint_, **(provenance or {})}
-        return save_checkpoint(path, tensors, meta)
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return ({"mean": self.mean_, "components": self.components_, "explained_variance": self.explained_variance_},
+                {"input_width": self.input_width_, "explained_variance_ratio": self.explained_variance_ratio_,
+                 "fingerprint": self.fingerprint_})
 
-    @classmethod
-    def load(cls, path) -> PCAFeatureMap:
-        tensors, meta = load_checkpoint(path, STAGE, {"params": dict, "input_width": int, "fingerprint": str})
-        with rebuilding(path):
-            est = cls(**meta["params"])
-            est.mean_, est.components_ = tensors["mean"], tensors["components"]
-            est.explained_variance_ = tensors["explained_variance"]
-            est.input_width_ = meta["input_width"]
-            k = int(est.n_components)
-            if est.components_.shape != (k, est.input_width_) or est.mean_.shape != (est.input_width_,) \
-                    or est.explained_variance_.shape != (k,):
-                raise ValueError("shapes")
-            est.explained_variance_ratio_ = meta.get("explained_variance_ratio")
-            est.fingerprint_ = meta["fingerprint"]
-        est.meta_ = meta
-        return est
+    def set_state(self, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.mean_, self.components_ = tensors["mean"], tensors["components"]
+        self.explained_variance_ = tensors["explained_variance"]
+        w, k = int(meta["input_width"]), int(self.n_components)
+        self.input_width_ = w
+        if self.components_.shape != (k, w) or self.mean_.shape != (w,) or self.explained_variance_.shape != (k,):
+            raise ValueError("shapes")
+        self.explained_variance_ratio_ = meta.get("explained_variance_ratio")
+        self.fingerprint_ = str(meta["fingerprint"])

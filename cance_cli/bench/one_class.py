@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.bench.run import CANCE_METHODS
+from cance_cli.bench.methods import CANCE_METHODS
 from cance_cli.data.dataset import Dataset
 from cance_cli.features import write_feature_table
 from cance_cli.pca import PCAFeatureMap

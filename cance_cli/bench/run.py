@@ -25,13 +25,10 @@ import numpy as np
 
 from cance_cli.bench.baselines import BASELINES, PYOD, QUADRATIC, make_detector, pyod_available
 from cance_cli.bench.energy import ENERGY_METHODS, energy_scores
+from cance_cli.bench.methods import CANCE_METHODS, FIT_METHOD, PCA_METHODS
 from cance_cli.bench.protocols import Split
 from cance_cli.errors import ConfigError
 
-CANCE_METHODS = ("Error", "Gauss", "LatNCE", "CNCE", "CANCE")
-PCA_METHODS = ("Error-PCA", "LatNCE-PCA", "CNCE-PCA", "CANCE-PCA")
-# `cance fit` with its defaults (data-aware sizes and views), on the baselines' inputs.
-FIT_METHOD = "CANCE-fit"
 ALL_METHODS = CANCE_METHODS + (FIT_METHOD,) + PCA_METHODS + ENERGY_METHODS + BASELINES
 RESULT_FIELDS = ["protocol", "data", "split", "normal", "seed", "method", "auroc", "auprc", "precision", "recall",
                  "f1", "seconds", "n_train", "n_test", "n_test_anomalies"]

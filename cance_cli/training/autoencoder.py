@@ -115,6 +115,8 @@ class ConstrainedAutoencoder(BaseEstimator):
         Standardisation of table inputs (None for images).
     """
 
+    STAGE, KIND = STAGE, "feature_map"  # the registry's facts (cance_cli.parts)
+
     def __init__(self, latent: int = 32, lam: float = 0.01, epochs: int = 30, decoder_epochs: int = 10,
                  batch_size: int = 128, lr: float = 1e-3, val_fraction: float = 0.1,
                  hidden: tuple[int, ...] | None = None, arch: str = "constrained", seed: int = 0,

@@ -64,6 +64,8 @@ class NCEDensity(DensityScoring, BaseEstimator):
     without importing scikit-learn (`cance score`).
     """
 
+    STAGE, KIND = STAGE, "density"  # the registry's facts (cance_cli.parts)
+
     def __init__(self, ratio: float = 10.0, hidden: int = 128, layers: int = 2, epochs: int = 100,
                  batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, augment: bool = True,
                  learn_noise: bool = True, val_fraction: float = 0.1, seed: int = 0, device: str = "auto",

@@ -11,20 +11,22 @@ same coordinates.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from cance_cli.data.dataset import flat_rows
 from cance_cli.errors import DataError
-from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.io.provenance import array_fingerprint
+from cance_cli.parts import Part
 
 STAGE = "input-map"
 RELATIVE_RANK_TOL = 1e-4
 
 
-class InputCoordinates:
+class InputCoordinates(Part):
     """Standardise, rotate to principal axes, drop degenerate directions.
 
     Attributes
@@ -33,10 +35,14 @@ class InputCoordinates:
     components_ : ndarray (k, width), the kept principal axes
     """
 
+    STAGE, KIND = STAGE, "feature_map"
+    _parameter_constraints = {"max_components": [Interval(Integral, 1, None, closed="left")]}
+
     def __init__(self, max_components: int = 64):
         self.max_components = max_components
 
-    def fit(self, X) -> InputCoordinates:
+    def fit(self, X, y=None) -> InputCoordinates:
+        self.check_params()
         rows = flat_rows(X)
         if len(rows) < 3:
             raise DataError(f"{len(rows)} rows cannot fit the input view; give at least 3.")
@@ -69,22 +75,14 @@ class InputCoordinates:
                             f"{self.input_width_}; pass the training columns.")
         return ((rows - self.mean_) / self.scale_) @ self.components_.T
 
-    def save(self, path, provenance: dict[str, Any] | None = None):
-        tensors = {"mean": self.mean_, "scale": self.scale_, "components": self.components_}
-        meta = {"stage": STAGE, "params": {"max_components": self.max_components},
-                "input_width": self.input_width_, "fingerprint": self.fingerprint_, **(provenance or {})}
-        return save_checkpoint(path, tensors, meta)
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return ({"mean": self.mean_, "scale": self.scale_, "components": self.components_},
+                {"input_width": self.input_width_, "fingerprint": self.fingerprint_})
 
-    @classmethod
-    def load(cls, path) -> InputCoordinates:
-        tensors, meta = load_checkpoint(path, STAGE, {"params": dict, "input_width": int, "fingerprint": str})
-        with rebuilding(path):
-            est = cls(**meta["params"])
-            est.mean_, est.scale_, est.components_ = tensors["mean"], tensors["scale"], tensors["components"]
-            est.input_width_ = meta["input_width"]
-            w = est.input_width_
-            if est.mean_.shape != (w,) or est.scale_.shape != (w,) or est.components_.ndim != 2 \
-                    or est.components_.shape[1] != w:
-                raise ValueError("shapes")
-            est.fingerprint_ = meta["fingerprint"]
-        return est
+    def set_state(self, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.mean_, self.scale_, self.components_ = tensors["mean"], tensors["scale"], tensors["components"]
+        w = self.input_width_ = int(meta["input_width"])
+        if self.mean_.shape != (w,) or self.scale_.shape != (w,) or self.components_.ndim != 2 \
+                or self.components_.shape[1] != w:
+            raise ValueError("shapes")
+        self.fingerprint_ = str(meta["fingerprint"])

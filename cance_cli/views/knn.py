@@ -10,17 +10,19 @@ bounded, and the rows left out are scored against the sample like new rows.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from cance_cli.errors import DataError
-from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
+from cance_cli.parts import Part
 
 STAGE = "knn"
 
 
-class KNNDistance:
+class KNNDistance(Part):
     """k-th nearest-neighbour distance to the training rows.
 
     Attributes
@@ -28,6 +30,11 @@ class KNNDistance:
     rows_ : ndarray (N, k_dims) float32, the training rows
     training_scores_ : ndarray (N,), leave-one-out scores of the training rows
     """
+
+    STAGE, KIND = STAGE, "view"
+    _parameter_constraints = {"k": [Interval(Integral, 1, None, closed="left")],
+                              "max_rows": [Interval(Integral, 2, None, closed="left")],
+                              "seed": [Interval(Integral, 0, None, closed="left")]}
 
     def __init__(self, k: int = 5, max_rows: int = 20_000, seed: int = 0):
         self.k = k
@@ -41,6 +48,7 @@ class KNNDistance:
         ``score_left_out=False`` only the kept rows are scored (enough for a
         calibration, and on millions of rows far cheaper).
         """
+        self.check_params()
         rows = np.asarray(rows, dtype=np.float32)
         if len(rows) < self.k + 1:
             raise DataError(f"{len(rows)} training rows are too few for the {self.k}-nearest-neighbour view; "
@@ -83,24 +91,19 @@ class KNNDistance:
                             f"{self.rows_.shape[1]}.")
         return self._log_kth(rows, self.k)
 
-    def save(self, path, provenance: dict[str, Any] | None = None):
-        meta = {"stage": STAGE, "params": {"k": self.k, "max_rows": self.max_rows, "seed": self.seed},
-                **(provenance or {})}
-        return save_checkpoint(path, {"rows": self.rows_, "training_scores": self.training_scores_}, meta)
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        return {"rows": self.rows_, "training_scores": self.training_scores_}, {}
 
-    @classmethod
-    def load(cls, path) -> KNNDistance:
-        tensors, meta = load_checkpoint(path, STAGE, {"params": dict})
-        with rebuilding(path):
-            return cls.from_arrays(tensors["rows"], tensors["training_scores"], **meta["params"])
+    def set_state(self, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.rows_ = np.asarray(tensors["rows"], dtype=np.float32)
+        self.training_scores_ = np.asarray(tensors["training_scores"], dtype=np.float64)
+        if self.rows_.ndim != 2 or len(self.rows_) <= self.k or self.training_scores_.ndim != 1:
+            raise ValueError("shapes")
+        self._index = None
 
     @classmethod
     def from_arrays(cls, rows, training_scores, **params) -> KNNDistance:
         """A fitted view from its stored rows and training scores (ValueError if they do not fit)."""
         est = cls(**params)
-        est.rows_ = np.asarray(rows, dtype=np.float32)
-        est.training_scores_ = np.asarray(training_scores, dtype=np.float64)
-        if est.rows_.ndim != 2 or len(est.rows_) <= est.k or est.training_scores_.ndim != 1:
-            raise ValueError("shapes")
-        est._index = None
+        est.set_state({"rows": rows, "training_scores": training_scores}, {})
         return est
