@@ -103,7 +103,7 @@ def scoring(work: Path, rows: int, files: int, out) -> None:
 
     import ray
 
-    from cance_cli.engines.ray_data import score_with_ray
+    from cance_cli.pipeline import score_with_ray
 
     started = time.perf_counter()
     ray.init(include_dashboard=False, log_to_driver=False)

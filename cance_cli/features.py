@@ -156,9 +156,10 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
         provenance, emb_meta = {"feature_map": "autoencoder"}, {}
     else:
         from cance_cli.pca import PCAFeatureMap
+        from cance_cli.registry import load_part, save_part
 
         if pca_model is not None:
-            fmap = PCAFeatureMap.load(pca_model)
+            fmap = load_part(pca_model, stage="pca")
             meta, model_path, required = fmap.meta_, Path(pca_model), fmap.meta_.get("columns")
         else:
             fmap, meta, model_path, required = PCAFeatureMap(pca, whiten=whiten), {}, None, None
@@ -194,7 +195,7 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
         with atomic_path(pca_out) as tmp:
             # An image folder or builtin:digits has no single file to hash; the rows' fingerprint stands for it.
             source_sha = file_sha256(data) if Path(str(data)).is_file() else None
-            fmap.save(tmp, {"table": str(data), "table_sha256": source_sha, "data_fingerprint": ds.fingerprint(),
+            save_part(fmap, tmp, {"table": str(data), "table_sha256": source_sha, "data_fingerprint": ds.fingerprint(),
                             "columns": ds.feature_names,
                             "normal_classes": normal_classes, "label_col": ds_label(ds, user_label, meta), **split_doc})
             rows_written = write(Path(pca_out), file_sha256(tmp))
@@ -258,3 +259,33 @@ class FeatureBatchMaker:
         cols["recon_error"] = pa.array(np.concatenate([p[2] for p in parts]).astype(np.float32))
         cols["cos_dissim"] = pa.array(np.concatenate([p[3] for p in parts]).astype(np.float32))
         return pa.table(cols)
+
+
+def features_with_ray(source, ae, out, *, normal: list[str] | None = None, label_col: str | None = "label",
+                      device: str = "cpu", workers: int | None = None, batch_size: int = 16384,
+                      verbose: bool = True) -> dict[str, Any]:
+    """`cance features --ae` on Ray: composite features of Parquet tables (a file,
+    folder or glob) into the folder ``out``, one autoencoder per actor; every
+    part file carries the provenance (checkpoint fingerprint) `fit-nce` and
+    `score` check."""
+    from cance_cli.engines.ray_data import check_output_folder, input_files, map_parquet, require_ray
+    from cance_cli.errors import DataError
+    from cance_cli.io.tables import open_table, require_columns
+
+    require_ray()
+    files = input_files(source)
+    out = check_output_folder(out, files)
+    maker = FeatureBatchMaker(ae, normal, label_col, "cpu")  # checks here; workers load their own
+    for f in files:
+        schema = open_table(f).schema_arrow
+        require_columns(f, schema, maker.columns, f"give the columns {ae} was trained on.")
+        if normal and (not label_col or label_col not in schema.names):
+            raise DataError(f"{f} has no label column '{label_col}' to mark the normal classes {normal}; give "
+                            "--label-col or drop --normal.")
+    names = open_table(files[0]).schema_arrow.names
+    columns = [c for c in ("id", label_col) if c and c in names] + [c for c in maker.columns
+                                                                     if c not in ("id", label_col)]
+    rows, _ = map_parquet(files, out, FeatureBatchMaker,
+                          {"ae": str(ae), "normal": normal, "label_col": label_col, "device": device}, columns,
+                          maker.provenance(source), workers=workers, batch_size=batch_size, verbose=verbose)
+    return {"table": str(out), "rows": rows, "latent": maker.ae.latent, "engine": "ray", "files": len(files)}

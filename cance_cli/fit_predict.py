@@ -178,3 +178,27 @@ class ModelBatchScorer:
         if len(views) > 1:
             cols.update({f"score_{v}": pa.array(s, pa.float64()) for v, s in views.items()})
         return pa.table(cols)
+
+
+def predict_with_ray(source, model, out, *, threshold: float | None = None, device: str = "cpu",
+                     workers: int | None = None, batch_size: int = 16384, verbose: bool = True) -> dict[str, Any]:
+    """`cance predict` on Ray: Parquet tables (a file, folder or glob) scored by a
+    model folder of `cance fit`, one model per actor, into the folder ``out``."""
+    from cance_cli.engines.ray_data import check_output_folder, flagged_rows, input_files, map_parquet, require_ray
+    from cance_cli.io.tables import open_table
+
+    refuse_output_inside_model(out, model)
+    require_ray()
+    files = input_files(source)
+    out = check_output_folder(out, files)
+    scorer = ModelBatchScorer(model, threshold, "cpu")  # reads and checks the model folder once here
+    for f in files:
+        scorer.check_table(f, open_table(f).schema_arrow)
+    names = open_table(files[0]).schema_arrow.names
+    columns = [c for c in ("id", scorer.label_col) if c and c in names] + scorer.columns
+    rows, manifest = map_parquet(files, out, ModelBatchScorer,
+                                 {"model": str(model), "threshold": threshold, "device": device}, columns,
+                                 scorer.provenance(source), workers=workers, batch_size=batch_size, verbose=verbose)
+    flagged = sum(int(flagged_rows(p)) for p in sorted(out.glob("*.parquet")))
+    return {"table": str(out), "rows": rows, "flagged": flagged, "threshold": scorer.threshold, "engine": "ray",
+            "files": len(files)}

@@ -42,7 +42,7 @@ from cance_cli.io.paths import (
     refuse_dangling_link,
 )
 from cance_cli.io.provenance import dumps, file_sha256, provenance_header, strict_loads
-from cance_cli.parts import load_part
+from cance_cli.registry import load_part, save_part
 from cance_cli.runtime.interrupts import raise_if_interrupted
 
 MANIFEST = "manifest.json"
@@ -223,9 +223,11 @@ def read_model_folder(folder) -> tuple[dict[str, Any], dict[str, bytes], str]:
         try:
             dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:
-            if attempt == 0 and not folder.exists():
+            parent = folder.parent if str(folder.parent) else Path(".")
+            with _parent_lock(parent) if parent.is_dir() else contextlib.nullcontext():
+                missing = not folder.exists()  # under the swap's lock: not between its two renames
+            if missing:
                 raise ArtifactError(f"Model folder {folder} does not exist; create it with `cance fit`.") from None
-            time.sleep(0.02 * (attempt + 1))  # between the two renames of a swap
             continue
         try:
             return _read_version(folder, dir_fd)
@@ -344,15 +346,16 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
     shared = {k: provenance[k] for k in ("source", "split", "normal_classes", "label_col", "test_fraction",
                                          "split_seed", "data_fingerprint") if k in provenance}
     if feature_map is not None:
-        writers[map_file] = lambda path: feature_map.save(path, {**shared, "columns": _names(est)})
+        writers[map_file] = lambda path: save_part(feature_map, path, {**shared, "columns": _names(est)})
     if est.input_map_ is not None:
-        writers[STAGE_FILES["input_map"]] = lambda path: est.input_map_.save(path, {**shared, "columns": _names(est)})
+        writers[STAGE_FILES["input_map"]] = lambda path: save_part(est.input_map_, path,
+                                                                    {**shared, "columns": _names(est)})
     if est.input_density_ is not None:
         writers[STAGE_FILES["input_density"]] = lambda path: est.input_density_.save(
             path, {"method": "input view", "feature_source": {"feature_map": "input-map",
                                                              "checkpoint": STAGE_FILES["input_map"]}, **shared})
     if est.knn_ is not None:
-        writers[STAGE_FILES["knn"]] = lambda path: est.knn_.save(path, shared)
+        writers[STAGE_FILES["knn"]] = lambda path: save_part(est.knn_, path, shared)
 
     def write_density(path: Path) -> None:
         source = {"feature_map": est.feature_map}

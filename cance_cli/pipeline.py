@@ -392,3 +392,28 @@ def evaluate_tables(paths: list, contamination: float | None = None, top_k: int 
 
         roc_and_histograms(curves, plot)
     return results
+
+
+def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int = 16384, device: str = "cpu",
+                   floor: bool | None = None, force: bool = False, workers: int | None = None,
+                   verbose: bool = True) -> dict[str, Any]:
+    """`cance score` on Ray: every row of ``source`` scored by ``workers`` actors
+    into the folder ``out``. Every check of the local engine runs first, on each
+    input file's schema; the folder appears complete or not at all."""
+    from cance_cli.engines.ray_data import check_output_folder, input_files, map_parquet, require_ray
+
+    require_ray()
+    files = input_files(source)
+    out = check_output_folder(out, files)
+    scorer = BatchScorer(nce, method, floor, "cpu", batch_size)  # the checks; workers load their own
+    for f in files:
+        schema = open_table(f).schema_arrow
+        scorer.check_table(f, schema, table_meta(schema), nce, force)
+    first = open_table(files[0]).schema_arrow
+    keep = [c for c in PASS_THROUGH if c in first.names]
+    kwargs = {"nce": str(nce) if nce else None, "method": method, "floor": floor, "device": device,
+              "batch_size": batch_size}
+    doc = scorer.provenance(source, table_meta(first), nce)
+    rows, _ = map_parquet(files, out, BatchScorer, kwargs, keep + [c for c in scorer.columns if c not in keep], doc,
+                          workers=workers, batch_size=batch_size, verbose=verbose)
+    return {"table": str(out), "rows": rows, "method": scorer.name, "engine": "ray", "files": len(files)}

@@ -13,6 +13,7 @@ from cance_cli.data import load_data
 from cance_cli.errors import ArtifactError, DataError
 from cance_cli.models.resnet import ResNet18
 from cance_cli.pca import PCAFeatureMap
+from cance_cli.registry import load_part, save_part
 from tests.conftest import cli
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torchvision_resnet18_state_dict.json"
@@ -109,8 +110,8 @@ def test_pca_composite_matches_numpy_and_round_trips(tmp_path):
     np.testing.assert_allclose(feats[:, 4], ((E - recon) ** 2).mean(1), rtol=1e-4)
     cos = (E * recon).sum(1) / (np.linalg.norm(E, axis=1) * np.linalg.norm(recon, axis=1))
     np.testing.assert_allclose(feats[:, 5], 1 - cos, rtol=1e-3, atol=1e-7)
-    fmap.save(tmp_path / "pca.safetensors")
-    np.testing.assert_array_equal(PCAFeatureMap.load(tmp_path / "pca.safetensors").composite_features(E), feats)
+    save_part(fmap, tmp_path / "pca.safetensors")
+    np.testing.assert_array_equal(load_part(tmp_path / "pca.safetensors").composite_features(E), feats)
     white = PCAFeatureMap(4, whiten=True).fit(E).composite_features(E)
     np.testing.assert_allclose(white[:, :4].std(0, ddof=1), 1.0, rtol=1e-3)
     np.testing.assert_allclose(white[:, 4:], feats[:, 4:], rtol=1e-5)

@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from cance_cli.errors import ConfigError, DataError
+from cance_cli.registry import load_part, save_part
 from cance_cli.views.fusion import choose_views, combine, parse_views, robust_scale
 from cance_cli.views.input_map import InputCoordinates
 from cance_cli.views.knn import KNNDistance
@@ -50,8 +51,8 @@ def test_input_map_drops_constant_and_duplicate_columns_and_round_trips(tmp_path
     p = m.transform(x)
     assert p.shape == (200, 4)
     np.testing.assert_allclose(np.cov(p.T), np.diag(np.diag(np.cov(p.T))), atol=1e-8)  # principal axes
-    m.save(tmp_path / "im.safetensors")
-    np.testing.assert_allclose(InputCoordinates.load(tmp_path / "im.safetensors").transform(x), p)
+    save_part(m, tmp_path / "im.safetensors")
+    np.testing.assert_allclose(load_part(tmp_path / "im.safetensors").transform(x), p)
     with pytest.raises(DataError, match="columns"):
         m.transform(x[:, :5])
 
@@ -66,8 +67,8 @@ def test_knn_training_scores_leave_the_row_out_and_far_rows_score_higher(tmp_pat
     np.testing.assert_allclose(knn.training_scores_, expected, atol=1e-4)
     far = knn.score_samples(x[:10] + 10)
     assert far.min() > knn.training_scores_.max()
-    knn.save(tmp_path / "knn.safetensors")
-    np.testing.assert_allclose(KNNDistance.load(tmp_path / "knn.safetensors").score_samples(x[:10] + 10), far)
+    save_part(knn, tmp_path / "knn.safetensors")
+    np.testing.assert_allclose(load_part(tmp_path / "knn.safetensors").score_samples(x[:10] + 10), far)
     with pytest.raises(DataError, match="too few"):
         KNNDistance(k=5).fit(x[:5])
     # Above max_rows a sample is kept; rows left out are scored against it like new rows.

@@ -16,6 +16,7 @@ from cance_cli.data.dataset import Dataset
 from cance_cli.features import write_feature_table
 from cance_cli.pca import PCAFeatureMap
 from cance_cli.pipeline import evaluate_tables, fit_nce_table, score_table
+from cance_cli.registry import load_part, save_part
 from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
 # The ablations of METHOD: (name, fit-nce options); Error and Gauss need no extra fit.
@@ -33,9 +34,9 @@ def _feature_map(kind: str, normal_train: Dataset, folder: Path, ae_params: dict
     if kind == "pixels-pca":
         path = folder / "pca.safetensors"
         if reuse and path.exists():
-            return PCAFeatureMap.load(path)
+            return load_part(path, stage="pca")
         fmap = PCAFeatureMap(ae_params["latent"]).fit(normal_train)
-        fmap.save(path, provenance)
+        save_part(fmap, path, provenance)
         return fmap
     path = folder / "ae.safetensors"
     if reuse and path.exists():

@@ -74,7 +74,7 @@ def features(
         raise ConfigError(f"--engine must be local or ray, got {engine!r}.")
     if engine == "ray":
         from cance_cli.data import parse_normal
-        from cance_cli.engines.ray_data import features_with_ray
+        from cance_cli.features import features_with_ray
 
         if ae is None:
             raise ConfigError("--engine ray computes features with --ae; fit a PCA locally.")

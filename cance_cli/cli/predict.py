@@ -57,7 +57,7 @@ def predict(
         raise ConfigError(f"--engine must be local or ray, got {engine!r}.")
     if engine == "ray":
         from cance_cli import validate
-        from cance_cli.engines.ray_data import predict_with_ray
+        from cance_cli.fit_predict import predict_with_ray
 
         if workers is not None:
             validate.at_least("--workers", workers, 1)

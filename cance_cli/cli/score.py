@@ -44,7 +44,7 @@ def score(
     if engine not in ("local", "ray"):
         raise ConfigError(f"--engine must be local or ray, got {engine!r}.")
     if engine == "ray":
-        from cance_cli.engines.ray_data import score_with_ray
+        from cance_cli.pipeline import score_with_ray
 
         if workers is not None:
             validate.at_least("--workers", workers, 1)

@@ -27,7 +27,7 @@ from typing import Any
 
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.io.provenance import dumps, provenance_header
-from cance_cli.io.tables import open_table, schema_with_meta, table_meta
+from cance_cli.io.tables import open_table, schema_with_meta
 from cance_cli.runtime.interrupts import raise_if_interrupted
 
 MANIFEST = "_cance_scores.json"  # beside the part files; Ray's read_parquet skips it (not .parquet)
@@ -86,7 +86,7 @@ def _connect(num_cpus: int | None) -> bool:
     return True
 
 
-def _require_ray():
+def require_ray():
     try:
         import ray
         import ray.data  # noqa: F401
@@ -142,7 +142,7 @@ def map_parquet(files: list[str], out: Path, fn_class, fn_kwargs: dict[str, Any]
     driver prints cluster warnings ("N worker processes have been started",
     seen on a loaded machine) to stdout, where `--json` writes its document.
     """
-    ray = _require_ray()
+    ray = require_ray()
     started = _connect(num_cpus=None)
     try:
         with contextlib.redirect_stdout(sys.stderr):
@@ -194,85 +194,7 @@ def _map_parquet(ray, files: list[str], out: Path, fn_class, fn_kwargs: dict[str
     return rows, manifest
 
 
-def score_with_ray(source, out, nce=None, method: str = "nce", batch_size: int = 16384, device: str = "cpu",
-                   floor: bool | None = None, force: bool = False, workers: int | None = None,
-                   verbose: bool = True) -> dict[str, Any]:
-    """`cance score` on Ray: every row of ``source`` scored by ``workers`` actors
-    into the folder ``out``. Every check of the local engine runs first, on each
-    input file's schema; the folder appears complete or not at all."""
-    from cance_cli.pipeline import PASS_THROUGH, BatchScorer
-
-    _require_ray()
-    files = input_files(source)
-    out = check_output_folder(out, files)
-    scorer = BatchScorer(nce, method, floor, "cpu", batch_size)  # the checks; workers load their own
-    for f in files:
-        schema = open_table(f).schema_arrow
-        scorer.check_table(f, schema, table_meta(schema), nce, force)
-    first = open_table(files[0]).schema_arrow
-    keep = [c for c in PASS_THROUGH if c in first.names]
-    kwargs = {"nce": str(nce) if nce else None, "method": method, "floor": floor, "device": device,
-              "batch_size": batch_size}
-    doc = scorer.provenance(source, table_meta(first), nce)
-    rows, _ = map_parquet(files, out, BatchScorer, kwargs, keep + [c for c in scorer.columns if c not in keep], doc,
-                          workers=workers, batch_size=batch_size, verbose=verbose)
-    return {"table": str(out), "rows": rows, "method": scorer.name, "engine": "ray", "files": len(files)}
-
-
-def predict_with_ray(source, model, out, *, threshold: float | None = None, device: str = "cpu",
-                     workers: int | None = None, batch_size: int = 16384, verbose: bool = True) -> dict[str, Any]:
-    """`cance predict` on Ray: Parquet tables (a file, folder or glob) scored by a
-    model folder of `cance fit`, one model per actor, into the folder ``out``."""
-    from cance_cli.fit_predict import ModelBatchScorer
-    from cance_cli.model import refuse_output_inside_model
-
-    refuse_output_inside_model(out, model)
-    _require_ray()
-    files = input_files(source)
-    out = check_output_folder(out, files)
-    scorer = ModelBatchScorer(model, threshold, "cpu")  # reads and checks the model folder once here
-    for f in files:
-        scorer.check_table(f, open_table(f).schema_arrow)
-    names = open_table(files[0]).schema_arrow.names
-    columns = [c for c in ("id", scorer.label_col) if c and c in names] + scorer.columns
-    rows, manifest = map_parquet(files, out, ModelBatchScorer,
-                                 {"model": str(model), "threshold": threshold, "device": device}, columns,
-                                 scorer.provenance(source), workers=workers, batch_size=batch_size, verbose=verbose)
-    flagged = sum(int(_flagged_rows(p)) for p in sorted(out.glob("*.parquet")))
-    return {"table": str(out), "rows": rows, "flagged": flagged, "threshold": scorer.threshold, "engine": "ray",
-            "files": len(files)}
-
-
-def features_with_ray(source, ae, out, *, normal: list[str] | None = None, label_col: str | None = "label",
-                      device: str = "cpu", workers: int | None = None, batch_size: int = 16384,
-                      verbose: bool = True) -> dict[str, Any]:
-    """`cance features --ae` on Ray: composite features of Parquet tables (a file,
-    folder or glob) into the folder ``out``, one autoencoder per actor; every
-    part file carries the provenance (checkpoint fingerprint) `fit-nce` and
-    `score` check."""
-    from cance_cli.features import FeatureBatchMaker
-    from cance_cli.io.tables import require_columns
-
-    _require_ray()
-    files = input_files(source)
-    out = check_output_folder(out, files)
-    maker = FeatureBatchMaker(ae, normal, label_col, "cpu")  # checks here; workers load their own
-    for f in files:
-        schema = open_table(f).schema_arrow
-        require_columns(f, schema, maker.columns, f"give the columns {ae} was trained on.")
-        if normal and (not label_col or label_col not in schema.names):
-            raise DataError(f"{f} has no label column '{label_col}' to mark the normal classes {normal}; give "
-                            "--label-col or drop --normal.")
-    names = open_table(files[0]).schema_arrow.names
-    columns = [c for c in ("id", label_col) if c and c in names] + [c for c in maker.columns
-                                                                     if c not in ("id", label_col)]
-    rows, _ = map_parquet(files, out, FeatureBatchMaker,
-                          {"ae": str(ae), "normal": normal, "label_col": label_col, "device": device}, columns,
-                          maker.provenance(source), workers=workers, batch_size=batch_size, verbose=verbose)
-    return {"table": str(out), "rows": rows, "latent": maker.ae.latent, "engine": "ray", "files": len(files)}
-
-
-def _flagged_rows(path) -> int:
+def flagged_rows(path) -> int:
     """Flagged rows of one part file."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq

@@ -153,7 +153,6 @@ def rebuild_parts(tensors: dict[str, np.ndarray], meta: dict[str, Any], dev) -> 
     import torch
 
     from cance_cli.models.density import DensityNet
-    from cance_cli.nce.neighbours import FeatureNeighbours
     from cance_cli.nce.noise import LearnedGaussianNoise, Whitener
 
     params = meta["params"]
@@ -179,7 +178,17 @@ def rebuild_parts(tensors: dict[str, np.ndarray], meta: dict[str, Any], dev) -> 
     return {"whitener_": whitener, "noise_": noise, "density_": density, "device_": dev,
             "columns_": meta["columns"], "recon_columns_": meta["recon_columns"], "modes_": meta["modes"],
             "augment_applied_": meta["augment_applied"], "fingerprint_": meta["fingerprint"],
-            "neighbours_": FeatureNeighbours.from_checkpoint(tensors, meta.get("neighbours"), dim)}
+            "neighbours_": _neighbours(tensors, meta.get("neighbours"), dim)}
+
+
+def _neighbours(tensors: dict[str, np.ndarray], meta: dict[str, Any] | None, dim: int):
+    """The neighbour view stored with a density, if any: imported only then (it needs scikit-learn,
+    which a plain density's `cance score` never imports)."""
+    if meta is None:
+        return None
+    from cance_cli.nce.neighbours import FeatureNeighbours
+
+    return FeatureNeighbours.from_checkpoint(tensors, meta, dim)
 
 
 class LoadedDensity(DensityScoring):
