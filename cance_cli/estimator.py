@@ -27,7 +27,9 @@ from cance_cli import validate
 from cance_cli.data.dataset import Dataset
 from cance_cli.defaults import choose_settings
 from cance_cli.errors import ConfigError, DataError
-from cance_cli.views.fusion import choose_views, combine, parse_views, robust_scale
+from cance_cli.registry import densities
+from cance_cli.views.fitting import ViewFitting
+from cance_cli.views.fusion import combine, parse_views
 
 log = logging.getLogger("cance")
 
@@ -45,7 +47,7 @@ def pca_auto_components(explained_variance_ratio: np.ndarray, n_rows: int, width
     return int(min(max(k, 2), 64, n_rows - 1, width - 1))
 
 
-class CANCE(OutlierMixin, BaseEstimator):
+class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
     """Constrained autoencoder (or a PCA, or precomputed features) + NCE density.
 
     Every size left as ``None`` is chosen from the data's shape at ``fit``
@@ -75,6 +77,10 @@ class CANCE(OutlierMixin, BaseEstimator):
     ratio, nce_epochs, nce_batch_size, hidden, augment, learn_noise :
         NCE settings (``hidden``: width of the density network; by default
         64 for tables and 128 for images and embeddings).
+    density : str
+        The density of the composite and input views: ``nce`` (the paper's), or the ``STAGE`` of a
+        density registered with :func:`cance_cli.registry.register` (fitted with its own defaults; the
+        NCE settings above do not apply to it).
     contamination : float in (0, 0.5]
         Share of training rows above the threshold (PyOD's convention), used
         unless ``fpr`` is given.
@@ -117,7 +123,7 @@ class CANCE(OutlierMixin, BaseEstimator):
                  features: str = "composite", views: str = "auto", knn: int = 5, ratio: float = 10.0,
                  nce_epochs: int | None = None,
                  nce_batch_size: int | None = None, hidden: int | None = None, augment: bool = True,
-                 learn_noise: bool = True, contamination: float = 0.1, fpr: float | None = None,
+                 learn_noise: bool = True, density: str = "nce", contamination: float = 0.1, fpr: float | None = None,
                  calibration_fraction: float = 0.1, seed: int = 0, device: str = "auto", verbose: bool = False):
         self.feature_map = feature_map
         self.latent = latent
@@ -136,6 +142,7 @@ class CANCE(OutlierMixin, BaseEstimator):
         self.hidden = hidden
         self.augment = augment
         self.learn_noise = learn_noise
+        self.density = density
         self.contamination = contamination
         self.fpr = fpr
         self.calibration_fraction = calibration_fraction
@@ -178,6 +185,9 @@ class CANCE(OutlierMixin, BaseEstimator):
         if self.pca != "auto":
             validate.at_least(name("pca"), self.pca, 1)
         validate.at_least(name("seed"), self.seed, 0)
+        if self.density not in densities():
+            raise ConfigError(f"{name('density')} must be one of {', '.join(densities())} (registered densities), "
+                              f"got {self.density!r}.")
         for param in ("augment", "learn_noise", "verbose"):
             if not isinstance(getattr(self, param), bool | np.bool_):
                 raise ConfigError(f"{name(param)} must be True or False, got {getattr(self, param)!r}.")
@@ -273,135 +283,6 @@ class CANCE(OutlierMixin, BaseEstimator):
         settings["kind"] = kind
         self.settings_ = settings
 
-    def _fit_views(self, X) -> None:
-        """Fit every chosen view; set ``decision_scores_`` (training rows) and ``calibration_``."""
-        kind, width = self.settings_["kind"], int(self.n_features_in_)
-        # LatNCE (features="latent") is a variant of the composite density: auto keeps to that view.
-        spec = "composite" if self.views == "auto" and self.features == "latent" else self.views
-        self.views_, reason = choose_views(spec, kind, width, self.feature_map)
-        self.settings_["rule"] = [*self.settings_["rule"], reason]
-        if "composite" not in self.views_:
-            # (parameter, its `cance fit` option)
-            unused = [(name, option) for name, option, value in (
-                ("latent", "--latent", self.latent), ("ae_hidden", "--hidden", self.ae_hidden),
-                ("ae_epochs", "--epochs", self.ae_epochs), ("decoder_epochs", "--decoder-epochs", self.decoder_epochs),
-                ("ae_batch_size", "--batch-size", self.ae_batch_size)) if value is not None]
-            if unused:
-                views = "+".join(self.views_)
-                log.warning("autoencoder settings given but unused (%s; %s in `cance fit`): the views of this table "
-                            "(%s) have no autoencoder; views='composite+%s' (--views composite+%s) adds it.",
-                            ", ".join(n for n, _ in unused), ", ".join(o for _, o in unused), views, views, views)
-        self.autoencoder_ = self.pca_ = self.density_ = None
-        self.input_map_ = self.input_density_ = self.knn_ = None
-        training = self._fit_view_models(X)
-        for density in (self.density_, self.input_density_):
-            if density is not None:
-                self._warn_about_density(density)
-        self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
-        self.decision_scores_ = combine(training, self.calibration_)
-
-    def _fit_view_models(self, X) -> dict[str, np.ndarray]:
-        """Fit each chosen view's models; return each view's scores of the training rows.
-
-        The composite view (feature map + density) and the input density are
-        independent fits of about the same cost. On a CPU they run side by side,
-        one torch thread each: the input density in a forked child where the
-        system can fork (two Python threads contend for the interpreter between
-        torch calls), else in a second thread. The child fits nothing but that
-        density (torch on one thread; the neighbours' scikit-learn search, whose
-        OpenMP threads a forked child cannot use, stays in the parent).
-        """
-        from cance_cli.training import concurrent
-        from cance_cli.training.common import progress_bar
-
-        P = None
-        if "input" in self.views_ or "knn" in self.views_:
-            from cance_cli.views.input_map import InputCoordinates
-
-            self.input_map_ = InputCoordinates().fit(X)
-            P = self.input_map_.transform(X)
-        side_by_side = self._views_side_by_side()
-        verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
-        composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below
-
-        def composite() -> None:
-            if "composite" in self.views_:
-                C, cols = self._fit_feature_map(X, verbose)
-                self.density_ = self._density(verbose=verbose).fit(C, columns=cols)
-                composite_rows["C"] = C
-
-        def input_density() -> None:
-            if "input" in self.views_:
-                self.input_density_ = self._fit_input_density(P, verbose)
-
-        def neighbours() -> None:
-            if "knn" in self.views_:
-                from cance_cli.views.knn import KNNDistance
-
-                self.knn_ = KNNDistance(self.knn, seed=self.seed).fit(P)
-
-        if not side_by_side:
-            for fit in (composite, input_density, neighbours):
-                fit()
-        else:
-            with progress_bar(1, "fit (2 views' models side by side)", self.verbose) as advance:
-                if concurrent.can_fork():
-                    concurrent.beside_in_child(lambda: (composite(), neighbours()),
-                                               lambda folder: self._fit_input_density_to(P, folder),
-                                               self._load_input_density)
-                else:
-                    concurrent.run_side_by_side([composite, lambda: (input_density(), neighbours())], "cpu")
-                advance()
-        training = {}
-        if self.density_ is not None:
-            training["composite"] = self.density_.score_samples(composite_rows["C"])
-        if self.input_density_ is not None:
-            training["input"] = self.input_density_.score_samples(P)
-        if self.knn_ is not None:
-            training["knn"] = self.knn_.training_scores_
-        return training
-
-    def _fit_input_density(self, P: np.ndarray, verbose: bool):
-        return self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
-
-    def _fit_input_density_to(self, P: np.ndarray, folder: Path) -> None:
-        """The forked child's part: fit the input density, save it for the parent."""
-        from cance_cli.model import STAGE_FILES
-
-        self._fit_input_density(P, verbose=False).save(folder / STAGE_FILES["input_density"])
-
-    def _load_input_density(self, folder: Path) -> None:
-        from cance_cli.model import STAGE_FILES
-        from cance_cli.training.nce import NCEDensity
-
-        self.input_density_ = NCEDensity.load(folder / STAGE_FILES["input_density"], device="cpu")
-
-    def _views_side_by_side(self) -> bool:
-        """The composite view beside the input density: on a CPU that torch may use with
-        more than one thread, outside a torchrun group, when both are chosen."""
-        from cance_cli.training import distributed
-        from cance_cli.training.common import resolve_device
-        from cance_cli.training.concurrent import cpu_workers
-
-        both = "composite" in self.views_ and "input" in self.views_
-        return both and resolve_device(self.device).type == "cpu" and cpu_workers("cpu") > 1 \
-            and not distributed.current().active
-
-    def view_scores(self, X) -> dict[str, np.ndarray]:
-        """Each view's own score of each row (before combination); higher = more anomalous."""
-        check_is_fitted(self, "views_")
-        X = self._inputs(X, reset=False)
-        out: dict[str, np.ndarray] = {}
-        if self.density_ is not None:
-            out["composite"] = self.density_.score_samples(self._select(*self._composite(X))[0])
-        if self.input_map_ is not None:
-            P = self.input_map_.transform(X)
-            if self.input_density_ is not None:
-                out["input"] = self.input_density_.score_samples(P)
-            if self.knn_ is not None:
-                out["knn"] = self.knn_.score_samples(P)
-        return out
-
     def _fit_feature_map(self, X, verbose: bool = True) -> tuple[np.ndarray, list[str]]:
         from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
@@ -428,16 +309,6 @@ class CANCE(OutlierMixin, BaseEstimator):
                                   f"variance, clip to [2, min(64, width - 1)] = {fmap.n_components}"]
         return fmap
 
-    def _density(self, augment: bool = True, verbose: bool = True):
-        from cance_cli.training.nce import NCEDensity
-
-        s = self.settings_
-        return NCEDensity(ratio=self.ratio, hidden=s["nce_hidden"], epochs=s["nce_epochs"],
-                          batch_size=s["nce_batch_size"],
-                          augment=augment and self.augment and self.features == "composite",
-                          learn_noise=self.learn_noise, seed=self.seed, device=self.device,
-                          verbose=self.verbose and verbose)
-
     def _warn_about_autoencoder(self) -> None:
         ae = self.autoencoder_
         if ae.latent_condition_number_ is not None and ae.latent_condition_number_ > ILL_CONDITIONED:
@@ -447,16 +318,6 @@ class CANCE(OutlierMixin, BaseEstimator):
         if len(stage1["train"]) > 1 and stage1["best_epoch"] == len(stage1["train"]) - 1:
             log.warning("the autoencoder's best validation epoch is its last (%d): it may be under-trained; more "
                         "epochs may help.", len(stage1["train"]))
-
-    @staticmethod
-    def _warn_about_density(d) -> None:
-        if len(d.history_["train"]) > 1 and d.history_["best_epoch"] == len(d.history_["train"]) - 1:
-            log.warning("the density's best validation epoch is its last (%d): more NCE epochs may help.",
-                        len(d.history_["train"]))
-        val = getattr(d, "validation_nll_", None)
-        if val and val["density"] >= val["gaussian"]:
-            log.warning("the NCE density does not beat its own Gaussian on validation rows (NLL %.4g vs %.4g); "
-                        "the Gaussian is as good here.", val["density"], val["gaussian"])
 
     def _set_threshold(self, calibration) -> None:
         if calibration is None:

@@ -351,9 +351,9 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
         writers[STAGE_FILES["input_map"]] = lambda path: save_part(est.input_map_, path,
                                                                     {**shared, "columns": _names(est)})
     if est.input_density_ is not None:
-        writers[STAGE_FILES["input_density"]] = lambda path: est.input_density_.save(
-            path, {"method": "input view", "feature_source": {"feature_map": "input-map",
-                                                             "checkpoint": STAGE_FILES["input_map"]}, **shared})
+        source = {"feature_map": "input-map", "checkpoint": STAGE_FILES["input_map"]}
+        writers[STAGE_FILES["input_density"]] = lambda path: save_part(
+            est.input_density_, path, {"method": "input view", "feature_source": source, **shared})
     if est.knn_ is not None:
         writers[STAGE_FILES["knn"]] = lambda path: save_part(est.knn_, path, shared)
 
@@ -362,8 +362,8 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
         if map_file is not None:  # the stage commands check features against this fingerprint
             source["checkpoint_sha256"] = file_sha256(path.parent / map_file)
             source["checkpoint"] = map_file
-        est.density_.save(path, {"method": "CANCE" if est.features == "composite" else "LatNCE",
-                                 "features": est.features, "feature_source": source, **shared})
+        save_part(est.density_, path, {"method": "CANCE" if est.features == "composite" else "LatNCE",
+                                       "features": est.features, "feature_source": source, **shared})
 
     if est.density_ is not None:
         writers[STAGE_FILES["density"]] = write_density

@@ -1,0 +1,178 @@
+"""Fitting and scoring a model's views: the part of :class:`~cance_cli.estimator.CANCE` that fits each
+chosen view's models (side by side where that is faster), calibrates them and scores rows by view."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from cance_cli.views.fusion import choose_views, combine, robust_scale
+
+log = logging.getLogger("cance")
+
+
+class ViewFitting:
+    """Mixin of :class:`~cance_cli.estimator.CANCE`: ``_fit_views`` sets ``views_``, the view models
+    (``density_``, ``input_map_``, ``input_density_``, ``knn_``), ``calibration_`` and
+    ``decision_scores_``; ``view_scores`` scores rows by every view."""
+
+    def _fit_views(self, X) -> None:
+        """Fit every chosen view; set ``decision_scores_`` (training rows) and ``calibration_``."""
+        kind, width = self.settings_["kind"], int(self.n_features_in_)
+        # LatNCE (features="latent") is a variant of the composite density: auto keeps to that view.
+        spec = "composite" if self.views == "auto" and self.features == "latent" else self.views
+        self.views_, reason = choose_views(spec, kind, width, self.feature_map)
+        self.settings_["rule"] = [*self.settings_["rule"], reason]
+        if "composite" not in self.views_:
+            # (parameter, its `cance fit` option)
+            unused = [(name, option) for name, option, value in (
+                ("latent", "--latent", self.latent), ("ae_hidden", "--hidden", self.ae_hidden),
+                ("ae_epochs", "--epochs", self.ae_epochs), ("decoder_epochs", "--decoder-epochs", self.decoder_epochs),
+                ("ae_batch_size", "--batch-size", self.ae_batch_size)) if value is not None]
+            if unused:
+                views = "+".join(self.views_)
+                log.warning("autoencoder settings given but unused (%s; %s in `cance fit`): the views of this table "
+                            "(%s) have no autoencoder; views='composite+%s' (--views composite+%s) adds it.",
+                            ", ".join(n for n, _ in unused), ", ".join(o for _, o in unused), views, views, views)
+        self.autoencoder_ = self.pca_ = self.density_ = None
+        self.input_map_ = self.input_density_ = self.knn_ = None
+        training = self._fit_view_models(X)
+        for density in (self.density_, self.input_density_):
+            if density is not None:
+                self._warn_about_density(density)
+        self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
+        self.decision_scores_ = combine(training, self.calibration_)
+
+    def _fit_view_models(self, X) -> dict[str, np.ndarray]:
+        """Fit each chosen view's models; return each view's scores of the training rows.
+
+        The composite view (feature map + density) and the input density are
+        independent fits of about the same cost. On a CPU they run side by side,
+        one torch thread each: the input density in a forked child where the
+        system can fork (two Python threads contend for the interpreter between
+        torch calls), else in a second thread. The child fits nothing but that
+        density (torch on one thread; the neighbours' scikit-learn search, whose
+        OpenMP threads a forked child cannot use, stays in the parent).
+        """
+        from cance_cli.training import concurrent
+        from cance_cli.training.common import progress_bar
+
+        P = None
+        if "input" in self.views_ or "knn" in self.views_:
+            from cance_cli.views.input_map import InputCoordinates
+
+            self.input_map_ = InputCoordinates().fit(X)
+            P = self.input_map_.transform(X)
+        side_by_side = self._views_side_by_side()
+        verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
+        composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below
+
+        def composite() -> None:
+            if "composite" in self.views_:
+                C, cols = self._fit_feature_map(X, verbose)
+                self.density_ = self._density(verbose=verbose).fit(C, columns=cols)
+                composite_rows["C"] = C
+
+        def input_density() -> None:
+            if "input" in self.views_:
+                self.input_density_ = self._fit_input_density(P, verbose)
+
+        def neighbours() -> None:
+            if "knn" in self.views_:
+                from cance_cli.views.knn import KNNDistance
+
+                self.knn_ = KNNDistance(self.knn, seed=self.seed).fit(P)
+
+        if not side_by_side:
+            for fit in (composite, input_density, neighbours):
+                fit()
+        else:
+            with progress_bar(1, "fit (2 views' models side by side)", self.verbose) as advance:
+                if concurrent.can_fork():
+                    concurrent.beside_in_child(lambda: (composite(), neighbours()),
+                                               lambda folder: self._fit_input_density_to(P, folder),
+                                               self._load_input_density)
+                else:
+                    concurrent.run_side_by_side([composite, lambda: (input_density(), neighbours())], "cpu")
+                advance()
+        training = {}
+        if self.density_ is not None:
+            training["composite"] = self.density_.score_samples(composite_rows["C"])
+        if self.input_density_ is not None:
+            training["input"] = self.input_density_.score_samples(P)
+        if self.knn_ is not None:
+            training["knn"] = self.knn_.training_scores_
+        return training
+
+    def _fit_input_density(self, P: np.ndarray, verbose: bool):
+        return self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
+
+    def _fit_input_density_to(self, P: np.ndarray, folder: Path) -> None:
+        """The forked child's part: fit the input density, save it for the parent."""
+        from cance_cli.model import STAGE_FILES
+        from cance_cli.registry import save_part
+
+        save_part(self._fit_input_density(P, verbose=False), folder / STAGE_FILES["input_density"])
+
+    def _load_input_density(self, folder: Path) -> None:
+        from cance_cli.model import STAGE_FILES
+        from cance_cli.registry import load_part
+
+        self.input_density_ = load_part(folder / STAGE_FILES["input_density"], "cpu", kind="density")
+
+    def _views_side_by_side(self) -> bool:
+        """The composite view beside the input density: on a CPU that torch may use with
+        more than one thread, outside a torchrun group, when both are chosen."""
+        from cance_cli.training import distributed
+        from cance_cli.training.common import resolve_device
+        from cance_cli.training.concurrent import cpu_workers
+
+        both = "composite" in self.views_ and "input" in self.views_
+        return both and resolve_device(self.device).type == "cpu" and cpu_workers("cpu") > 1 \
+            and not distributed.current().active
+
+    def view_scores(self, X) -> dict[str, np.ndarray]:
+        """Each view's own score of each row (before combination); higher = more anomalous."""
+        check_is_fitted(self, "views_")
+        X = self._inputs(X, reset=False)
+        out: dict[str, np.ndarray] = {}
+        if self.density_ is not None:
+            out["composite"] = self.density_.score_samples(self._select(*self._composite(X))[0])
+        if self.input_map_ is not None:
+            P = self.input_map_.transform(X)
+            if self.input_density_ is not None:
+                out["input"] = self.input_density_.score_samples(P)
+            if self.knn_ is not None:
+                out["knn"] = self.knn_.score_samples(P)
+        return out
+
+    def _density(self, augment: bool = True, verbose: bool = True):
+        """A new density of the kind ``density`` names: cance's NCE density with the settings chosen, or a
+        registered density with its own defaults (cance's NCE settings do not apply to it)."""
+        from cance_cli.training.nce import NCEDensity
+
+        if self.density != "nce":
+            from cance_cli.registry import part_class
+
+            return part_class(self.density)()
+        s = self.settings_
+        return NCEDensity(ratio=self.ratio, hidden=s["nce_hidden"], epochs=s["nce_epochs"],
+                          batch_size=s["nce_batch_size"],
+                          augment=augment and self.augment and self.features == "composite",
+                          learn_noise=self.learn_noise, seed=self.seed, device=self.device,
+                          verbose=self.verbose and verbose)
+
+    @staticmethod
+    def _warn_about_density(d) -> None:
+        if not isinstance(getattr(d, "history_", None), dict):  # a registered density keeps no NCE history
+            return
+        if len(d.history_["train"]) > 1 and d.history_["best_epoch"] == len(d.history_["train"]) - 1:
+            log.warning("the density's best validation epoch is its last (%d): more NCE epochs may help.",
+                        len(d.history_["train"]))
+        val = getattr(d, "validation_nll_", None)
+        if val and val["density"] >= val["gaussian"]:
+            log.warning("the NCE density does not beat its own Gaussian on validation rows (NLL %.4g vs %.4g); "
+                        "the Gaussian is as good here.", val["density"], val["gaussian"])
