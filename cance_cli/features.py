@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from cance_cli.columns import RECON_COLUMNS, latent_columns  # noqa: F401 - part of this module's API
 from cance_cli.data.dataset import Dataset, parse_normal
 from cance_cli.errors import ArtifactError
 from cance_cli.io.paths import atomic_path, check_outputs
@@ -19,13 +20,6 @@ from cance_cli.io.provenance import file_sha256
 from cance_cli.io.tables import AtomicParquetWriter, identity_columns, table_meta
 
 TABLE_STAGE = "features"
-RECON_COLUMNS = ["recon_error", "cos_dissim"]
-
-
-def latent_columns(d: int) -> list[str]:
-    return [f"z_{i}" for i in range(d)]
-
-
 def _id_type(ids: np.ndarray):
     import pyarrow as pa
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from cance_cli.errors import ArtifactError
 from cance_cli.io.checkpoints import preloaded
+from cance_cli.io.model_layout import FORMAT, FORMAT_VERSION, MANIFEST, STAGE_FILES
 from cance_cli.io.paths import (
     OTHER_FORMAT_SUFFIXES,
     check_output,
@@ -44,14 +45,6 @@ from cance_cli.io.paths import (
 from cance_cli.io.provenance import dumps, file_sha256, provenance_header, strict_loads
 from cance_cli.registry import load_part, save_part
 from cance_cli.runtime.interrupts import raise_if_interrupted
-
-MANIFEST = "manifest.json"
-FORMAT = "cance-model"
-FORMAT_VERSION = 3  # 2: views (input map, input density, neighbours) and their calibration; 3: manifest digest
-STAGE_FILES = {"autoencoder": "ae.safetensors", "pca": "pca.safetensors", "density": "nce.safetensors",
-               "input_map": "input-map.safetensors", "input_density": "input-nce.safetensors",
-               "knn": "knn.safetensors"}
-
 
 FIT_FILES = frozenset(STAGE_FILES.values()) | {MANIFEST}  # all a fit ever writes into a model folder
 READ_ATTEMPTS = 5  # a model replaced while it is read is read again, this many times at most
@@ -338,7 +331,7 @@ def read_manifest(folder) -> dict[str, Any]:
 
 def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
     """Write a fitted :class:`~cance_cli.estimator.CANCE` as a model folder."""
-    from cance_cli.features import latent_columns
+    from cance_cli.columns import latent_columns
 
     writers: dict[str, Any] = {}
     feature_map = est.autoencoder_ if est.autoencoder_ is not None else est.pca_

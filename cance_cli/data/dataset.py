@@ -169,3 +169,26 @@ def flat_rows(X, index=slice(None), what: str = "table") -> np.ndarray:
     if not np.isfinite(X).all():
         raise DataError(f"The {what} contains NaN or infinite values; drop or fix those rows.")
     return X
+
+
+def as_storage(X) -> tuple[np.ndarray, float, str]:
+    """(stored array, factor to [0, 1], kind) for a Dataset or an array."""
+    if isinstance(X, Dataset):
+        return X.x, X.pixel_scale, X.kind
+    X = np.asarray(X)
+    if X.ndim < 2:
+        raise DataError(f"Expected rows (N, F) or images (N, C, H, W), got an array of shape {X.shape}.")
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        raise DataError("Input contains NaN or infinite values; clean or impute them first.")
+    kind = "table" if X.ndim == 2 else "image"
+    if X.ndim == 3:
+        X = X[:, None]
+    return X, 1.0, kind
+
+
+def schema_of(X) -> tuple[list[str] | None, list[str] | None]:
+    """Column names and dtypes of a table Dataset (None for images and bare arrays)."""
+    if isinstance(X, Dataset) and X.kind == "table" and X.feature_names is not None:
+        dtypes = X.feature_dtypes or ["float32"] * len(X.feature_names)
+        return list(X.feature_names), list(dtypes)
+    return None, None

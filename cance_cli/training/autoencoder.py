@@ -19,13 +19,14 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from cance_cli import validate
-from cance_cli.data.dataset import Dataset, train_val_indices
+from cance_cli.data.dataset import Dataset, as_storage, schema_of, train_val_indices
 from cance_cli.errors import ConfigError, DataError
-from cance_cli.io.checkpoints import build_matching, load_checkpoint, load_state, rebuilding, save_checkpoint
 from cance_cli.io.provenance import array_fingerprint
 from cance_cli.training import distributed
+from cance_cli.training.autoencoder_checkpoint import READABLE_STAGES, REQUIRED_META, STAGE, AutoencoderCheckpoint  # noqa: F401
 from cance_cli.training.common import (
     BestState,
+    bf16_on_cuda,
     memory_guard,
     progress_bar,
     resolve_device,
@@ -35,44 +36,10 @@ from cance_cli.training.common import (
 from cance_cli.training.losses import covariance_penalty, latent_conditioning
 from cance_cli.training.optim import Adam
 
-STAGE = "autoencoder"
-# Metadata fields an autoencoder checkpoint must carry, with their JSON types.
-REQUIRED_META = {"params": dict, "model_config": dict, "kind": str, "input_shape": list}
 ARCHES = ("constrained", "reference")
-# Checkpoint stages an autoencoder can be read from: trained here, or by train-nae / train-mpdr.
-READABLE_STAGES = (STAGE, "nae", "mpdr")
 
 
-def _as_storage(X) -> tuple[np.ndarray, float, str]:
-    """(stored array, factor to [0, 1], kind) for a Dataset or an array."""
-    if isinstance(X, Dataset):
-        return X.x, X.pixel_scale, X.kind
-    X = np.asarray(X)
-    if X.ndim < 2:
-        raise DataError(f"Expected rows (N, F) or images (N, C, H, W), got an array of shape {X.shape}.")
-    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
-        raise DataError("Input contains NaN or infinite values; clean or impute them first.")
-    kind = "table" if X.ndim == 2 else "image"
-    if X.ndim == 3:
-        X = X[:, None]
-    return X, 1.0, kind
-
-
-def _bf16_on_cuda() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
-def _schema_of(X) -> tuple[list[str] | None, list[str] | None]:
-    """Column names and dtypes of a table Dataset (None for images and bare arrays)."""
-    if isinstance(X, Dataset) and X.kind == "table" and X.feature_names is not None:
-        dtypes = X.feature_dtypes or ["float32"] * len(X.feature_names)
-        return list(X.feature_names), list(dtypes)
-    return None, None
-
-
-class ConstrainedAutoencoder(BaseEstimator):
+class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
     """Autoencoder with a standardised, decorrelated latent (CANCE step 1a).
 
     Parameters
@@ -173,7 +140,7 @@ class ConstrainedAutoencoder(BaseEstimator):
     def check_input(self, X) -> None:
         """Raise a clear error if ``X`` does not match the training inputs' shape."""
         self._check_fitted()
-        self._check_input_shape(*_as_storage(X)[::2])
+        self._check_input_shape(*as_storage(X)[::2])
         recorded = getattr(self, "input_columns_", None)
         if recorded and isinstance(X, Dataset) and X.feature_names and list(X.feature_names) != list(recorded):
             diff = next(i for i, (a, b) in enumerate(zip(X.feature_names, recorded)) if a != b)
@@ -201,13 +168,13 @@ class ConstrainedAutoencoder(BaseEstimator):
         from cance_cli.models.autoencoder import build_autoencoder, default_config, reference_config
 
         self.check_params()
-        stored, scale, kind = _as_storage(X)
+        stored, scale, kind = as_storage(X)
         seed_everything(self.seed)
         self._group = distributed.current()  # torchrun: this rank of a data-parallel group
         self.device_ = distributed.local_device(resolve_device(self.device), self._group)
         self.kind_ = kind
         self.input_shape_ = [int(s) for s in stored.shape[1:]]
-        self.input_columns_, self.input_dtypes_ = _schema_of(X)
+        self.input_columns_, self.input_dtypes_ = schema_of(X)
         train_idx, val_idx = train_val_indices(len(stored), self.val_fraction, self.seed)
         self.input_mean_ = self.input_scale_ = None
         if kind == "table":
@@ -230,7 +197,7 @@ class ConstrainedAutoencoder(BaseEstimator):
         gen = torch_generator(self.seed)
         # Mixed precision on CUDA (bfloat16 autocast of the stage-1 forward pass; losses,
         # validation and the saved weights stay float32); never on CPU.
-        self.mixed_precision_ = "bfloat16" if self.device_.type == "cuda" and _bf16_on_cuda() else None
+        self.mixed_precision_ = "bfloat16" if self.device_.type == "cuda" and bf16_on_cuda() else None
         started = time.perf_counter()
         total = self.epochs + self.decoder_epochs
         self.history_ = {"stage1": {"train": [], "val": []}, "stage2": {"train": [], "val": []}}
@@ -378,7 +345,7 @@ class ConstrainedAutoencoder(BaseEstimator):
     def transform(self, X, batch_size: int = 1024) -> np.ndarray:
         """Latent codes z, shape ``(N, latent)``."""
         self._check_fitted()
-        stored, scale, kind = _as_storage(X)
+        stored, scale, kind = as_storage(X)
         self._check_input_shape(stored, kind)
         return self.transform_stored(stored, scale, batch_size=batch_size)
 
@@ -392,7 +359,7 @@ class ConstrainedAutoencoder(BaseEstimator):
         import torch.nn.functional as F
 
         self._check_fitted()
-        stored, scale, kind = _as_storage(X)
+        stored, scale, kind = as_storage(X)
         self._check_input_shape(stored, kind)
         self.model_.eval()
         with torch.no_grad():
@@ -433,66 +400,3 @@ class ConstrainedAutoencoder(BaseEstimator):
             "fit_seconds": self.fit_seconds_, "world_size": getattr(self, "world_size_", 1),
             "mixed_precision": getattr(self, "mixed_precision_", None),
         }
-
-    def save(self, path, provenance: dict[str, Any] | None = None, stage: str = STAGE):
-        """Write a safetensors checkpoint (weights on CPU, JSON metadata); ``stage``
-        names what trained it last (``nae`` for train-nae)."""
-        self._check_fitted()
-        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
-        if self.input_mean_ is not None:
-            tensors["input_mean"] = self.input_mean_
-            tensors["input_scale"] = self.input_scale_
-        meta = {
-            "stage": stage,
-            "params": self.stored_params(),
-            "model_config": self.config_,
-            "kind": self.kind_,
-            "input_shape": self.input_shape_,
-            "input_columns": self.input_columns_,
-            "input_dtypes": self.input_dtypes_,
-            "feature_columns": self.feature_columns_,
-            "train_fingerprint": self.train_fingerprint_,
-            "summary": self.summary(),
-            "history": self.history_,
-            **(provenance or {}),
-        }
-        return save_checkpoint(path, tensors, meta)
-
-    @classmethod
-    def load(cls, path, device: str = "cpu") -> ConstrainedAutoencoder:
-        """Rebuild a fitted autoencoder from a checkpoint (on CPU unless told otherwise)."""
-        import torch
-
-        from cance_cli.models.autoencoder import build_autoencoder
-
-        tensors, meta = load_checkpoint(path, READABLE_STAGES, REQUIRED_META)
-        dev = resolve_device(device)
-        with rebuilding(path):
-            params = {k: v for k, v in meta["params"].items() if k != "hidden"}
-            hidden = meta["params"].get("hidden")
-            est = cls(**params, hidden=tuple(hidden) if hidden else None, device=device)
-            est.check_params()
-            est.device_ = dev
-            est.kind_ = meta["kind"]
-            est.input_shape_ = [int(s) for s in meta["input_shape"]]
-            est.input_columns_ = meta.get("input_columns")
-            est.input_dtypes_ = meta.get("input_dtypes")
-            est.config_ = meta["model_config"]
-            state = {k[len("model."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("model.")}
-            est.model_ = build_matching(lambda: build_autoencoder(est.config_), state, path)
-            load_state(est.model_, state, path)
-            est.model_.to(est.device_).eval()
-            est.input_mean_ = tensors.get("input_mean")
-            est.input_scale_ = tensors.get("input_scale")
-            if est.kind_ == "table" and (est.input_mean_ is None or est.input_scale_ is None):
-                raise KeyError("input_mean")
-            est.history_ = meta.get("history", {})
-            summary = meta.get("summary", {})
-            est.latent_condition_number_ = summary.get("latent_condition_number")
-            est.latent_max_abs_corr_ = summary.get("latent_max_abs_corr")
-            est.n_train_, est.n_val_ = summary.get("n_train"), summary.get("n_val")
-            est.fit_seconds_ = summary.get("fit_seconds")
-            est.world_size_ = summary.get("world_size", 1)
-            est.train_fingerprint_ = meta.get("train_fingerprint")
-        est.meta_ = meta
-        return est

@@ -112,3 +112,9 @@ def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator
         except BaseException:
             progress.live.transient = True  # a failed run leaves only its one error line
             raise
+
+
+def bf16_on_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())

@@ -9,8 +9,9 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from cance_cli import validate
+from cance_cli.data.dataset import as_storage
 from cance_cli.errors import ConfigError
-from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
+from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
 SPHERICAL_ARCHES = ("reference", "spherical-mlp")
 
@@ -55,7 +56,7 @@ class EnergyAutoencoderModel(BaseEstimator):
         """``autoencoder`` checked (spherical latent, matching inputs), or a freshly pre-trained one."""
         s = self.settings_
         if autoencoder is None:
-            stored, _, kind = _as_storage(X)
+            stored, _, kind = as_storage(X)
             grey_28 = kind == "image" and tuple(stored.shape[1:]) in ((28, 28), (1, 28, 28))
             return ConstrainedAutoencoder(
                 latent=self.latent, lam=0.0, epochs=s["ae_epochs"], decoder_epochs=0, lr=1e-4,

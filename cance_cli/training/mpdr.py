@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from cance_cli import validate
+from cance_cli.data.dataset import as_storage
 from cance_cli.errors import ConfigError
-from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
+from cance_cli.training.autoencoder import ConstrainedAutoencoder
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
 from cance_cli.training.optim import Adam
@@ -114,7 +115,7 @@ class MPDR(EnergyAutoencoderModel):
             p.requires_grad_(False)
         proj.eval()
         log_scale = torch.zeros((), device=dev, requires_grad=True)
-        stored, scale, _ = _as_storage(X)
+        stored, scale, _ = as_storage(X)
         rows = np.arange(len(stored))
         low, high = self._input_bounds(projection, stored, scale, dev)
         gen = torch_generator(self.seed)

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from cance_cli import validate
+from cance_cli.data.dataset import as_storage
 from cance_cli.training import distributed
-from cance_cli.training.autoencoder import ConstrainedAutoencoder, _as_storage
+from cance_cli.training.autoencoder import ConstrainedAutoencoder
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
 from cance_cli.training.optim import Adam
@@ -113,7 +114,7 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         autoencoder = self._starting_autoencoder(X, autoencoder)
         ae = self.autoencoder_ = autoencoder
         model, dev = ae.model_, ae.device_
-        stored, scale, _ = _as_storage(X)
+        stored, scale, _ = as_storage(X)
         rows = np.arange(len(stored))
         low, high = self._input_bounds(ae, stored, scale, dev)
         # Under torchrun each rank draws its share of the step's rows and of the negative

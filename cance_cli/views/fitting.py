@@ -112,13 +112,13 @@ class ViewFitting:
 
     def _fit_input_density_to(self, P: np.ndarray, folder: Path) -> None:
         """The forked child's part: fit the input density, save it for the parent."""
-        from cance_cli.model import STAGE_FILES
+        from cance_cli.io.model_layout import STAGE_FILES
         from cance_cli.registry import save_part
 
         save_part(self._fit_input_density(P, verbose=False), folder / STAGE_FILES["input_density"])
 
     def _load_input_density(self, folder: Path) -> None:
-        from cance_cli.model import STAGE_FILES
+        from cance_cli.io.model_layout import STAGE_FILES
         from cance_cli.registry import load_part
 
         self.input_density_ = load_part(folder / STAGE_FILES["input_density"], "cpu", kind="density")
