@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +22,16 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cance_cli import validate
 from cance_cli.data.dataset import Dataset
 from cance_cli.defaults import choose_settings
 from cance_cli.errors import ConfigError, DataError
-from cance_cli.registry import densities
+from cance_cli.estimator_params import check_cance_params
 from cance_cli.views.fitting import ViewFitting
-from cance_cli.views.fusion import combine, parse_views
+from cance_cli.views.fusion import combine
 
 log = logging.getLogger("cance")
 
-FEATURE_MAPS = ("autoencoder", "pca", "precomputed")
 ILL_CONDITIONED = 1e3  # latent covariance condition number above which a warning is logged
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 PCA_AUTO_VARIANCE = 0.9  # --pca auto: the fewest components that explain this share of the variance
 
 
@@ -153,46 +149,10 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
     # ------------------------------------------------------------------ inputs
 
     def check_params(self, names: dict[str, str] | None = None) -> None:
-        """Raise a ConfigError naming the first out-of-range parameter, before any work.
-
-        Every one of the constructor's parameters is checked. Messages name the parameter
-        (``nce_epochs``); ``names`` maps parameters to what the caller's user typed instead
-        (the CLI passes ``{"nce_epochs": "--nce-epochs", ...}``).
-        """
-        def name(param: str) -> str:
-            return (names or {}).get(param, param)
-
-        if self.feature_map not in FEATURE_MAPS:
-            raise ConfigError(f"{name('feature_map')} must be one of {', '.join(FEATURE_MAPS)}, got "
-                              f"{self.feature_map!r}.")
-        if self.features not in ("composite", "latent"):
-            raise ConfigError(f"{name('features')} must be composite or latent, got {self.features!r}.")
-        parse_views(self.views, name("views"))
-        for param, minimum in (("latent", 1), ("ae_epochs", 1), ("decoder_epochs", 0), ("ae_batch_size", 2),
-                               ("nce_epochs", 1), ("nce_batch_size", 2), ("hidden", 1)):
-            if getattr(self, param) is not None:  # None: chosen by the data-shape rule
-                validate.at_least(name(param), getattr(self, param), minimum)
-        validate.widths(name("ae_hidden"), self.ae_hidden)
-        validate.non_negative(name("lam"), self.lam)
-        validate.ratio(name("ratio"), self.ratio)
-        validate.at_least(name("knn"), self.knn, 1)
-        validate.fraction(name("contamination"), self.contamination, low_open=True)
-        if self.contamination > 0.5:
-            raise ConfigError(f"{name('contamination')} must be at most 0.5, got {self.contamination}.")
-        if self.fpr is not None:
-            validate.fraction(name("fpr"), self.fpr, low_open=True, high_open=True)
-        validate.fraction(name("calibration_fraction"), self.calibration_fraction, low_open=True, high_open=True)
-        if self.pca != "auto":
-            validate.at_least(name("pca"), self.pca, 1)
-        validate.at_least(name("seed"), self.seed, 0)
-        if self.density not in densities():
-            raise ConfigError(f"{name('density')} must be one of {', '.join(densities())} (registered densities), "
-                              f"got {self.density!r}.")
-        for param in ("augment", "learn_noise", "verbose"):
-            if not isinstance(getattr(self, param), bool | np.bool_):
-                raise ConfigError(f"{name(param)} must be True or False, got {getattr(self, param)!r}.")
-        if not isinstance(self.device, str) or not DEVICE_PATTERN.fullmatch(self.device):
-            raise ConfigError(f"{name('device')} must be auto, cpu or cuda[:N], got {self.device!r}.")
+        """Raise a ConfigError naming the first out-of-range parameter, before any work (all of them are
+        checked, by :func:`cance_cli.estimator_params.check_cance_params`; ``names`` maps parameters to what
+        the caller's user typed, e.g. ``{"nce_epochs": "--nce-epochs"}``)."""
+        check_cance_params(self.get_params(deep=False), names)
 
     def _inputs(self, X, reset: bool):
         """``X`` as the feature map takes it: a Dataset, an image array, or a checked float32 table."""

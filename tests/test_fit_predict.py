@@ -418,3 +418,16 @@ def test_a_table_with_fewer_rows_than_columns_fits():
     est = CANCE(**SMALL).fit(x)
     assert est.input_map_.n_components_ <= 25
     assert np.isfinite(est.score_samples(x)).all()
+
+
+def test_the_cli_checks_fit_options_with_the_estimators_own_defaults():
+    """`cance fit` checks its options before importing the estimator, filling in CANCE's defaults for the
+    parameters it does not set: they must be CANCE's."""
+    import inspect
+
+    from cance_cli.cli.fit import FIT_DEFAULTS, OPTION_NAMES
+    from cance_cli.estimator import CANCE
+
+    signature = inspect.signature(CANCE).parameters
+    assert {k: signature[k].default for k in FIT_DEFAULTS} == FIT_DEFAULTS
+    assert set(OPTION_NAMES) <= set(signature)

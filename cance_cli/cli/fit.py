@@ -29,6 +29,9 @@ OPTION_NAMES = {"latent": "--latent", "lam": "--lam", "ae_hidden": "--hidden", "
                 "decoder_epochs": "--decoder-epochs", "ae_batch_size": "--batch-size", "nce_epochs": "--nce-epochs",
                 "ratio": "--ratio", "views": "--views", "knn": "--knn", "contamination": "--contamination",
                 "fpr": "--fpr", "pca": "--pca", "seed": "--seed", "device": "--device"}
+# CANCE's defaults of the parameters this command does not set (tests/test_fit_predict.py checks they match).
+FIT_DEFAULTS = {"features": "composite", "nce_batch_size": None, "hidden": None, "augment": True, "learn_noise": True,
+                "density": "nce", "calibration_fraction": 0.1}
 
 
 @handle_errors
@@ -73,9 +76,7 @@ def fit(
     The folder holds the stage checkpoints (usable by `features` and `score`) and manifest.json.
     """
     from cance_cli.errors import ConfigError
-    from cance_cli.estimator import CANCE
-    from cance_cli.fit_predict import fit_model
-    from cance_cli.model import read_manifest
+    from cance_cli.estimator_params import check_cance_params
 
     feature_map, k = "autoencoder", "auto"
     if pca is not None:
@@ -85,10 +86,17 @@ def fit(
                 k = int(pca)
             except ValueError:
                 raise ConfigError(f"--pca must be an integer >= 1 or 'auto', got {pca!r}.") from None
-    est = CANCE(feature_map=feature_map, pca=k, latent=latent, ae_hidden=parse_widths("--hidden", hidden),
-                ae_epochs=epochs, decoder_epochs=decoder_epochs, ae_batch_size=batch_size, lam=lam,
-                nce_epochs=nce_epochs, ratio=ratio, views=views, knn=knn, contamination=contamination, fpr=fpr,
-                seed=seed, device=device, verbose=not quiet)
+    params = dict(feature_map=feature_map, pca=k, latent=latent, ae_hidden=parse_widths("--hidden", hidden),
+                  ae_epochs=epochs, decoder_epochs=decoder_epochs, ae_batch_size=batch_size, lam=lam,
+                  nce_epochs=nce_epochs, ratio=ratio, views=views, knn=knn, contamination=contamination, fpr=fpr,
+                  seed=seed, device=device, verbose=not quiet)
+    # Every option before the estimator is imported (scikit-learn alone takes 2 s to import here).
+    check_cance_params({**FIT_DEFAULTS, **params}, OPTION_NAMES)
+    from cance_cli.estimator import CANCE
+    from cance_cli.fit_predict import fit_model
+    from cance_cli.model import read_manifest
+
+    est = CANCE(**params)
     read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)
     fit_model(data, out, est, normal=normal, read=read, option_names=OPTION_NAMES)
     s = est.settings_
