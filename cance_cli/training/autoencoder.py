@@ -35,6 +35,7 @@ from cance_cli.training.common import (
 )
 from cance_cli.training.losses import covariance_penalty, latent_conditioning
 from cance_cli.training.optim import Adam
+from cance_cli.training.trainer import epoch_order, fit_epochs
 
 ARCHES = ("constrained", "reference")
 
@@ -234,26 +235,19 @@ class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
         runner = self._data_parallel(self.model_ if stage == 1 else self.model_.decoder)
         trained = self.model_ if stage == 1 else self.model_.decoder  # after a SyncBatchNorm conversion
         # On CPU torch has no SyncBatchNorm: batch norms all-reduce their statistics instead.
-        with (distributed.global_batch_norm(trained) if self._group.active and self.device_.type != "cuda"
-              else contextlib.nullcontext()):
-            self._train_epochs(stage, epochs, opt, runner, trained, stored, scale, train_idx, val_idx, gen,
-                               history, best, advance)
-        best.restore(self.model_)
-        history["best_epoch"], history["best_val"] = best.epoch, best.loss
-
-    def _train_epochs(self, stage, epochs, opt, runner, trained, stored, scale, train_idx, val_idx, gen, history,
-                      best, advance) -> None:
-        for epoch in range(epochs):
+        def train_epoch(epoch: int) -> float:
             trained.train()
-            tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage, runner,
-                                 epoch + (self.epochs if stage == 2 else 0))
+            tr = self._run_epoch(stored, scale, train_idx, gen, opt, stage, runner, epoch)
             if self._group.active:  # every rank evaluates and selects with rank 0's batch-norm statistics
                 distributed.broadcast_module_buffers(self.model_)
-            va = self._evaluate(stored, scale, val_idx, stage) if len(val_idx) else tr
-            history["train"].append(tr)
-            history["val"].append(va)
-            best.update(va, epoch, self.model_)
-            advance(f"stage {stage} train {tr:.5f} val {va:.5f}")
+            return tr
+
+        with (distributed.global_batch_norm(trained) if self._group.active and self.device_.type != "cuda"
+              else contextlib.nullcontext()):
+            fit_epochs(epochs, train_epoch,
+                       lambda tr: self._evaluate(stored, scale, val_idx, stage) if len(val_idx) else tr,
+                       self.model_, history, advance, lambda tr, va: f"stage {stage} train {tr:.5f} val {va:.5f}",
+                       best=best, first_epoch=self.epochs if stage == 2 else 0)
 
     def _data_parallel(self, module):
         """``module`` wrapped in DistributedDataParallel in a torchrun group (gradients
@@ -276,12 +270,7 @@ class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
 
         group = self._group
         runner = runner if runner is not None else (self.model_ if stage == 1 else self.model_.decoder)
-        if group.active:  # DistributedSampler: this rank's share of a seeded permutation
-            order = distributed.shard(index, self.seed, epoch, group)
-            batch_size = distributed.local_batch_size(self.batch_size, group)
-        else:
-            order = index[torch.randperm(len(index), generator=gen).numpy()]
-            batch_size = self.batch_size
+        order, batch_size = epoch_order(index, gen, self.seed, epoch, self.batch_size, group)
         total, count = 0.0, 0
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from cance_cli.errors import ConfigError
-from cance_cli.training.common import BestState, resolve_device, seed_everything, torch_generator
+from cance_cli.training.common import resolve_device, seed_everything, torch_generator
 from cance_cli.training.optim import Adam
+from cance_cli.training.trainer import epoch_order, fit_epochs
 
 
 def gmm_params(feature, gamma):
@@ -126,27 +127,31 @@ class DAGMM:
         train_idx, val_idx = train_val_indices(len(X), self.val_fraction, self.seed)
         gen = torch_generator(self.seed)
         opt = Adam(self.model_.parameters(), lr=self.lr)
-        best = BestState()
         data = torch.from_numpy(X)
-        for epoch in range(self.epochs):
+
+        def train_epoch(epoch: int) -> float:
             self.model_.train()
-            order = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
+            order, batch_size = epoch_order(train_idx, gen, self.seed, epoch, self.batch_size)
+            total, count = 0.0, 0
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
                 if len(idx) < 2:
                     continue
                 loss = self._objective(data[idx].to(self.device_))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+            return total / max(count, 1)
+
+        def validate(_: float) -> float:
             self.model_.eval()
             with torch.no_grad():
                 check = val_idx if len(val_idx) else train_idx
-                val = float(self._objective(data[check[:8192]].to(self.device_)))
-            if math.isfinite(val):
-                best.update(val, epoch, self.model_)
-        best.restore(self.model_)
-        self.best_epoch_ = best.epoch
+                return float(self._objective(data[check[:8192]].to(self.device_)))
+
+        self.history_: dict[str, Any] = {}
+        self.best_epoch_ = fit_epochs(self.epochs, train_epoch, validate, self.model_, self.history_).epoch
         self.model_.eval()
         feature, gamma = self._features(X)
         self.phi_, self.mu_, self.cov_ = gmm_params(feature, gamma)

@@ -23,8 +23,9 @@ from cance_cli.io.provenance import array_fingerprint
 from cance_cli.nce.scoring import REQUIRED_META, STAGE, DensityScoring, check_rows, rebuild_parts
 from cance_cli.nce.stats import StreamingMoments
 from cance_cli.training import distributed
-from cance_cli.training.common import BestState, progress_bar, resolve_device, torch_generator
+from cance_cli.training.common import progress_bar, resolve_device, torch_generator
 from cance_cli.training.optim import adamw
+from cance_cli.training.trainer import epoch_order, fit_epochs
 
 
 class NCEDensity(DensityScoring, BaseEstimator):
@@ -185,23 +186,15 @@ class NCEDensity(DensityScoring, BaseEstimator):
 
         opt_theta = adamw(self.density_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         opt_alpha = adamw([self.noise_.alpha], lr=self.lr, weight_decay=0.0)
-        best = BestState()
         self.history_ = {"train": [], "val": [], "noise_scale_max": []}
         started = time.perf_counter()
         with progress_bar(self.epochs, "fit-nce", self.verbose) as advance:
-            for epoch in range(self.epochs):
-                tr = self._epoch(train, gen, dev_gen, opt_theta, opt_alpha, epoch)
-                va = self._validation_loss(val_u, ref_noise)
-                self.history_["train"].append(tr)
-                self.history_["val"].append(va)
-                self.history_["noise_scale_max"].append(float(self.noise_.scale.detach().max()))
-                best.update(va, epoch, self)
-                advance(f"train {tr:.4f} val {va:.4f}")
-        best.restore(self)
+            fit_epochs(self.epochs, lambda epoch: self._epoch(train, gen, dev_gen, opt_theta, opt_alpha, epoch),
+                       lambda tr: self._validation_loss(val_u, ref_noise), self, self.history_, advance,
+                       on_epoch=lambda: self.history_["noise_scale_max"].append(
+                           float(self.noise_.scale.detach().max())))
         del self._train_net
         self.world_size_ = group.world_size
-        self.history_["best_epoch"] = best.epoch
-        self.history_["best_val"] = best.loss
         self.fit_seconds_ = time.perf_counter() - started
         self.density_.eval()
         self.validation_nll_ = None
@@ -258,13 +251,8 @@ class NCEDensity(DensityScoring, BaseEstimator):
         import torch
 
         group = self._group
-        if group.active:  # DistributedSampler: this rank's share of a seeded permutation
-            order = torch.from_numpy(distributed.shard(np.arange(len(train)), self.seed, epoch, group))
-            batch_size = distributed.local_batch_size(self.batch_size, group)
-        else:
-            order = torch.randperm(len(train), generator=gen)
-            batch_size = self.batch_size
-        order = order.to(train.device)
+        order, batch_size = epoch_order(np.arange(len(train)), gen, self.seed, epoch, self.batch_size, group)
+        order = torch.from_numpy(order).to(train.device)
         total, count = 0.0, 0
         self.density_.train()
         for start in range(0, len(order), batch_size):
