@@ -162,7 +162,8 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
         validate.at_least("--epochs", epochs, 1)
     validate.at_least("--knn", knn, 0)
     model = NCEDensity(**params)
-    model.check_params()
+    model.check_params(validate.option_names(["ratio", "epochs", "hidden", "batch_size", "lr", "val_fraction",
+                                              "seed"]))  # the options of `fit-nce` (this stage's command)
     validate.at_least("--max-rows", max_rows, 2)
     check_output(out, inputs=[table], writes="safetensors")
     pf = open_table(table)

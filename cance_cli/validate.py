@@ -72,3 +72,9 @@ def ratio(name: str, value) -> None:
     number = _finite(name, value, f"a finite number in (0, {MAX_RATIO}]")
     if not 0 < number <= MAX_RATIO:
         raise ConfigError(f"{name} must be a finite number in (0, {MAX_RATIO}] (noise rows per data row), got {value}.")
+
+
+def option_names(params: Iterable[str]) -> dict[str, str]:
+    """The CLI's option for each parameter name where the option is the name spelt as a flag
+    (``batch_size`` -> ``--batch-size``): what a command passes to a library check."""
+    return {p: "--" + p.replace("_", "-") for p in params}

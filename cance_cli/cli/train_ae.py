@@ -55,6 +55,7 @@ def train_ae(
 
     Example: cance train-ae ../shared/data/mnist --normal 3 --latent 32 --out ae3.safetensors
     """
+    from cance_cli import validate
     from cance_cli.data import load_data, parse_normal
     from cance_cli.io.paths import check_output
     from cance_cli.training import distributed
@@ -64,7 +65,8 @@ def train_ae(
                                 batch_size=batch_size, lr=lr, val_fraction=val_fraction,
                                 hidden=parse_widths("--hidden", hidden), arch=arch, seed=seed, device=device,
                                 verbose=not quiet)
-    ae.check_params()
+    ae.check_params(validate.option_names(["latent", "lam", "epochs", "decoder_epochs", "batch_size", "lr",
+                                           "val_fraction", "hidden", "arch", "seed"]))
     check_output(out, inputs=[data], writes="safetensors")
     normal_classes = parse_normal(normal)
     ds = load_data(data, split, label_col, no_label=no_label, test_fraction=test_fraction, split_seed=split_seed)

@@ -108,19 +108,23 @@ class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
         """The parameters a checkpoint records (all but where and how verbosely it ran)."""
         return {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")}
 
-    def check_params(self) -> None:
-        """Raise a ConfigError naming the first out-of-range parameter."""
-        validate.at_least("--latent", self.latent, 1)
-        validate.non_negative("--lam", self.lam)
-        validate.at_least("--epochs", self.epochs, 1)
-        validate.at_least("--decoder-epochs", self.decoder_epochs, 0)
-        validate.at_least("--batch-size", self.batch_size, 2)  # batch norm needs two rows
-        validate.positive("--lr", self.lr)
-        validate.fraction("--val-fraction", self.val_fraction, high_open=True)
-        validate.widths("--hidden", self.hidden)
-        validate.at_least("--seed", self.seed, 0)
+    def check_params(self, names: dict[str, str] | None = None) -> None:
+        """Raise a ConfigError naming the first out-of-range parameter (or what ``names`` maps it to: the CLI
+        passes its options)."""
+        def name(param: str) -> str:
+            return (names or {}).get(param, param)
+
+        validate.at_least(name("latent"), self.latent, 1)
+        validate.non_negative(name("lam"), self.lam)
+        validate.at_least(name("epochs"), self.epochs, 1)
+        validate.at_least(name("decoder_epochs"), self.decoder_epochs, 0)
+        validate.at_least(name("batch_size"), self.batch_size, 2)  # batch norm needs two rows
+        validate.positive(name("lr"), self.lr)
+        validate.fraction(name("val_fraction"), self.val_fraction, high_open=True)
+        validate.widths(name("hidden"), self.hidden)
+        validate.at_least(name("seed"), self.seed, 0)
         if self.arch not in ARCHES:
-            raise ConfigError(f"--arch must be one of {', '.join(ARCHES)}, got {self.arch!r}.")
+            raise ConfigError(f"{name('arch')} must be one of {', '.join(ARCHES)}, got {self.arch!r}.")
 
     # ------------------------------------------------------------------ inputs
 

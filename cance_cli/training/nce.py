@@ -89,17 +89,21 @@ class NCEDensity(DensityScoring, BaseEstimator):
         """The parameters a checkpoint records (all but where and how verbosely it ran)."""
         return {k: v for k, v in self.get_params().items() if k not in ("device", "verbose")}
 
-    def check_params(self) -> None:
-        """Raise a ConfigError naming the first out-of-range parameter."""
-        validate.ratio("--ratio", self.ratio)
-        validate.at_least("--epochs", self.epochs, 1)
-        validate.at_least("--hidden", self.hidden, 1)
-        validate.at_least("layers", self.layers, 1)
-        validate.at_least("--batch-size", self.batch_size, 2)
-        validate.positive("--lr", self.lr)
-        validate.non_negative("weight_decay", self.weight_decay)
-        validate.fraction("--val-fraction", self.val_fraction, high_open=True)
-        validate.at_least("--seed", self.seed, 0)
+    def check_params(self, names: dict[str, str] | None = None) -> None:
+        """Raise a ConfigError naming the first out-of-range parameter (or what ``names`` maps it to: the CLI
+        passes its options)."""
+        def name(param: str) -> str:
+            return (names or {}).get(param, param)
+
+        validate.ratio(name("ratio"), self.ratio)
+        validate.at_least(name("epochs"), self.epochs, 1)
+        validate.at_least(name("hidden"), self.hidden, 1)
+        validate.at_least(name("layers"), self.layers, 1)
+        validate.at_least(name("batch_size"), self.batch_size, 2)
+        validate.positive(name("lr"), self.lr)
+        validate.non_negative(name("weight_decay"), self.weight_decay)
+        validate.fraction(name("val_fraction"), self.val_fraction, high_open=True)
+        validate.at_least(name("seed"), self.seed, 0)
 
     # ------------------------------------------------------------------ fit
 
