@@ -28,6 +28,7 @@ from cance_cli.training.autoencoder import ConstrainedAutoencoder
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
 from cance_cli.training.optim import Adam
+from cance_cli.training.trainer import fit_steps
 
 log = logging.getLogger("cance")
 
@@ -134,40 +135,36 @@ class MPDR(EnergyAutoencoderModel):
         model.train()
         # at most as many rows a step as the data has (a larger batch only repeats rows, at any memory cost)
         self.batch_size_ = min(self.batch_size, len(rows))
+        def step_loss(step: int):
+            pick = np.sort(rows[torch.randint(len(rows), (self.batch_size_,), generator=gen).numpy()])
+            x_pos = self.autoencoder_._to_tensor(stored[pick], scale)
+            n = len(x_pos)
+            sigma = self.sigma_min + (self.sigma_max - self.sigma_min) * torch.rand(n, generator=dev_gen, device=dev)
+            with torch.no_grad():
+                z_obs = sphere(proj.encode(x_pos) + sigma[:, None] * torch.randn(
+                    n, self.latent, generator=dev_gen, device=dev))
+
+            def neg_log_p(x, z_obs=z_obs, sigma=sigma):
+                return recovery_energy(energy(x), proj.encode(x), z_obs, sigma, self.c, self.temperature)
+
+            z = sphere_chain(lambda zz: neg_log_p(proj.decode(zz)), z_obs, self.latent_steps, self.latent_step,
+                             self.latent_noise, dev_gen, unit_tangent=True)
+            with torch.no_grad():
+                x0 = proj.decode(z)
+            x_neg = input_chain(neg_log_p, x0, self.input_steps, self.input_step, grad_clip=float("inf"),
+                                noise=lambda k: self.input_noise, generator=dev_gen, low=low, high=high)
+            e_pos, e_neg = energy(x_pos), energy(x_neg)
+            loss = mpdr_loss(e_pos, e_neg, recon(x_neg), self.gamma) + self.l2 * squared_weights(model.encoder)
+            record = lambda: {"step": step + 1, "positive": float(e_pos.detach().mean()),  # noqa: E731
+                              "negative": float(e_neg.detach().mean()), "loss": float(loss.detach()),
+                              "scale": float(torch.exp(log_scale.detach()))}
+            return loss, record, f"E+ {float(e_pos.detach().mean()):.4f} E- {float(e_neg.detach().mean()):.4f}"
+
+        def stop(step: int) -> None:
+            log.warning("the MPDR loss became non-finite at step %d; training stops there.", step + 1)
+
         with progress_bar(s["steps"], "train-mpdr", self.verbose) as advance:
-            for step in range(s["steps"]):
-                pick = np.sort(rows[torch.randint(len(rows), (self.batch_size_,), generator=gen).numpy()])
-                x_pos = self.autoencoder_._to_tensor(stored[pick], scale)
-                n = len(x_pos)
-                sigma = self.sigma_min + (self.sigma_max - self.sigma_min) * torch.rand(n, generator=dev_gen,
-                                                                                        device=dev)
-                with torch.no_grad():
-                    z_obs = sphere(proj.encode(x_pos) + sigma[:, None] * torch.randn(
-                        n, self.latent, generator=dev_gen, device=dev))
-
-                def neg_log_p(x, z_obs=z_obs, sigma=sigma):
-                    return recovery_energy(energy(x), proj.encode(x), z_obs, sigma, self.c, self.temperature)
-
-                z = sphere_chain(lambda zz: neg_log_p(proj.decode(zz)), z_obs, self.latent_steps, self.latent_step,
-                                 self.latent_noise, dev_gen, unit_tangent=True)
-                with torch.no_grad():
-                    x0 = proj.decode(z)
-                x_neg = input_chain(neg_log_p, x0, self.input_steps, self.input_step, grad_clip=float("inf"),
-                                    noise=lambda k: self.input_noise, generator=dev_gen, low=low, high=high)
-                e_pos, e_neg = energy(x_pos), energy(x_neg)
-                loss = mpdr_loss(e_pos, e_neg, recon(x_neg), self.gamma) + self.l2 * squared_weights(model.encoder)
-                if not torch.isfinite(loss):
-                    log.warning("the MPDR loss became non-finite at step %d; training stops there.", step + 1)
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if step % 10 == 0 or step == s["steps"] - 1:
-                    for key, value in (("step", step + 1), ("positive", float(e_pos.detach().mean())),
-                                       ("negative", float(e_neg.detach().mean())), ("loss", float(loss.detach())),
-                                       ("scale", float(torch.exp(log_scale.detach())))):
-                        self.history_[key].append(value)
-                advance(f"E+ {float(e_pos.detach().mean()):.4f} E- {float(e_neg.detach().mean()):.4f}")
+            fit_steps(s["steps"], step_loss, opt, self.history_, advance, on_diverge=stop)
         model.eval()
         self.scale_ = float(torch.exp(log_scale.detach()))
         self.fit_seconds_ = time.perf_counter() - started

@@ -25,6 +25,7 @@ from cance_cli.training.autoencoder import ConstrainedAutoencoder
 from cance_cli.training.common import progress_bar, seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
 from cance_cli.training.optim import Adam
+from cance_cli.training.trainer import fit_steps
 
 log = logging.getLogger("cance")
 
@@ -136,40 +137,36 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
         started = time.perf_counter()
         model.train()
+        def step_loss(step: int):
+            pick = rows[torch.randint(len(rows), (batch,), generator=gen).numpy()]
+            x_pos = ae._to_tensor(stored[np.sort(pick)], scale)
+            z0, reused = buffer.starts(batch, fresh)
+            z = sphere_chain(latent_energy, z0, s["latent_steps"], self.latent_step, self.latent_noise, dev_gen)
+            buffer.push(z)
+            with torch.no_grad():
+                x0 = model.decode(z)
+            x_neg = input_chain(energy, x0, s["input_steps"], self.input_step, self.input_grad_clip,
+                                noise=lambda k: self.input_noise if k < 2 else self.input_noise / k,
+                                generator=dev_gen, low=low, high=high)
+            e_pos, e_neg = energy(x_pos), energy(x_neg)
+            loss = nae_loss(e_pos, e_neg, self.gamma) + self.l2 * squared_weights(model.encoder)
+            record = lambda: {"step": step + 1, "positive": float(e_pos.detach().mean()),  # noqa: E731
+                              "negative": float(e_neg.detach().mean()), "loss": float(loss.detach()),
+                              "buffer_share": reused / batch}
+            return loss, record, f"E+ {float(e_pos.detach().mean()):.4f} E- {float(e_neg.detach().mean()):.4f}"
+
+        def keep_last_good(step: int) -> None:  # divergence guard: keep the last finite weights
+            model.load_state_dict(last_good)
+            log.warning("the NAE loss became non-finite at step %d; the weights of step %d are kept.", step + 1, step)
+
+        def remember() -> None:
+            nonlocal last_good
+            last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
         with progress_bar(s["steps"], "train-nae", self.verbose) as advance:
-            for step in range(s["steps"]):
-                pick = rows[torch.randint(len(rows), (batch,), generator=gen).numpy()]
-                x_pos = ae._to_tensor(stored[np.sort(pick)], scale)
-                z0, reused = buffer.starts(batch, fresh)
-                z = sphere_chain(latent_energy, z0, s["latent_steps"], self.latent_step, self.latent_noise, dev_gen)
-                buffer.push(z)
-                with torch.no_grad():
-                    x0 = model.decode(z)
-                x_neg = input_chain(energy, x0, s["input_steps"], self.input_step, self.input_grad_clip,
-                                    noise=lambda k: self.input_noise if k < 2 else self.input_noise / k,
-                                    generator=dev_gen, low=low, high=high)
-                e_pos, e_neg = energy(x_pos), energy(x_neg)
-                loss = nae_loss(e_pos, e_neg, self.gamma) + self.l2 * squared_weights(model.encoder)
-                finite = bool(torch.isfinite(loss))
-                if group.active:  # every rank stops together, or none does
-                    finite = distributed.all_sum(0.0 if finite else 1.0)[0] == 0
-                if not finite:  # divergence guard: keep the last finite weights
-                    model.load_state_dict(last_good)
-                    log.warning("the NAE loss became non-finite at step %d; the weights of step %d are kept.",
-                                step + 1, step)
-                    break
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if group.active:  # the energy is evaluated through encode/decode, not forward: average by hand
-                    distributed.average_gradients(model.parameters())
-                opt.step()
-                last_good = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if step % 10 == 0 or step == s["steps"] - 1:
-                    for key, value in (("step", step + 1), ("positive", float(e_pos.detach().mean())),
-                                       ("negative", float(e_neg.detach().mean())), ("loss", float(loss.detach())),
-                                       ("buffer_share", reused / batch)):
-                        self.history_[key].append(value)
-                advance(f"E+ {float(e_pos.detach().mean()):.4f} E- {float(e_neg.detach().mean()):.4f}")
+            # the energy is evaluated through encode/decode, not forward: gradients are averaged by hand
+            fit_steps(s["steps"], step_loss, opt, self.history_, advance, on_diverge=keep_last_good,
+                      average=list(model.parameters()), after_step=remember, group=group)
         model.eval()
         self.world_size_ = group.world_size
         self.fit_seconds_ = time.perf_counter() - started

@@ -58,3 +58,38 @@ def fit_epochs(epochs: int, train_epoch: Callable[[int], float], validate: Calla
     best.restore(keep)
     history["best_epoch"], history["best_val"] = best.epoch, best.loss
     return best
+
+
+def fit_steps(steps: int, step_loss: Callable[[int], tuple[Any, Callable[[], dict[str, float]], str]], opt,
+              history: dict[str, list], advance: Callable[[str], None] | None = None,
+              on_diverge: Callable[[int], None] | None = None, average=None, after_step=None,
+              group: distributed.Group | None = None, every: int = 10) -> int:
+    """The step loop of the energy models (NAE, MPDR): ``step_loss(step)`` draws the step's samples and
+    returns ``(loss, record, message)``. A loss that is not finite (on any rank, under torchrun) ends training:
+    ``on_diverge(step)`` says so (and may restore the last good weights). Otherwise one optimiser step
+    (gradients of ``average`` averaged over the ranks when given), then ``after_step()``; every ``every``-th
+    and the last step ``record()`` is appended to ``history``. Returns the number of steps taken."""
+    import torch
+
+    for step in range(steps):
+        loss, record, message = step_loss(step)
+        finite = bool(torch.isfinite(loss))
+        if group is not None and group.active:  # every rank stops together, or none does
+            finite = distributed.all_sum(0.0 if finite else 1.0)[0] == 0
+        if not finite:
+            if on_diverge is not None:
+                on_diverge(step)
+            return step
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if average is not None and group is not None and group.active:
+            distributed.average_gradients(average)
+        opt.step()
+        if after_step is not None:
+            after_step()
+        if step % every == 0 or step == steps - 1:
+            for key, value in record().items():
+                history[key].append(value)
+        if advance is not None:
+            advance(message)
+    return steps
