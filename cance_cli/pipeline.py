@@ -28,8 +28,8 @@ from cance_cli.io.tables import (
     table_meta,
 )
 from cance_cli.nce.stats import StreamingMoments
-from cance_cli.training import distributed
-from cance_cli.training.concurrent import cpu_workers, map_in_order
+from cance_cli.runtime import distributed
+from cance_cli.runtime.concurrent import cpu_workers, map_in_order
 
 RECON = ["recon_error", "cos_dissim"]
 PASS_THROUGH = ["id", "label", "is_anomaly"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from cance_cli.errors import DataError
-from cance_cli.training.concurrent import beside_in_child, can_fork, map_in_order, run_side_by_side, torch_threads
+from cance_cli.runtime.concurrent import beside_in_child, can_fork, map_in_order, run_side_by_side, torch_threads
 
 
 def _fail():

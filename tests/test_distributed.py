@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from cance_cli.training import distributed
+from cance_cli.runtime import distributed
 from tests.conftest import cli
 
 

@@ -374,7 +374,7 @@ def test_kill_9_of_fit_takes_its_child_along_and_the_next_run_removes_its_folder
         time.sleep(0.1)
     assert not any(_alive(c) for c in children), "the child outlived its killed parent"
     assert not (tmp_path / "model").exists()
-    from cance_cli.training.concurrent import remove_stale_track_folders
+    from cance_cli.runtime.concurrent import remove_stale_track_folders
 
     remove_stale_track_folders()  # what the next fit does first
     assert not any(f.exists() for f in folders)

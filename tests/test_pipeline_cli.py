@@ -99,7 +99,7 @@ def test_score_streams_the_same_scores_for_any_batch_size(fitted):
 
 def test_score_on_two_threads_writes_the_same_table_in_order(fitted):
     """With two torch threads, record batches are scored in two threads and written in order."""
-    from cance_cli.training.concurrent import torch_threads
+    from cance_cli.runtime.concurrent import torch_threads
 
     folder, feats, nce, _ = fitted
     outs = []

@@ -121,8 +121,8 @@ def test_wide_table_views_fitted_side_by_side_equal_one_after_the_other(child, m
     import torch
 
     from cance_cli import CANCE
-    from cance_cli.training import concurrent
-    from cance_cli.training.concurrent import torch_threads
+    from cance_cli.runtime import concurrent
+    from cance_cli.runtime.concurrent import torch_threads
 
     if child and not concurrent.can_fork():
         pytest.skip("forking a child process needs Linux")

@@ -43,7 +43,7 @@ def demo(
     from cance_cli.bench.one_class import METHODS, run_class, summarise
     from cance_cli.data import load_data, parse_normal
     from cance_cli.errors import ConfigError
-    from cance_cli.training.common import progress_bar
+    from cance_cli.runtime.progress import progress_bar
 
     # The demo's networks are tiny: one thread is several times faster than two
     # (measured: 8 s vs 68 s per digit with another job on the second core).

@@ -55,7 +55,8 @@ def embed(
     from cance_cli.data import load_data, parse_normal
     from cance_cli.embed import write_embedding_table
     from cance_cli.io.paths import check_output
-    from cance_cli.training.common import progress_bar, resolve_device
+    from cance_cli.runtime.progress import progress_bar
+    from cance_cli.training.common import resolve_device
 
     validate.at_least("--batch-size", batch_size, 1)
     if image_size is not None:

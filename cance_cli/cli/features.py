@@ -88,7 +88,7 @@ def features(
             stdout_console().print(f"wrote {doc['rows']} rows x {doc['latent'] + 2} features from {doc['files']} "
                                    f"file(s) to {out}/ (Ray)")
         return
-    from cance_cli.training.common import progress_bar
+    from cance_cli.runtime.progress import progress_bar
 
     read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)
     def bar(n_batches: int):

@@ -41,7 +41,7 @@ def fit_nce(
     --knn 5 adds a neighbour view (docs/benchmarks.md: +0.002 AUROC on joined Fashion-MNIST features).
     """
     from cance_cli.pipeline import fit_nce_table
-    from cance_cli.training import distributed
+    from cance_cli.runtime import distributed
 
     with distributed.launched_group(device) as group:  # torchrun: data-parallel; only rank 0 writes and prints
         model = fit_nce_table(table, out, features=features, max_rows=max_rows, ratio=ratio, hidden=hidden,

@@ -48,7 +48,7 @@ def predict(
     """
     from cance_cli.errors import ConfigError
     from cance_cli.fit_predict import predict_table
-    from cance_cli.training.common import progress_bar
+    from cance_cli.runtime.progress import progress_bar
 
     def bar(n_batches: int):
         return progress_bar(n_batches, "predict", not quiet and n_batches > 1)

@@ -38,7 +38,7 @@ def score(
     from cance_cli.errors import ConfigError
     from cance_cli.io.tables import open_table
     from cance_cli.pipeline import score_table
-    from cance_cli.training.common import progress_bar
+    from cance_cli.runtime.progress import progress_bar
 
     validate.at_least("--batch-size", batch_size, 1)
     if engine not in ("local", "ray"):

@@ -58,7 +58,7 @@ def train_ae(
     from cance_cli import validate
     from cance_cli.data import load_data, parse_normal
     from cance_cli.io.paths import check_output
-    from cance_cli.training import distributed
+    from cance_cli.runtime import distributed
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
     ae = ConstrainedAutoencoder(latent=latent, lam=lam, epochs=epochs, decoder_epochs=decoder_epochs,

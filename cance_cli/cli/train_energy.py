@@ -107,7 +107,7 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
     from cance_cli.data import load_data, parse_normal
     from cance_cli.errors import ConfigError
     from cance_cli.io.paths import check_output
-    from cance_cli.training import distributed
+    from cance_cli.runtime import distributed
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
     model.check_params()

@@ -22,13 +22,13 @@ from cance_cli import validate
 from cance_cli.data.dataset import Dataset, as_storage, schema_of, train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.io.provenance import array_fingerprint
-from cance_cli.training import distributed
+from cance_cli.runtime import distributed
+from cance_cli.runtime.progress import progress_bar
 from cance_cli.training.autoencoder_checkpoint import READABLE_STAGES, REQUIRED_META, STAGE, AutoencoderCheckpoint  # noqa: F401
 from cance_cli.training.common import (
     BestState,
     bf16_on_cuda,
     memory_guard,
-    progress_bar,
     resolve_device,
     seed_everything,
     torch_generator,

@@ -20,9 +20,10 @@ import numpy as np
 
 from cance_cli import validate
 from cance_cli.data.dataset import as_storage
-from cance_cli.training import distributed
+from cance_cli.runtime import distributed
+from cance_cli.runtime.progress import progress_bar
 from cance_cli.training.autoencoder import ConstrainedAutoencoder
-from cance_cli.training.common import progress_bar, seed_everything, torch_generator
+from cance_cli.training.common import seed_everything, torch_generator
 from cance_cli.training.energy_base import EnergyAutoencoderModel
 from cance_cli.training.optim import Adam
 from cance_cli.training.trainer import fit_steps

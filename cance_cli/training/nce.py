@@ -22,8 +22,9 @@ from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoin
 from cance_cli.io.provenance import array_fingerprint
 from cance_cli.nce.scoring import REQUIRED_META, STAGE, DensityScoring, check_rows, rebuild_parts
 from cance_cli.nce.stats import StreamingMoments
-from cance_cli.training import distributed
-from cance_cli.training.common import progress_bar, resolve_device, torch_generator
+from cance_cli.runtime import distributed
+from cance_cli.runtime.progress import progress_bar
+from cance_cli.training.common import resolve_device, torch_generator
 from cance_cli.training.optim import adamw
 from cance_cli.training.trainer import epoch_order, fit_epochs
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.training import distributed
+from cance_cli.runtime import distributed
 from cance_cli.training.common import BestState
 
 

@@ -57,8 +57,8 @@ class ViewFitting:
         density (torch on one thread; the neighbours' scikit-learn search, whose
         OpenMP threads a forked child cannot use, stays in the parent).
         """
-        from cance_cli.training import concurrent
-        from cance_cli.training.common import progress_bar
+        from cance_cli.runtime import concurrent
+        from cance_cli.runtime.progress import progress_bar
 
         P = None
         if "input" in self.views_ or "knn" in self.views_:
@@ -126,9 +126,9 @@ class ViewFitting:
     def _views_side_by_side(self) -> bool:
         """The composite view beside the input density: on a CPU that torch may use with
         more than one thread, outside a torchrun group, when both are chosen."""
-        from cance_cli.training import distributed
+        from cance_cli.runtime import distributed
+        from cance_cli.runtime.concurrent import cpu_workers
         from cance_cli.training.common import resolve_device
-        from cance_cli.training.concurrent import cpu_workers
 
         both = "composite" in self.views_ and "input" in self.views_
         return both and resolve_device(self.device).type == "cpu" and cpu_workers("cpu") > 1 \
