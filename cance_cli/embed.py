@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from cance_cli.backbones import Backbone, embed_batch
+from cance_cli.columns import is_anomaly
 from cance_cli.data.dataset import Dataset
 from cance_cli.io.tables import AtomicParquetWriter
 
@@ -45,7 +46,7 @@ def write_embedding_table(backbone: Backbone, dataset: Dataset, out: str | Path,
             if dataset.y is not None:
                 cols["label"] = dataset.y[start:stop]
             if normal is not None:
-                cols["is_anomaly"] = (~np.isin(dataset.y[start:stop].astype(str), normal)).astype(np.int8)
+                cols["is_anomaly"] = is_anomaly(dataset.y[start:stop], normal)
             for j in range(width):
                 cols[f"e_{j}"] = emb[:, j]
             writer.write(cols)

@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from cance_cli.columns import composite_columns
 from cance_cli.data.dataset import Dataset
 from cance_cli.defaults import choose_settings
 from cance_cli.errors import ConfigError, DataError
@@ -297,10 +298,10 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
             if C.ndim != 2 or C.shape[1] < 3:
                 raise DataError("Precomputed composite features need at least 3 columns: z..., recon_error, "
                                 "cos_dissim.")
-            cols = [f"z_{i}" for i in range(C.shape[1] - 2)] + ["recon_error", "cos_dissim"]
+            cols = composite_columns(C.shape[1] - 2)
             return C, cols
         fmap = self.autoencoder_ if self.feature_map == "autoencoder" else self.pca_
-        cols = [f"z_{i}" for i in range(fmap.latent)] + ["recon_error", "cos_dissim"]
+        cols = composite_columns(fmap.latent)
         return fmap.composite_features(X).astype(np.float64), cols
 
     def _select(self, C: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:

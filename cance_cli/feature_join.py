@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from cance_cli.columns import RECON_COLUMNS
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.features import TABLE_STAGE
 from cance_cli.io.paths import check_output, first_repeat
@@ -46,11 +47,11 @@ def _part_columns(path, schema) -> list[str]:
     if table_meta(schema).get("stage") != TABLE_STAGE:
         raise ArtifactError(f"{path} is not a feature table; join tables written by `cance features`.")
     latent = sorted((c for c in schema.names if re.fullmatch(r"z_\d+", c)), key=lambda c: int(c[2:]))
-    missing = [c for c in ("recon_error", "cos_dissim") if c not in schema.names]
+    missing = [c for c in RECON_COLUMNS if c not in schema.names]
     if not latent or missing:
         raise ArtifactError(f"{path} has no plain composite columns (z_0.., recon_error, cos_dissim); join tables "
                             "written by `cance features`, not joined ones.")
-    return latent + ["recon_error", "cos_dissim"]
+    return latent + RECON_COLUMNS
 
 
 def _rebatch(batches, size: int) -> Iterator[Any]:

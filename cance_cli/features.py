@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cance_cli.columns import RECON_COLUMNS, latent_columns  # noqa: F401 - part of this module's API
+from cance_cli.columns import RECON_COLUMNS, is_anomaly, latent_columns  # noqa: F401 - part of this module's API
 from cance_cli.data.dataset import Dataset, parse_normal
 from cance_cli.errors import ArtifactError
 from cance_cli.io.paths import atomic_path, check_outputs
@@ -101,7 +101,7 @@ def write_feature_table(ae, dataset: Dataset, out: str | Path, normal: list[str]
             if dataset.y is not None:
                 cols["label"] = dataset.y[start:stop]
             if with_anomaly:
-                cols["is_anomaly"] = (~np.isin(dataset.y[start:stop].astype(str), normal)).astype(np.int8)
+                cols["is_anomaly"] = is_anomaly(dataset.y[start:stop], normal)
             for j in range(z.shape[1]):
                 cols[f"z_{j}"] = z[:, j]
             cols["recon_error"], cols["cos_dissim"] = err, dis

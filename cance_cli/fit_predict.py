@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from cance_cli.columns import is_anomaly
 from cance_cli.data import load_data, parse_normal
 from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
@@ -111,7 +112,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             if ds.y is not None:
                 cols["label"] = part.y
             if normal:
-                cols["is_anomaly"] = (~np.isin(part.y.astype(str), normal)).astype(np.int8)
+                cols["is_anomaly"] = is_anomaly(part.y, normal)
             cols["score"], cols["is_flagged"] = scores, (scores > cut).astype(np.int8)
             if several:
                 cols.update({f"score_{v}": s for v, s in views.items()})

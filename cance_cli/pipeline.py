@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cance_cli import validate
+from cance_cli.columns import RECON_COLUMNS
 from cance_cli.errors import ArtifactError, ConfigError, DataError
 from cance_cli.io.checkpoints import read_checkpoint_meta
 from cance_cli.io.paths import check_output
@@ -31,7 +32,7 @@ from cance_cli.nce.stats import StreamingMoments
 from cance_cli.runtime import distributed
 from cance_cli.runtime.concurrent import cpu_workers, map_in_order
 
-RECON = ["recon_error", "cos_dissim"]
+RECON = RECON_COLUMNS
 PASS_THROUGH = ["id", "label", "is_anomaly"]
 READ_BATCH = 16384  # measured: ~ best rows/s at a third of the memory of 65536 (docs/benchmarks.md)
 

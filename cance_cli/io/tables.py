@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cance_cli.columns import is_anomaly
 from cance_cli.errors import ArtifactError, DataError
 from cance_cli.io.paths import atomic_path
 from cance_cli.io.provenance import FORMAT_NAME, META_KEY, dumps, provenance_header, strict_loads
@@ -227,7 +228,7 @@ def identity_columns(batch, label_col: str | None, normal: list[str] | None) -> 
         cols["label"] = labels
         if normal:
             values = np.asarray(labels.to_numpy(zero_copy_only=False)).astype(str)
-            cols["is_anomaly"] = pa.array((~np.isin(values, normal)).astype(np.int8))
+            cols["is_anomaly"] = pa.array(is_anomaly(values, normal))
     return cols
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from cance_cli import validate
+from cance_cli.columns import composite_columns
 from cance_cli.data.dataset import Dataset, as_storage, schema_of, train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.io.provenance import array_fingerprint
@@ -371,7 +372,7 @@ class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
 
     @property
     def feature_columns_(self) -> list[str]:
-        return [f"z_{i}" for i in range(self.latent)] + ["recon_error", "cos_dissim"]
+        return composite_columns(self.latent)
 
     # ------------------------------------------------------------------ persistence
 

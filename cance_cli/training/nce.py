@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from cance_cli import validate
+from cance_cli.columns import RECON_COLUMNS
 from cance_cli.data.dataset import train_val_indices
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
@@ -133,7 +134,7 @@ class NCEDensity(DensityScoring, BaseEstimator):
         if recon_columns is None:
             # recon_error, or ae.recon_error in a table of joined feature maps
             recon_columns = [i for i, c in enumerate(self.columns_)
-                             if c.rsplit(".", 1)[-1] in ("recon_error", "cos_dissim")]
+                             if c.rsplit(".", 1)[-1] in RECON_COLUMNS]
         self.recon_columns_ = [int(i) for i in recon_columns]
         self.augment_applied_ = bool(self.augment and self.recon_columns_)
         group = self._group = distributed.current()  # torchrun: this rank of a data-parallel group
