@@ -35,7 +35,7 @@ from cance_cli.io.tables import (
     require_columns,
     table_meta,
 )
-from cance_cli.views.fusion import robust_scale
+from cance_cli.views.fusion import robust_scale, standardise
 
 IDENTITY = ["id", "label", "is_anomaly"]
 FUSED_KIND = "fused"
@@ -160,7 +160,7 @@ def fuse_score_tables(scores: list, references: list, out) -> dict[str, Any]:
     for i, (view, ref) in enumerate(zip(views, refs, strict=True), start=1):
         rows = ref.calibration_rows()
         cal = robust_scale(rows)
-        columns[f"score_{i}"] = (view.scores - cal["median"]) / cal["iqr"]
+        columns[f"score_{i}"] = standardise(view.scores, cal)  # as a model's views are (views/fusion.py)
         parts.append({"column": f"score_{i}", "scores": str(view.path), "reference": str(ref.path),
                       "method": view.meta.get("method"), "checkpoint_sha256": view.meta.get("checkpoint_sha256"),
                       "calibration_rows": len(rows), **cal})

@@ -62,12 +62,16 @@ def robust_scale(training_scores: np.ndarray) -> dict[str, float]:
     return {"median": float(med), "iqr": iqr if iqr > 0 else 1.0}
 
 
+def standardise(scores: np.ndarray, calibration: dict[str, float]) -> np.ndarray:
+    """A view's scores on the common scale: (score - its training median) / its training IQR."""
+    return (np.asarray(scores, dtype=np.float64) - calibration["median"]) / calibration["iqr"]
+
+
 def combine(scores: dict[str, np.ndarray], calibration: dict[str, dict[str, float]]) -> np.ndarray:
     """One score per row from the views' scores (see the module docstring)."""
     if len(scores) == 1:  # one view: its own score, unscaled
         return np.asarray(next(iter(scores.values())), dtype=np.float64)
-    z = {v: (np.asarray(s, dtype=np.float64) - calibration[v]["median"]) / calibration[v]["iqr"]
-         for v, s in scores.items()}
+    z = {v: standardise(s, calibration[v]) for v, s in scores.items()}
     density = [z[v] for v in DENSITY_VIEWS if v in z]
     total = np.mean(density, axis=0) if density else 0.0
     return total + z["knn"] if "knn" in z else total
