@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,7 @@ from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.features import id_array, id_type, named_table, unnamed_columns_message
 from cance_cli.io.paths import check_output
-from cance_cli.io.tables import AtomicParquetWriter, identity_columns
+from cance_cli.io.tables import identity_columns, table_writer
 from cance_cli.model import check_model_folder, refuse_output_inside_model
 from cance_cli.views.fusion import combine
 
@@ -52,20 +53,23 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
     estimator.save(out, {
         "source": ds.source, "split": ds.split, "normal_classes": normal_classes, "label_col": label_col,
         **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "n_train_rows": len(train),
-        "not_features": ds.not_features,
+        "not_features": ds.not_features, "id_like": ds.id_like or {}, "id_col": ds.id_column,
     })
     return estimator
 
 
 def predict_table(data, model, out, *, threshold: float | None = None, read: dict[str, Any] | None = None,
-                  device: str = "cpu", progress=None, by_position: bool = False) -> dict[str, Any]:
+                  device: str = "cpu", progress=None, by_position: bool = False,
+                  keep: list[str] | None = None) -> dict[str, Any]:
     """Score every row of ``data`` with the model folder ``model``; write ``out``.
 
     Columns: ``id``, ``label`` and ``is_anomaly`` when the data has labels,
     ``score`` (higher = more anomalous), ``is_flagged`` (score above the
     model's threshold, or ``threshold``) and, for a model of several views,
-    ``score_<view>`` (each view's own score). ``progress(n_batches)`` returns a
-    context manager yielding a per-batch callback.
+    ``score_<view>`` (each view's own score); then the input columns ``keep`` names (``["all"]``: every
+    input column not already written), as they were read. ``out`` ending in ``.csv`` is written as CSV
+    (without the provenance a Parquet table carries). ``progress(n_batches)`` returns a context manager
+    yielding a per-batch callback.
     """
     import pyarrow as pa
 
@@ -74,13 +78,23 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     if threshold is not None:
         validate.finite("--threshold", threshold)
     refuse_output_inside_model(out, model)
-    check_output(out, inputs=[data, model], writes="parquet")
+    check_output(out, inputs=[data, model], writes="table")
+    if keep and not named_table(data):
+        raise ArtifactError(f"--keep carries columns of a CSV or Parquet table, and {data} is not one; drop --keep.")
+    if keep and (read or {}).get("split") in ("train", "test"):
+        raise ArtifactError("--keep carries the input's columns row for row, which a carved --split reorders; "
+                            "drop --split or --keep.")
     est = CANCE.load(model, device=device)  # reads and checks the manifest once
     manifest = est.manifest_
     read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}
     schema = manifest["schema"]
     if schema.get("kind") == "table" and not schema.get("columns") and named_table(data) and not by_position:
         raise ArtifactError(unnamed_columns_message(model, "--model"))
+    read.pop("exclude", None)  # the model's recorded columns are the features
+    if read.get("id_col") is None and manifest.get("id_col") and named_table(data):
+        read["id_col"] = manifest["id_col"]  # the identity the model was fitted with, when this table has it
+        if not _has_column(data, read["id_col"]):
+            read.pop("id_col")
     ds = load_data(data, read.pop("split", None), read.pop("label_col", None), required_columns=schema.get("columns"),
                    default_label=manifest.get("label_col") or "label", **read)
     cut = float(est.threshold_ if threshold is None else threshold)
@@ -96,6 +110,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     several = len(est.views_) > 1  # then each view's own score goes in a column too, for inspection
     if several:
         fields += [pa.field(f"score_{v}", pa.float64()) for v in est.views_]
+    kept = _kept_columns(data, keep, [f.name for f in fields]) if keep else None
+    if kept is not None:
+        fields += [kept.schema.field(c) for c in kept.column_names]
     doc = {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": str(model),
            "manifest_sha256": est.manifest_sha256_, "source": ds.source, "split": ds.split,
            "threshold": cut, "threshold_source": "--threshold" if threshold is not None else manifest["threshold"],
@@ -103,7 +120,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     n_batches = -(-len(ds) // PREDICT_BATCH)
     flagged = 0
     with (progress(n_batches) if progress else contextlib.nullcontext()) as advance, \
-            AtomicParquetWriter(out, pa.schema(fields), doc) as writer:
+            table_writer(out, pa.schema(fields), doc) as writer:
         for start in range(0, len(ds), PREDICT_BATCH):
             part = ds.subset(np.arange(start, min(start + PREDICT_BATCH, len(ds))))
             views = est.view_scores(part)
@@ -116,11 +133,46 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             cols["score"], cols["is_flagged"] = scores, (scores > cut).astype(np.int8)
             if several:
                 cols.update({f"score_{v}": s for v, s in views.items()})
+            if kept is not None:
+                cols.update({c: kept.column(c).combine_chunks().slice(start, len(part)) for c in kept.column_names})
             flagged += int(cols["is_flagged"].sum())
             writer.write(cols)
             if advance:
                 advance()
     return {"table": str(out), "rows": writer.rows, "flagged": flagged, "threshold": cut}
+
+
+def _kept_columns(data, keep: list[str], written: list[str]):
+    """The input columns ``--keep`` names, as an Arrow table of every row (``all``: every column not already
+    written); a name the table lacks, or one that would repeat a written column, is refused."""
+    from cance_cli.data.sources import _read_arrow_table
+
+    table = _read_arrow_table(Path(str(data)))
+    names = [c for c in table.column_names if c not in written] if keep == ["all"] else keep
+    missing = [c for c in names if c not in table.column_names]
+    if missing:
+        raise ArtifactError(f"--keep names {', '.join(repr(c) for c in missing)}, which {data} does not have; "
+                            "fix the names, or give --keep all.")
+    clash = [c for c in names if c in written]
+    if clash:
+        raise ArtifactError(f"--keep names {', '.join(repr(c) for c in clash)}, which the scores already hold as "
+                            "their own columns; leave them out of --keep.")
+    return table.select(names).combine_chunks()
+
+
+def _has_column(data, name: str) -> bool:
+    """Whether a CSV or Parquet table has a column ``name`` (read from its header / schema only)."""
+    from cance_cli.io.tables import open_table
+
+    path = Path(str(data))
+    if path.suffix.lower() == ".csv":
+        with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="utf-8") as fh:
+            return name in [c.strip().strip('"') for c in fh.readline().rstrip("\r\n").split(",")]
+        return False
+    try:
+        return name in open_table(path).schema_arrow.names
+    except ArtifactError:
+        return False
 
 
 class ModelBatchScorer:

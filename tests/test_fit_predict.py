@@ -347,7 +347,7 @@ def test_index_and_id_columns_are_never_features(tmp_path):
     df.iloc[::-1].reset_index(drop=True).to_csv(tmp_path / "reversed.csv")  # same rows, new index and order
     result = cli("fit", tmp_path / "train.csv", "--normal", "0", "--out", tmp_path / "m", *FAST)
     assert result.exit_code == 0, result.output
-    assert "not features (labels, ids and index columns never are): '', 'ID', 'label'" in result.output
+    assert "not features (labels, ids, index, excluded): '', 'ID', 'label'" in result.output
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["schema"]["columns"] == list("abcd")
     for name in ("train", "reversed"):

@@ -31,10 +31,20 @@ LABEL_OPTION = typer.Option(None, help=LABEL_HELP)
 NO_LABEL_OPTION = typer.Option(False, "--no-label", help=NO_LABEL_HELP)
 
 
-def read_options(split, test_fraction, split_seed, label_col, no_label, columns: str | None = None) -> dict:
+def read_options(split, test_fraction, split_seed, label_col, no_label, columns: str | None = None,
+                 exclude: str | None = None, id_col: str | None = None) -> dict:
     """The reading options of :func:`cance_cli.data.load_data` from the shared CLI options."""
+    def names(text: str | None) -> list[str] | None:
+        return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
     return {"split": split, "label_col": label_col, "no_label": no_label, "test_fraction": test_fraction,
-            "split_seed": split_seed, "columns": [c.strip() for c in columns.split(",")] if columns else None}
+            "split_seed": split_seed, "columns": names(columns), "exclude": names(exclude), "id_col": id_col}
+
+
+EXCLUDE_OPTION = typer.Option(None, "--exclude", help="Columns that are not features, names or patterns, e.g. "
+                                                     "'merchant,city,note_*' (every offending column is listed).")
+ID_COL_HELP = ("The row identity written beside the scores (never a feature; default: a column named id in any "
+               "case, else the row number).")
 
 
 CONFIG_FILE: list[str] = []  # the --config file of this invocation, if any (set by the app)

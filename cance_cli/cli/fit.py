@@ -8,6 +8,8 @@ import typer
 
 from cance_cli.cli._common import (
     DEVICE_HELP,
+    EXCLUDE_OPTION,
+    ID_COL_HELP,
     JSON_HELP,
     LABEL_OPTION,
     NO_LABEL_OPTION,
@@ -64,6 +66,8 @@ def fit(
     test_fraction: float = TEST_FRACTION_OPTION,
     split_seed: int = SPLIT_SEED_OPTION,
     label_col: str = LABEL_OPTION,
+    exclude: str = EXCLUDE_OPTION,
+    id_col: str = typer.Option(None, "--id-col", help=ID_COL_HELP),
     no_label: bool = NO_LABEL_OPTION,
     seed: int = typer.Option(0, help=SEED_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
@@ -97,7 +101,7 @@ def fit(
     from cance_cli.model import read_manifest
 
     est = CANCE(**params)
-    read = read_options(split, test_fraction, split_seed, label_col, no_label, columns)
+    read = read_options(split, test_fraction, split_seed, label_col, no_label, columns, exclude, id_col)
     fit_model(data, out, est, normal=normal, read=read, option_names=OPTION_NAMES)
     s = est.settings_
     summary = {"model": str(out), "feature_map": feature_map, "views": est.views_, "threshold": est.threshold_,
@@ -106,7 +110,8 @@ def fit(
                                                    "ae_batch_size", "nce_epochs", "nce_batch_size", "nce_hidden")},
                "chosen_by_rule": s["chosen"], "rule": s["rule"],
                "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_),
-               "not_features": read_manifest(out).get("not_features")}
+               "not_features": (est_manifest := read_manifest(out)).get("not_features"),
+               "id_like": est_manifest.get("id_like")}
     if json_out:
         print_json(summary)
         return
@@ -117,6 +122,8 @@ def fit(
     for line in s["rule"]:
         console.print(f"  {line}")
     if summary["not_features"]:
-        console.print("  not features (labels, ids and index columns never are): "
-                      + ", ".join(repr(c) for c in summary["not_features"]))
+        id_like = est_manifest.get("id_like") or {}
+        console.print("  not features (labels, ids, index, excluded): "
+                      + ", ".join(repr(c) + (f" (an id: {id_like[c]})" if c in id_like else "")
+                                  for c in summary["not_features"]))
     console.print(f"next: cance predict DATA --model {out} --out scores.parquet")

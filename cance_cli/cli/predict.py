@@ -8,6 +8,7 @@ import typer
 
 from cance_cli.cli._common import (
     DEVICE_HELP,
+    ID_COL_HELP,
     JSON_HELP,
     LABEL_HELP,
     NO_LABEL_OPTION,
@@ -25,13 +26,17 @@ from cance_cli.cli._common import (
 def predict(
     data: str = typer.Argument(..., help="Rows to score: the same kind of data the model was fitted on."),
     model: Path = typer.Option(..., "--model", "-m", help="Model folder written by `cance fit`."),
-    out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Score table to write."),
+    out: Path = typer.Option(Path("scores.parquet"), "--out", "-o", help="Score table to write: .parquet (with "
+                                                                         "provenance) or .csv."),
     threshold: float = typer.Option(None, help="Flag scores above this instead of the model's threshold."),
     split: str = SPLIT_OPTION,
     test_fraction: float = typer.Option(None, help=TEST_FRACTION_HELP + " Default: the model's."),
     split_seed: int = typer.Option(None, help=SPLIT_SEED_HELP + " Default: the model's."),
     label_col: str = typer.Option(None, help=LABEL_HELP + " Default: the one used in training."),
     no_label: bool = NO_LABEL_OPTION,
+    id_col: str = typer.Option(None, "--id-col", help=ID_COL_HELP + " Default: the model's."),
+    keep: str = typer.Option(None, "--keep", help="Input columns to carry beside the scores, e.g. 'amount,city', "
+                                                  "or 'all'."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     engine: str = typer.Option("local", help="local (this process) or ray (Ray Data over a Parquet file, folder or "
                                              "glob; --out is then a folder; needs the ray extra)."),
@@ -57,6 +62,10 @@ def predict(
         raise ConfigError(f"--engine must be local or ray, got {engine!r}.")
     if engine == "ray":
         from cance_cli import validate
+
+        if keep or id_col:
+            raise ConfigError("--keep and --id-col are options of --engine local (Ray writes id, labels and "
+                              "scores); drop them or use --engine local.")
         from cance_cli.fit_predict import predict_with_ray
 
         if workers is not None:
@@ -64,9 +73,10 @@ def predict(
         doc = predict_with_ray(data, model, out, threshold=threshold, device=device, workers=workers,
                                verbose=not quiet)
     else:
-        read = read_options(split, test_fraction, split_seed, label_col, no_label)
+        read = read_options(split, test_fraction, split_seed, label_col, no_label, id_col=id_col)
+        kept = [c.strip() for c in keep.split(",") if c.strip()] if keep else None
         doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar,
-                            by_position=by_position)
+                            by_position=by_position, keep=kept)
     if json_out:
         print_json(doc)
     else:

@@ -53,6 +53,8 @@ class Dataset:
     split_info: dict | None = None
     not_features: list[str] | None = None
     id_type: Any = None  # the Arrow type of a table's id column, so ids are written back as they were read
+    id_column: str | None = None  # the table column the ids came from (None: row numbers, paths)
+    id_like: dict | None = None  # columns left out as row identities, with the reason
 
     def __post_init__(self) -> None:
         if len(self.x) == 0:

@@ -24,7 +24,7 @@ TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
 def load_data(spec: str, split: str | None = None, label_col: str | None = None,
               columns: list[str] | None = None, *, no_label: bool = False, default_label: str = "label",
               required_columns: list[str] | None = None, test_fraction: float | None = None,
-              split_seed: int = 0) -> Dataset:
+              split_seed: int = 0, exclude: list[str] | None = None, id_col: str | None = None) -> Dataset:
     """Load ``spec`` (a path or ``builtin:NAME``) as a :class:`Dataset`.
 
     ``split``: ``train``/``test``/``all`` where the source has splits (default
@@ -37,7 +37,9 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     when present; none with ``no_label``); ``columns`` (names or glob patterns
     such as ``e_*``) or ``required_columns`` (exact names, in this order, all
     required: a model's recorded input schema) pick the features. Reserved
-    columns (``id``, ``label``, ``is_anomaly``, a pandas index) are never features.
+    columns (``id``, ``label``, ``is_anomaly``, a pandas index) are never features, nor are id-like
+    columns (see :func:`id_like_columns`) and those ``exclude`` names (names or glob patterns); ``id_col``
+    names the row identity written beside the scores.
     """
     if split is not None and split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}.")
@@ -46,7 +48,9 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     if test_fraction is not None:
         validate.fraction("--test-fraction", test_fraction, low_open=True, high_open=True)
     validate.at_least("--split-seed", split_seed, 0)
-    ds = _load_source(str(spec), split or "train", label_col, columns, no_label, default_label, required_columns)
+    table_options = {"exclude": exclude, "id_col": id_col}
+    ds = _load_source(str(spec), split or "train", label_col, columns, no_label, default_label, required_columns,
+                      table_options)
     if ds.split != "all" or split in (None, "all"):
         if test_fraction is not None:
             raise ConfigError(f"--test-fraction applies to a single table or file with --split train|test, but "
@@ -74,7 +78,8 @@ def split_defaults(read: dict, recorded: dict) -> dict:
     return read
 
 
-def _load_source(spec: str, split: str, label_col, columns, no_label, default_label, required_columns) -> Dataset:
+def _load_source(spec: str, split: str, label_col, columns, no_label, default_label, required_columns,
+                 table_options: dict | None = None) -> Dataset:
     if spec.startswith("builtin:"):
         return _load_builtin(spec.split(":", 1)[1], split)
     path = Path(spec)
@@ -98,7 +103,7 @@ def _load_source(spec: str, split: str, label_col, columns, no_label, default_la
         return load_mat(path)
     if suffix in TABLE_SUFFIXES:
         return load_table(path, label_col, columns, no_label=no_label, default_label=default_label,
-                          required_columns=required_columns)
+                          required_columns=required_columns, **(table_options or {}))
     raise DataError(
         f"Cannot read {path}: unknown format '{suffix or 'no suffix'}'; "
         "use an idx/CIFAR/image folder, .npz, .mat, .parquet or .csv."
@@ -275,9 +280,53 @@ def pandas_index_columns(schema) -> list[str]:
     return [c for c in index if isinstance(c, str)]
 
 
+def id_like_columns(table, names: list[str]) -> dict[str, str]:
+    """Columns that identify rows rather than describe them, with the reason: a name ending in ``id``
+    (``transaction_id``, ``userId``, ``ID``), a text column whose every value is different, or an integer
+    counter (every value one more than the last). As a feature such a column makes a row's score depend on
+    its identity or position. An all-different integer column that is not a counter (e.g. amounts in cents)
+    stays a feature; values are judged only from :data:`MIN_ROWS_FOR_ID_VALUES` rows on."""
+    import pyarrow.compute as pc
+    import pyarrow.types as pat
+
+    found = {}
+    for name in names:
+        column, kind = table.column(name), table.schema.field(name).type
+        if _ID_NAME.search(name.strip()) or _CAMEL_ID.search(name.strip()):
+            found[name] = "its name ends in id"
+        elif table.num_rows < MIN_ROWS_FOR_ID_VALUES:  # a few rows are all different by chance
+            continue
+        elif (pat.is_string(kind) or pat.is_large_string(kind)) \
+                and pc.count_distinct(column).as_py() == table.num_rows:
+            found[name] = "every value is different"
+        elif pat.is_integer(kind) and not column.null_count:
+            values = np.asarray(column.to_numpy())
+            if (np.diff(values) == 1).all():
+                found[name] = "it counts rows"
+    return found
+
+
+# transaction_id, user-id, account.ID; camelCase userId (case-sensitive: "paid" and "valid" are not ids)
+MIN_ROWS_FOR_ID_VALUES = 20  # judge a column an id by its values only from this many rows on
+_ID_NAME = re.compile(r"(^|[_\-\s.])id$", re.IGNORECASE)
+_CAMEL_ID = re.compile(r"[a-z0-9]Id$")
+
+
+def _excluded(path: Path, names: list[str], patterns: list[str]) -> list[str]:
+    """The columns ``--exclude`` names (exact names or glob patterns); a pattern matching none is refused."""
+    from fnmatch import fnmatchcase
+
+    unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
+    if unmatched:
+        raise DataError(f"--exclude names no column of {path}: {', '.join(repr(p) for p in unmatched)} (columns: "
+                        f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}); fix the names or patterns.")
+    return [n for n in names if any(fnmatchcase(n, p) for p in patterns)]
+
+
 def load_table(path: Path, label_col: str | None = None, columns: list[str] | None = None, *,
                no_label: bool = False, default_label: str = "label",
-               required_columns: list[str] | None = None) -> Dataset:
+               required_columns: list[str] | None = None, exclude: list[str] | None = None,
+               id_col: str | None = None) -> Dataset:
     """A CSV or Parquet table as a Dataset (see :func:`load_data` for the options)."""
     import pyarrow.compute as pc
     import pyarrow.types as pat
@@ -300,8 +349,16 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
                         "fix --label-col, or give --no-label.")
     if label_col is None and not no_label and default_label in names:
         label_col = default_label
+    if id_col is not None and id_col not in names:
+        raise DataError(f"{path} has no column '{id_col}' for --id-col (columns: {', '.join(names[:12])}); fix "
+                        "the name.")
+    if id_col is not None and id_col == label_col:
+        raise DataError(f"--id-col and the label column are both '{id_col}'; name two different columns.")
     reserved = (set(RESERVED_COLUMNS) | set(pandas_index_columns(table.schema)) | never_features(names)
-                | ({label_col} - {None}))
+                | ({label_col, id_col} - {None}) | set(_excluded(path, names, exclude or [])))
+    id_like = {} if required_columns is not None or columns else id_like_columns(
+        table, [n for n in names if n not in reserved])
+    reserved |= set(id_like)
     y = None
     if label_col is not None:
         if pat.is_binary(table.schema.field(label_col).type):  # pyarrow's CSV reader falls back to bytes
@@ -312,7 +369,8 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
             raise DataError(f"{path}: label column '{label_col}' has missing values; fill them or drop those rows.")
         y = _labels(y) if np.issubdtype(y.dtype, np.number) else y.astype(str)
     # The row identity written beside the scores: a column named id in any case (ID, Id), else the row number.
-    id_col = "id" if "id" in names else next(filter(_is_id, names), None)
+    if id_col is None:  # a column named id in any case, else the first id-like one, else the row number
+        id_col = "id" if "id" in names else next(filter(_is_id, names), next(iter(id_like), None))
     ids = (np.asarray(table.column(id_col).to_numpy(zero_copy_only=False)) if id_col is not None
            else np.arange(table.num_rows, dtype=np.int64))
     if required_columns is not None:
@@ -332,14 +390,17 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         features = [c for c in _pick_columns(path, names, columns) if c not in reserved]
     else:
         features = [c for c in names if c not in reserved]
-    for col in features:
-        ftype = table.schema.field(col).type
-        if not (pat.is_integer(ftype) or pat.is_floating(ftype) or pat.is_boolean(ftype)):
-            raise DataError(f"{path}: column '{col}' is not numeric ({ftype}); drop or encode it, or name it with "
-                            "--label-col.")
-        if table.column(col).null_count:
-            raise DataError(f"{path}: column '{col}' has {table.column(col).null_count} NaN or missing values; "
-                            "clean or impute them first.")
+    # Every offending column at once: a user fixes them in one run, not one run each.
+    text = [f"{c} ({table.schema.field(c).type})" for c in features
+            if not (pat.is_integer(t := table.schema.field(c).type) or pat.is_floating(t) or pat.is_boolean(t))]
+    if text:
+        raise DataError(f"{path}: {len(text)} column{'s are' if len(text) > 1 else ' is'} not numeric: "
+                        f"{', '.join(text)}; leave {'them' if len(text) > 1 else 'it'} out with --exclude, encode "
+                        f"{'them' if len(text) > 1 else 'it'}, or name the label with --label-col.")
+    missing = [f"{c} ({table.column(c).null_count})" for c in features if table.column(c).null_count]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} column{'s have' if len(missing) > 1 else ' has'} NaN or missing "
+                        f"values: {', '.join(missing)}; clean or impute them, or leave them out with --exclude.")
     if not features:
         raise DataError(f"{path} has no numeric feature columns besides the reserved id/label/is_anomaly ones.")
     x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features])
@@ -351,7 +412,8 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
                         "(about 3.4e38); rescale it (e.g. take its logarithm) first.")
     x = x.astype(np.float32)
     return Dataset(x=x, y=y, ids=ids, kind="table", source=str(path), split="all", feature_names=features,
-                   id_type=table.schema.field(id_col).type if id_col is not None else None,
+                   id_type=table.schema.field(id_col).type if id_col is not None else None, id_column=id_col,
+                   id_like=id_like,
                    feature_dtypes=[str(table.schema.field(c).type) for c in features],
                    not_features=[c for c in names if c in reserved])
 

@@ -101,8 +101,10 @@ def _same_file(a: Path, b: Path) -> bool:
 
 # Suffixes of the two formats cance writes, and of formats a user may expect instead. A path ending in
 # another format's suffix would get bytes its name misrepresents (a Parquet file called scores.csv).
-OUTPUT_SUFFIXES = {"parquet": (".parquet", ".pq"), "safetensors": (".safetensors",), "png": (".png",)}
-FORMAT_NAMES = {"parquet": "a Parquet table", "safetensors": "a safetensors checkpoint", "png": "a PNG image"}
+OUTPUT_SUFFIXES = {"parquet": (".parquet", ".pq"), "safetensors": (".safetensors",), "png": (".png",),
+                   "table": (".parquet", ".pq", ".csv")}
+FORMAT_NAMES = {"parquet": "a Parquet table", "safetensors": "a safetensors checkpoint", "png": "a PNG image",
+                "table": "a Parquet or CSV table"}
 OTHER_FORMAT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npz", ".npy", ".mat", ".pkl", ".pickle",
                          ".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".xlsx", ".png", ".pdf", ".svg", ".jpg", ".jpeg",
                          ".parquet", ".pq", ".safetensors"}

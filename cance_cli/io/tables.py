@@ -119,6 +119,41 @@ class AtomicParquetWriter:
         return bool(self._ctx.__exit__(exc_type, exc, tb))
 
 
+class AtomicCSVWriter:
+    """:class:`AtomicParquetWriter`'s interface for a CSV file (a score table a spreadsheet opens): the same
+    columns, written batch by batch to a temporary file renamed into place when complete. CSV holds no
+    metadata, so the provenance stays with Parquet outputs."""
+
+    def __init__(self, path: str | os.PathLike, schema, meta: dict[str, Any] | None = None):
+        self.path, self.schema = Path(path), schema.remove_metadata()
+        self._ctx = atomic_path(self.path)
+        self._writer = None
+        self.rows = 0
+
+    def __enter__(self) -> AtomicCSVWriter:
+        import pyarrow.csv as pacsv
+
+        self._writer = pacsv.CSVWriter(str(self._ctx.__enter__()), self.schema)
+        return self
+
+    def write(self, columns: dict[str, Any]) -> None:
+        import pyarrow as pa
+
+        raise_if_interrupted()
+        batch = pa.RecordBatch.from_pydict(columns, schema=self.schema)
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._writer.close()
+        return bool(self._ctx.__exit__(exc_type, exc, tb))
+
+
+def table_writer(path: str | os.PathLike, schema, meta: dict[str, Any]):
+    """A CSV writer for a ``.csv`` path, else the Parquet writer (with ``meta`` as provenance)."""
+    return (AtomicCSVWriter if Path(path).suffix.lower() == ".csv" else AtomicParquetWriter)(path, schema, meta)
+
+
 def open_table(path: str | os.PathLike):
     """Open a Parquet file for streaming; a clear error if it is missing or not Parquet."""
     import pyarrow.parquet as pq

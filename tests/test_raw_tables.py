@@ -1,0 +1,85 @@
+"""A user's own table: id-like columns left out and named, every offending column listed at once,
+--exclude, --id-col, CSV scores and --keep."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pyarrow.csv as pacsv
+from conftest import cli, one_error_line
+
+
+def _transactions(path, n: int = 400, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    amount = rng.lognormal(3, 1, n).round(2)
+    age = rng.integers(18, 80, n).astype(float)
+    age[rng.random(n) < 0.03] = np.nan
+    fraud = (rng.random(n) < 0.05).astype(int)
+    amount[fraud == 1] *= 8
+    rows = [{"transaction_id": f"T{100000 + i}", "timestamp": f"2026-01-{1 + i % 28:02d}T{i % 24:02d}:00:00",
+             "merchant": ["shop", "cafe", "", "fuel"][i % 4], "city": ["Oslo", "Bergen", ""][i % 3],
+             "is_online": ["True", "False"][i % 2], "amount": amount[i], "hour": i % 24,
+             "age": "" if np.isnan(age[i]) else age[i], "balance": round(float(rng.normal(1000, 200)), 2),
+             "is_fraud": fraud[i]} for i in range(n)]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+FAST = ["--nce-epochs", "2", "-q"]
+
+
+def test_every_offending_column_is_named_at_once_and_ids_are_left_out(tmp_path):
+    data = _transactions(tmp_path / "raw.csv")
+    line = one_error_line(cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--out", tmp_path / "m",
+                              *FAST))
+    assert "3 columns are not numeric: timestamp" in line and "merchant" in line and "city" in line, line
+    assert "transaction_id" not in line  # an id: left out, not refused
+    line = one_error_line(cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--exclude", "timestamp,"
+                              "merchant,city", "--out", tmp_path / "m", *FAST))
+    assert "age (" in line and "missing" in line, line
+    line = one_error_line(cli("fit", data, "--exclude", "nosuch*", "--label-col", "is_fraud", "--out",
+                              tmp_path / "m", *FAST))
+    assert "--exclude names no column" in line and "'nosuch*'" in line
+
+
+def test_a_raw_table_fits_and_predicts_to_csv_with_its_ids_and_kept_columns(tmp_path):
+    data = _transactions(tmp_path / "raw.csv")
+    fitted = cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--exclude", "timestamp,merchant,city,age",
+                 "--out", tmp_path / "m", "--json", *FAST)
+    assert fitted.exit_code == 0, fitted.output
+    summary = json.loads(fitted.stdout)
+    assert summary["id_like"] == {"transaction_id": "its name ends in id"}
+    assert set(summary["not_features"]) == {"transaction_id", "timestamp", "merchant", "city", "age", "is_fraud"}
+    new = _transactions(tmp_path / "new.csv", n=120, seed=1)
+    out = tmp_path / "s.csv"
+    result = cli("predict", new, "--model", tmp_path / "m", "--out", out, "--keep", "all", "-q")
+    assert result.exit_code == 0, result.output
+    scores = pacsv.read_csv(out)
+    source = pacsv.read_csv(new)
+    assert scores.column("id").to_pylist() == source.column("transaction_id").to_pylist()
+    assert {"score", "is_flagged", "amount", "merchant", "timestamp"} <= set(scores.column_names)
+    assert scores.column("amount").to_pylist() == source.column("amount").to_pylist()
+    line = one_error_line(cli("predict", new, "--model", tmp_path / "m", "--out", out, "--keep", "nosuch"))
+    assert "--keep names 'nosuch'" in line
+
+
+def test_id_col_names_the_identity_and_a_counter_is_not_a_feature(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    n = 200
+    table = pa.table({"row": np.arange(n), "ref": [f"r{i}" for i in range(n)], "x": rng.normal(size=n),
+                      "y": rng.normal(size=n), "z": rng.normal(size=n)})
+    pq.write_table(table, tmp_path / "t.parquet")
+    fitted = cli("fit", tmp_path / "t.parquet", "--id-col", "ref", "--out", tmp_path / "m", "--json", *FAST)
+    assert fitted.exit_code == 0, fitted.output
+    assert json.loads(fitted.stdout)["id_like"] == {"row": "it counts rows"}
+    assert cli("predict", tmp_path / "t.parquet", "--model", tmp_path / "m", "--out", tmp_path / "s.parquet",
+               "-q").exit_code == 0
+    assert pq.read_table(tmp_path / "s.parquet").column("id").to_pylist() == table.column("ref").to_pylist()
