@@ -16,7 +16,7 @@ import numpy as np
 
 from cance_cli.columns import is_anomaly
 from cance_cli.data import load_data, parse_normal
-from cance_cli.data.sources import split_defaults
+from cance_cli.data.sources import label_like_columns, split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.features import id_array, id_type, named_table, unnamed_columns_message
@@ -47,6 +47,12 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
             "%s has %d label values (%s) and no --normal was given: every row trains the model, anomalies "
             "included; give --normal to train on the normal class only.", ds.source, len(classes),
             ", ".join(map(str, classes[:5])) + (", ..." if len(classes) > 5 else ""))
+    labels = label_like_columns(ds)
+    if labels:
+        logging.getLogger("cance").warning(
+            "%s look%s like a label (two values, one rare) but %s used as a feature; name the label with "
+            "--label-col (and the normal class with --normal), or leave it out with --exclude.",
+            ", ".join(repr(c) for c in labels), "s" if len(labels) == 1 else "", "is" if len(labels) == 1 else "are")
     train = ds.subset(ds.normal_mask(normal_classes))
     estimator.fit(train)
     label_col = (user_label or "label") if ds.kind == "table" and ds.y is not None else None

@@ -83,3 +83,10 @@ def test_id_col_names_the_identity_and_a_counter_is_not_a_feature(tmp_path):
     assert cli("predict", tmp_path / "t.parquet", "--model", tmp_path / "m", "--out", tmp_path / "s.parquet",
                "-q").exit_code == 0
     assert pq.read_table(tmp_path / "s.parquet").column("id").to_pylist() == table.column("ref").to_pylist()
+
+
+def test_a_label_used_as_a_feature_is_warned_about(tmp_path):
+    data = _transactions(tmp_path / "raw.csv")
+    result = cli("fit", data, "--exclude", "timestamp,merchant,city,age", "--out", tmp_path / "m", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "Warning: 'is_fraud' looks like a label" in result.output and "--label-col" in result.output

@@ -307,6 +307,23 @@ def id_like_columns(table, names: list[str]) -> dict[str, str]:
 
 
 # transaction_id, user-id, account.ID; camelCase userId (case-sensitive: "paid" and "valid" are not ids)
+_LABEL_NAME = re.compile(r"(label|target|class|y|outcome|is_.+)", re.IGNORECASE)
+RARE_LABEL_SHARE = 0.2  # a two-valued column whose rarer value is below this share looks like a label
+
+
+def label_like_columns(ds: Dataset) -> list[str]:
+    """Feature columns that look like a label: named like one (label, target, class, y, outcome, is_*) and
+    holding two values, one of them rare. Used as a feature, such a column gives the anomalies away in
+    training (or, with --normal, is constant there)."""
+    found = []
+    for j, name in enumerate(ds.feature_names or []):
+        if _LABEL_NAME.fullmatch(name.strip()):
+            values, counts = np.unique(ds.x[:, j], return_counts=True)
+            if len(values) == 2 and counts.min() / counts.sum() < RARE_LABEL_SHARE:
+                found.append(name)
+    return found
+
+
 MIN_ROWS_FOR_ID_VALUES = 20  # judge a column an id by its values only from this many rows on
 _ID_NAME = re.compile(r"(^|[_\-\s.])id$", re.IGNORECASE)
 _CAMEL_ID = re.compile(r"[a-z0-9]Id$")
