@@ -16,7 +16,8 @@ import numpy as np
 
 from cance_cli.columns import is_anomaly
 from cance_cli.data import load_data, parse_normal
-from cance_cli.data.sources import label_like_columns, split_defaults
+from cance_cli.data.roles import label_like_columns
+from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.features import id_array, id_type, named_table, unnamed_columns_message
