@@ -8,8 +8,12 @@ estimator's parameters, the settings chosen and why, the input schema, the
 threshold, versions and provenance.
 
 A folder is written whole into a temporary sibling and then swapped into
-place, so a failed or interrupted fit never leaves a half-written model and
-an older model stays until the new one is complete.
+place (under an flock of the parent folder, so two fits take turns), so a
+failed or interrupted fit never leaves a half-written model and an older model
+stays until the new one is complete; a folder that also holds other files is
+never replaced. A folder is read as one version: manifest and stages through
+one handle of the folder, links refused, every stage's SHA-256 and the
+manifest's own digest checked, every number typed.
 """
 
 from __future__ import annotations
