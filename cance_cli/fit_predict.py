@@ -117,9 +117,11 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     several = len(est.views_) > 1  # then each view's own score goes in a column too, for inspection
     if several:
         fields += [pa.field(f"score_{v}", pa.float64()) for v in est.views_]
-    kept = _kept_columns(data, keep, [f.name for f in fields]) if keep else None
-    if kept is not None:
-        fields += [kept.schema.field(c) for c in kept.column_names]
+    kept = None
+    if keep:
+        table = _kept_columns(data, keep, [f.name for f in fields])
+        fields += [table.schema.field(c) for c in table.column_names]
+        kept = {c: table.column(c).combine_chunks() for c in table.column_names}  # once; batches slice it
     doc = {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": str(model),
            "manifest_sha256": est.manifest_sha256_, "source": ds.source, "split": ds.split,
            "threshold": cut, "threshold_source": "--threshold" if threshold is not None else manifest["threshold"],
@@ -141,7 +143,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             if several:
                 cols.update({f"score_{v}": s for v, s in views.items()})
             if kept is not None:
-                cols.update({c: kept.column(c).combine_chunks().slice(start, len(part)) for c in kept.column_names})
+                cols.update({c: values.slice(start, len(part)) for c, values in kept.items()})
             flagged += int(cols["is_flagged"].sum())
             writer.write(cols)
             if advance:
@@ -164,7 +166,7 @@ def _kept_columns(data, keep: list[str], written: list[str]):
     if clash:
         raise ArtifactError(f"--keep names {', '.join(repr(c) for c in clash)}, which the scores already hold as "
                             "their own columns; leave them out of --keep.")
-    return table.select(names).combine_chunks()
+    return table.select(names)
 
 
 def _has_column(data, name: str) -> bool:
