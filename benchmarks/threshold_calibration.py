@@ -1,0 +1,51 @@
+"""How many new normal rows the threshold flags, against the rate it states (raw-tables issue, item 4).
+
+    python benchmarks/threshold_calibration.py [FOLDER] [--seed S]
+
+On every table of the ADBench development suite, the novelty split (`cance bench novelty`'s: half the
+normal rows train, the other normal rows and the anomalies test), `CANCE` with its defaults, once with the
+default threshold (contamination 0.1 of the training rows' own scores) and once with ``fpr=0.05`` (held-out
+normal rows, 10 % of the training rows). Prints, per table, the share of the test's normal rows above each
+threshold: a threshold that means what it says flags 10 % and 5 % of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cance_cli.bench.novelty import novelty_split, table_files
+from cance_cli.estimator import CANCE
+
+DEFAULT = Path(os.environ.get("CANCE_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder", nargs="?", default=DEFAULT / "adbench-dev")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    print(f"{'table':16} {'contamination 0.1':>18} {'fpr 0.05':>9}")
+    for path in table_files(Path(args.folder)):
+        split = novelty_split(path, args.seed)
+        normal = split.x_test[split.y_test == 0]
+        shares = []
+        for params in ({}, {"fpr": 0.05}):
+            est = CANCE(seed=args.seed, **params).fit(split.x_train)
+            shares.append(float((est.score_samples(normal) > est.threshold_).mean()))
+        rows.append(shares)
+        print(f"{split.name:16} {shares[0]:18.3f} {shares[1]:9.3f}")
+    mean = np.mean(rows, axis=0)
+    worst = np.max(np.abs(np.asarray(rows) - [0.10, 0.05]), axis=0)
+    print(f"{'mean':16} {mean[0]:18.3f} {mean[1]:9.3f}")
+    print(f"{'worst |error|':16} {worst[0]:18.3f} {worst[1]:9.3f}")
+
+
+if __name__ == "__main__":
+    main()
