@@ -98,10 +98,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     if schema.get("kind") == "table" and not schema.get("columns") and named_table(data) and not by_position:
         raise ArtifactError(unnamed_columns_message(model, "--model"))
     read.pop("exclude", None)  # the model's recorded columns are the features
-    if read.get("id_col") is None and manifest.get("id_col") and named_table(data):
-        read["id_col"] = manifest["id_col"]  # the identity the model was fitted with, when this table has it
-        if not _has_column(data, read["id_col"]):
-            read.pop("id_col")
+    if named_table(data):
+        read["default_id_col"] = manifest.get("id_col")  # the identity the model was fitted with, when present
     ds = load_data(data, read.pop("split", None), read.pop("label_col", None), required_columns=schema.get("columns"),
                    default_label=manifest.get("label_col") or "label", **read)
     cut = float(est.threshold_ if threshold is None else threshold)
@@ -154,9 +152,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 def _kept_columns(data, keep: list[str], written: list[str]):
     """The input columns ``--keep`` names, as an Arrow table of every row (``all``: every column not already
     written); a name the table lacks, or one that would repeat a written column, is refused."""
-    from cance_cli.data.sources import _read_arrow_table
+    from cance_cli.data.sources import read_arrow_table
 
-    table = _read_arrow_table(Path(str(data)))
+    table = read_arrow_table(Path(str(data)))
     names = [c for c in table.column_names if c not in written] if keep == ["all"] else keep
     missing = [c for c in names if c not in table.column_names]
     if missing:
@@ -167,21 +165,6 @@ def _kept_columns(data, keep: list[str], written: list[str]):
         raise ArtifactError(f"--keep names {', '.join(repr(c) for c in clash)}, which the scores already hold as "
                             "their own columns; leave them out of --keep.")
     return table.select(names)
-
-
-def _has_column(data, name: str) -> bool:
-    """Whether a CSV or Parquet table has a column ``name`` (read from its header / schema only)."""
-    from cance_cli.io.tables import open_table
-
-    path = Path(str(data))
-    if path.suffix.lower() == ".csv":
-        with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="utf-8") as fh:
-            return name in [c.strip().strip('"') for c in fh.readline().rstrip("\r\n").split(",")]
-        return False
-    try:
-        return name in open_table(path).schema_arrow.names
-    except ArtifactError:
-        return False
 
 
 class ModelBatchScorer:

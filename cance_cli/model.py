@@ -168,7 +168,7 @@ def write_model_folder(folder, writers: dict[str, Any], manifest: dict[str, Any]
 
 
 def remove_stale_temp_folders(parent: Path, prefix: str) -> None:
-    """Remove ``PREFIX<pid>.*.tmp`` / ``PREFIX<pid>.old`` folders whose writer is dead (a killed fit)."""
+    """Remove ``PREFIX<pid>.*.tmp`` / ``PREFIX<pid>.*.old`` folders whose writer is dead (a killed fit)."""
     for path in parent.glob(f"{glob_escape(prefix)}*"):
         rest = path.name[len(prefix):].split(".", 1)
         if len(rest) == 2 and rest[0].isdigit() and rest[1].endswith((".tmp", ".old")) \

@@ -90,3 +90,14 @@ def test_a_label_used_as_a_feature_is_warned_about(tmp_path):
     result = cli("fit", data, "--exclude", "timestamp,merchant,city,age", "--out", tmp_path / "m", *FAST)
     assert result.exit_code == 0, result.output
     assert "Warning: 'is_fraud' looks like a label" in result.output and "--label-col" in result.output
+
+
+def test_a_table_without_the_fitted_id_column_gets_row_numbers(tmp_path):
+    data = _transactions(tmp_path / "raw.csv")
+    assert cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--exclude", "timestamp,merchant,city,age",
+               "--out", tmp_path / "m", *FAST).exit_code == 0
+    table = pacsv.read_csv(_transactions(tmp_path / "new.csv", n=50, seed=2)).drop(["transaction_id"])
+    pacsv.write_csv(table, tmp_path / "no-ids.csv")
+    result = cli("predict", tmp_path / "no-ids.csv", "--model", tmp_path / "m", "--out", tmp_path / "s.csv", "-q")
+    assert result.exit_code == 0, result.output
+    assert pacsv.read_csv(tmp_path / "s.csv").column("id").to_pylist() == list(range(50))

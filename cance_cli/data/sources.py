@@ -25,7 +25,8 @@ TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
 def load_data(spec: str, split: str | None = None, label_col: str | None = None,
               columns: list[str] | None = None, *, no_label: bool = False, default_label: str = "label",
               required_columns: list[str] | None = None, test_fraction: float | None = None,
-              split_seed: int = 0, exclude: list[str] | None = None, id_col: str | None = None) -> Dataset:
+              split_seed: int = 0, exclude: list[str] | None = None, id_col: str | None = None,
+              default_id_col: str | None = None) -> Dataset:
     """Load ``spec`` (a path or ``builtin:NAME``) as a :class:`Dataset`.
 
     ``split``: ``train``/``test``/``all`` where the source has splits (default
@@ -40,7 +41,8 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     required: a model's recorded input schema) pick the features. Reserved
     columns (``id``, ``label``, ``is_anomaly``, a pandas index) are never features, nor are id-like
     columns (see :func:`id_like_columns`) and those ``exclude`` names (names or glob patterns); ``id_col``
-    names the row identity written beside the scores.
+    names the row identity written beside the scores (``default_id_col``: the one to use when the table
+    has it, e.g. the column a model was fitted with).
     """
     if split is not None and split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}.")
@@ -49,7 +51,7 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     if test_fraction is not None:
         validate.fraction("--test-fraction", test_fraction, low_open=True, high_open=True)
     validate.at_least("--split-seed", split_seed, 0)
-    table_options = {"exclude": exclude, "id_col": id_col}
+    table_options = {"exclude": exclude, "id_col": id_col, "default_id_col": default_id_col}
     ds = _load_source(str(spec), split or "train", label_col, columns, no_label, default_label, required_columns,
                       table_options)
     if ds.split != "all" or split in (None, "all"):
@@ -246,7 +248,7 @@ def never_features(names: list[str]) -> set[str]:
     return {n for n in names if _is_id(n) or _UNNAMED_INDEX.fullmatch(n.strip())}
 
 
-def _read_arrow_table(path: Path):
+def read_arrow_table(path: Path):
     """The whole table as Arrow; every reader failure becomes one sentence."""
     try:
         if path.suffix.lower() == ".csv":
@@ -284,12 +286,12 @@ def pandas_index_columns(schema) -> list[str]:
 def load_table(path: Path, label_col: str | None = None, columns: list[str] | None = None, *,
                no_label: bool = False, default_label: str = "label",
                required_columns: list[str] | None = None, exclude: list[str] | None = None,
-               id_col: str | None = None) -> Dataset:
+               id_col: str | None = None, default_id_col: str | None = None) -> Dataset:
     """A CSV or Parquet table as a Dataset (see :func:`load_data` for the options)."""
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
-    table = _read_arrow_table(path)
+    table = read_arrow_table(path)
     names = table.column_names
     if len(names) == 1 and path.suffix.lower() == ".csv":
         sep = next((c for c in ";\t|" if c in names[0]), None)
@@ -307,6 +309,8 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
                         "fix --label-col, or give --no-label.")
     if label_col is None and not no_label and default_label in names:
         label_col = default_label
+    if id_col is None and default_id_col in names:
+        id_col = default_id_col
     if id_col is not None and id_col not in names:
         raise DataError(f"{path} has no column '{id_col}' for --id-col (columns: {', '.join(names[:12])}); fix "
                         "the name.")
