@@ -79,8 +79,22 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict[str, Any], meta: dict
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """Metadata of a cance checkpoint, without loading its tensors."""
-    return _meta_of(_checkpoint_bytes(Path(path)), Path(path))
+    """Metadata of a cance checkpoint, without reading its tensors (only the header is read from disk)."""
+    return _meta_of(_header_bytes(Path(path)), Path(path))
+
+
+def _header_bytes(path: Path) -> bytes:
+    """The length prefix and JSON header of a safetensors file: verified bytes when the file was preloaded,
+    else only those bytes read from disk (a checkpoint of many MB is not read whole for its metadata)."""
+    held = (_PRELOADED.get() or {}).get(str(path.resolve()))
+    if held is not None:
+        return held
+    if not path.is_file():
+        raise ArtifactError(f"Checkpoint {path} does not exist; check the path or train it first.")
+    with open(path, "rb") as fh:
+        prefix = fh.read(8)
+        size = int.from_bytes(prefix, "little") if len(prefix) == 8 else 0
+        return prefix + fh.read(min(size, max(path.stat().st_size - 8, 0)))
 
 
 def _meta_of(data: bytes, path: Path) -> dict[str, Any]:
