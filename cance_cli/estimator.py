@@ -111,7 +111,11 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
         The sizes and schedules used, and the rule that chose them.
     threshold_info_ : dict
         How the threshold was set (method, level, rows).
-    n_features_in_, feature_names_in_ : as in scikit-learn.
+    encoding_ : TableEncoding or None
+        How a table's columns (text, dates, booleans, missing cells) become the numeric columns the model
+        reads (:mod:`cance_cli.data.encoding`); None for images and arrays.
+    n_features_in_, feature_names_in_ : as in scikit-learn, of the encoded columns (for a raw table
+        ``encoding_.input_columns`` are the columns given).
     """
 
     def __init__(self, feature_map: str = "autoencoder", latent: int | None = None, lam: float = 0.01,
@@ -156,7 +160,10 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
         check_cance_params(self.get_params(deep=False), names)
 
     def _inputs(self, X, reset: bool):
-        """``X`` as the feature map takes it: a Dataset, an image array, or a checked float32 table."""
+        """``X`` as the feature map takes it: a Dataset, an image array, or a checked float32 table. A table
+        of text, dates, booleans or missing cells (a Dataset read with ``encode=True``, a pandas DataFrame or
+        an Arrow table) is encoded by ``encoding_``, learned here at fit."""
+        X = self._encoded(X, reset)
         if isinstance(X, Dataset):
             width = int(math.prod(X.sample_shape))
             if reset:
@@ -186,6 +193,31 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
                 and set(names) <= set(map(str, columns)):
             X = X[list(names)]  # a DataFrame with the training columns in another order: realign by name
         return validate_data(self, X, reset=reset, dtype=np.float32, ensure_min_samples=2 if reset else 1)
+
+    def _encoded(self, X, reset: bool):
+        """``X`` with its columns encoded when it is a table that needs (or a model that has) an encoding."""
+        from cance_cli.data.encoding import TableEncoding, as_arrow_table
+
+        if reset:
+            self.encoding_ = None
+        table = X.raw if isinstance(X, Dataset) else as_arrow_table(X, always=not reset
+                                                                    and getattr(self, "encoding_", None) is not None)
+        if table is None:
+            if reset and isinstance(X, Dataset) and X.kind == "table" and X.feature_names:
+                self.encoding_ = TableEncoding.for_numbers(X.feature_names, X.x)  # fills cells missing at predict
+            return X
+        if reset:
+            self.encoding_ = TableEncoding.fit(table)
+        elif getattr(self, "encoding_", None) is None:
+            raise DataError("This model was fitted on numbers only; give the numeric columns it was fitted on.")
+        x, report = self.encoding_.transform(table, "X")
+        names = self.encoding_.output_names
+        if isinstance(X, Dataset):
+            from dataclasses import replace
+
+            return replace(X, x=x, raw=None, feature_names=names, feature_dtypes=None, encoding_report=report)
+        return Dataset(x=x, y=None, ids=np.arange(len(x)), kind="table", source="X", split="all",
+                       feature_names=names, encoding_report=report)
 
     def _check_width(self, width: int) -> None:
         if width != self.n_features_in_:

@@ -34,14 +34,15 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
     """Fit ``estimator`` on the normal rows of ``data`` and write the model folder ``out``.
 
     ``read`` holds the reading options of :func:`~cance_cli.data.load_data`; ``option_names`` maps the
-    estimator's parameters to the names a refusal should use (the CLI's options).
+    estimator's parameters to the names a refusal should use (the CLI's options). What was recorded about
+    the data (source, columns left out and why) is kept as ``estimator.fit_record_``.
     """
     read = {k: v for k, v in (read or {}).items() if v is not None}
     estimator.check_params(option_names)  # every parameter, before any data is read
     check_model_folder(out, inputs=[data])
     normal_classes = parse_normal(normal)
     user_label = read.pop("label_col", None)
-    ds = load_data(data, read.pop("split", None), user_label, read.pop("columns", None), **read)
+    ds = load_data(data, read.pop("split", None), user_label, read.pop("columns", None), encode=True, **read)
     if normal_classes is None and ds.y is not None and len(classes := np.unique(ds.y)) > 1:
         # Legitimate (unsupervised, the threshold allows for contamination), but often a forgotten --normal.
         logging.getLogger("cance").warning(
@@ -57,11 +58,13 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
     train = ds.subset(ds.normal_mask(normal_classes))
     estimator.fit(train)
     label_col = (user_label or "label") if ds.kind == "table" and ds.y is not None else None
-    estimator.save(out, {
+    estimator.fit_record_ = {
         "source": ds.source, "split": ds.split, "normal_classes": normal_classes, "label_col": label_col,
         **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "n_train_rows": len(train),
         "not_features": ds.not_features, "id_like": ds.id_like or {}, "id_col": ds.id_column,
-    })
+        "input_columns": None if estimator.encoding_ is None else estimator.encoding_.input_columns,
+    }
+    estimator.save(out, estimator.fit_record_)
     return estimator
 
 
@@ -100,8 +103,11 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     read.pop("exclude", None)  # the model's recorded columns are the features
     if named_table(data):
         read["default_id_col"] = manifest.get("id_col")  # the identity the model was fitted with, when present
-    ds = load_data(data, read.pop("split", None), read.pop("label_col", None), required_columns=schema.get("columns"),
-                   default_label=manifest.get("label_col") or "label", **read)
+    encoding = est.encoding_ if named_table(data) and not by_position else None
+    ds = load_data(data, read.pop("split", None), read.pop("label_col", None),
+                   required_columns=None if encoding else schema.get("columns"),
+                   default_label=manifest.get("label_col") or "label", encoding=encoding, **read)
+    report = ds.encoding_report
     cut = float(est.threshold_ if threshold is None else threshold)
     normal = manifest.get("normal_classes") if ds.y is not None else None
     fields = [pa.field("id", id_type(ds))]
@@ -112,6 +118,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     if normal:
         fields.append(pa.field("is_anomaly", pa.int8()))
     fields += [pa.field("score", pa.float64()), pa.field("is_flagged", pa.int8())]
+    listed = encoding is not None and not encoding.is_plain  # a raw table: say which rows were filled in
+    if listed:
+        fields.append(pa.field("imputed_cells", pa.int32()))
     several = len(est.views_) > 1  # then each view's own score goes in a column too, for inspection
     if several:
         fields += [pa.field(f"score_{v}", pa.float64()) for v in est.views_]
@@ -138,6 +147,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             if normal:
                 cols["is_anomaly"] = is_anomaly(part.y, normal)
             cols["score"], cols["is_flagged"] = scores, (scores > cut).astype(np.int8)
+            if listed:
+                cols["imputed_cells"] = report.imputed_cells[start:start + len(part)].astype(np.int32)
             if several:
                 cols.update({f"score_{v}": s for v, s in views.items()})
             if kept is not None:
@@ -146,7 +157,20 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             writer.write(cols)
             if advance:
                 advance()
-    return {"table": str(out), "rows": writer.rows, "flagged": flagged, "threshold": cut}
+    doc = {"table": str(out), "rows": writer.rows, "flagged": flagged, "threshold": cut}
+    if report is not None:
+        doc.update(imputed_rows=report.imputed_rows, unseen_levels=report.unseen)
+        if report.imputed_rows:
+            first = id_array(ds, ds.ids[np.flatnonzero(report.imputed_cells)[:5]]).to_pylist()
+            logging.getLogger("cance").warning(
+                "%d of %d rows had missing cells, filled as in training (ids %s%s)%s.", report.imputed_rows,
+                len(ds), ", ".join(map(str, first)), ", ..." if report.imputed_rows > 5 else "",
+                "; the imputed_cells column lists them" if listed else "")
+        if report.unseen:
+            logging.getLogger("cance").warning(
+                "categories never seen in training (scored as rare): %s.",
+                ", ".join(f"{c}: {k} cells" for c, k in report.unseen.items()))
+    return doc
 
 
 def _kept_columns(data, keep: list[str], written: list[str]):

@@ -325,6 +325,11 @@ def _check_numbers(doc: dict[str, Any], bad) -> None:
     if columns is not None and (not isinstance(columns, list) or len(columns) != n
                                 or not all(isinstance(c, str) for c in columns)):
         raise bad("has malformed input columns")
+    if "encoding" in schema:
+        from cance_cli.data.encoding import TableEncoding
+
+        if columns is None or TableEncoding.from_json(schema["encoding"]).output_names != columns:
+            raise bad("has a column encoding that does not give its input columns")
 
 
 def read_manifest(folder) -> dict[str, Any]:
@@ -369,6 +374,8 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
               "input_shape": (list(feature_map.input_shape_) if hasattr(feature_map, "input_shape_") else
                               [int(est.n_features_in_)]),
               "input_dtypes": getattr(feature_map, "input_dtypes_", None)}
+    if getattr(est, "encoding_", None) is not None:  # how the table's columns become `columns`
+        schema["encoding"] = est.encoding_.to_json()
     stages = {"feature_map": map_file, "density": STAGE_FILES["density"] if est.density_ is not None else None,
               **{k: STAGE_FILES[k] if getattr(est, k + "_") is not None else None
                  for k in ("input_map", "input_density", "knn")}}
@@ -422,6 +429,11 @@ def _rebuild_estimator(cls, folder: Path, doc: dict[str, Any], device: str):
         est.n_features_in_ = int(doc["schema"]["n_features_in"])
         if doc["schema"].get("columns"):
             est.feature_names_in_ = np.asarray(doc["schema"]["columns"], dtype=object)
+        est.encoding_ = None
+        if "encoding" in doc["schema"]:
+            from cance_cli.data.encoding import TableEncoding
+
+            est.encoding_ = TableEncoding.from_json(doc["schema"]["encoding"], str(folder / MANIFEST))
         est.score_stats_ = {k: float(doc["training_scores"][k]) for k in ("min", "max", "mean", "std")}
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ArtifactError):

@@ -33,15 +33,36 @@ def _transactions(path, n: int = 400, seed: int = 0):
 FAST = ["--nce-epochs", "2", "-q"]
 
 
-def test_every_offending_column_is_named_at_once_and_ids_are_left_out(tmp_path):
+def test_the_issue_table_fits_and_predicts_with_no_preparation(tmp_path):
+    """An id, an ISO timestamp, text with empty cells, True/False, an age with 3 % empty cells and a label
+    not spelt label: `cance fit` then `cance predict --out s.csv --keep all`, nothing else."""
     data = _transactions(tmp_path / "raw.csv")
-    line = one_error_line(cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--out", tmp_path / "m",
-                              *FAST))
+    fitted = cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--out", tmp_path / "m", "--json", *FAST)
+    assert fitted.exit_code == 0, fitted.output
+    summary = json.loads(fitted.stdout)
+    assert summary["id_like"] == {"transaction_id": "its name ends in id"}
+    encoded = summary["encoded"]
+    assert encoded["timestamp"].startswith("date: hour, weekday")
+    assert encoded["merchant"].startswith("category: 4 level columns")  # shop, cafe, fuel and (missing)
+    assert encoded["is_online"] == "boolean: 0/1" and "indicator" in encoded["age"]
+    new = _transactions(tmp_path / "new.csv", n=120, seed=1)
+    out = tmp_path / "s.csv"
+    result = cli("predict", new, "--model", tmp_path / "m", "--out", out, "--keep", "all", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    scores, source = pacsv.read_csv(out), pacsv.read_csv(new)
+    assert scores.column("id").to_pylist() == source.column("transaction_id").to_pylist()
+    missing_age = [v is None for v in source.column("age").to_pylist()]
+    assert [n > 0 for n in scores.column("imputed_cells").to_pylist()] == missing_age
+    assert doc["imputed_rows"] == sum(missing_age) > 0
+    assert np.isfinite(np.asarray(scores.column("score").to_pylist())).all()
+
+
+def test_other_commands_still_name_every_column_they_cannot_read(tmp_path):
+    data = _transactions(tmp_path / "raw.csv")
+    line = one_error_line(cli("train-ae", data, "--label-col", "is_fraud", "--out", tmp_path / "ae.safetensors"))
     assert "3 columns are not numeric: timestamp" in line and "merchant" in line and "city" in line, line
-    assert "transaction_id" not in line  # an id: left out, not refused
-    line = one_error_line(cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--exclude", "timestamp,"
-                              "merchant,city", "--out", tmp_path / "m", *FAST))
-    assert "age (" in line and "missing" in line, line
+    assert "transaction_id" not in line and "cance fit` encodes" in line  # an id: left out, not refused
     line = one_error_line(cli("fit", data, "--exclude", "nosuch*", "--label-col", "is_fraud", "--out",
                               tmp_path / "m", *FAST))
     assert "--exclude names no column" in line and "'nosuch*'" in line

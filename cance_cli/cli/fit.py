@@ -98,8 +98,6 @@ def fit(
     check_cance_params({**FIT_DEFAULTS, **params}, OPTION_NAMES)
     from cance_cli.estimator import CANCE
     from cance_cli.fit_predict import fit_model
-    from cance_cli.model import read_manifest
-
     est = CANCE(**params)
     read = read_options(split, test_fraction, split_seed, label_col, no_label, columns, exclude, id_col)
     fit_model(data, out, est, normal=normal, read=read, option_names=OPTION_NAMES)
@@ -110,8 +108,8 @@ def fit(
                                                    "ae_batch_size", "nce_epochs", "nce_batch_size", "nce_hidden")},
                "chosen_by_rule": s["chosen"], "rule": s["rule"],
                "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_),
-               "not_features": (est_manifest := read_manifest(out)).get("not_features"),
-               "id_like": est_manifest.get("id_like")}
+               "not_features": est.fit_record_["not_features"], "id_like": est.fit_record_["id_like"],
+               "encoded": est.encoding_.describe() if est.encoding_ is not None else {}}
     if json_out:
         print_json(summary)
         return
@@ -122,8 +120,10 @@ def fit(
     for line in s["rule"]:
         console.print(f"  {line}")
     if summary["not_features"]:
-        id_like = est_manifest.get("id_like") or {}
+        id_like = summary["id_like"] or {}
         console.print("  not features (labels, ids, index, excluded): "
                       + ", ".join(repr(c) + (f" (an id: {id_like[c]})" if c in id_like else "")
                                   for c in summary["not_features"]))
+    if summary["encoded"]:
+        console.print("  encoded: " + "; ".join(f"{c} ({how})" for c, how in summary["encoded"].items()))
     console.print(f"next: cance predict DATA --model {out} --out scores.parquet")

@@ -37,6 +37,9 @@ class Dataset:
         ``test_fraction`` and ``split_seed`` when the split was carved from one table.
     not_features : list of str or None
         A table's columns read but never used as features (label, ids, index columns), in file order.
+    raw : pyarrow.Table or None
+        A table's feature columns as read, when some are not numbers or have missing cells: a model
+        encodes them (:class:`~cance_cli.data.encoding.TableEncoding`); ``x`` is then ``(N, 0)``.
     pixel_scale : float
         Factor that maps stored image values to [0, 1].
     """
@@ -55,6 +58,8 @@ class Dataset:
     id_type: Any = None  # the Arrow type of a table's id column, so ids are written back as they were read
     id_column: str | None = None  # the table column the ids came from (None: row numbers, paths)
     id_like: dict | None = None  # columns left out as row identities, with the reason
+    raw: Any = None  # a table's feature columns as read (Arrow), when they still need encoding (x is then empty)
+    encoding_report: Any = None  # what encoding did to these rows (imputed cells, unseen levels)
 
     def __post_init__(self) -> None:
         if len(self.x) == 0:
@@ -83,6 +88,7 @@ class Dataset:
             x=self.x[index],
             y=None if self.y is None else self.y[index],
             ids=self.ids[index],
+            raw=None if self.raw is None else self.raw.take(_positions(index, len(self))),
         )
 
     def carve(self, split: str, test_fraction: float, seed: int) -> Dataset:
@@ -108,6 +114,13 @@ class Dataset:
     def fingerprint(self) -> str:
         """Hash of inputs and labels, recorded in checkpoints as provenance."""
         parts = [self.x] + ([] if self.y is None else [self.y.astype(str)])
+        if self.raw is not None:  # the cells as read, before encoding
+            import pyarrow as pa
+
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, self.raw.schema) as writer:
+                writer.write_table(self.raw)
+            parts.append(np.frombuffer(sink.getvalue(), dtype=np.uint8))
         return array_fingerprint(*parts)
 
     def label_values(self) -> list[str]:
@@ -129,6 +142,11 @@ class Dataset:
                 f"(labels present: {present}); pick --normal from those."
             )
         return mask
+
+
+def _positions(index, n: int) -> np.ndarray:
+    """Row positions of an index (a boolean mask, a slice or positions), for Arrow's ``take``."""
+    return np.arange(n)[index]
 
 
 def natural_key(value: str):

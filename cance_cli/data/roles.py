@@ -22,10 +22,17 @@ def label_like_columns(ds: Dataset) -> list[str]:
     found = []
     for j, name in enumerate(ds.feature_names or []):
         if _LABEL_NAME.fullmatch(name.strip()):
-            values, counts = np.unique(ds.x[:, j], return_counts=True)
-            if len(values) == 2 and counts.min() / counts.sum() < RARE_LABEL_SHARE:
+            counts = _value_counts(ds.raw.column(name)) if ds.raw is not None else np.unique(ds.x[:, j],
+                                                                                             return_counts=True)[1]
+            if len(counts) == 2 and counts.min() / counts.sum() < RARE_LABEL_SHARE:
                 found.append(name)
     return found
+
+
+def _value_counts(column) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.value_counts(column).field("counts").to_numpy())
 
 
 MIN_ROWS_FOR_ID_VALUES = 20  # judge a column an id by its values only from this many rows on

@@ -14,6 +14,7 @@ import numpy as np
 
 from cance_cli import validate
 from cance_cli.data.dataset import Dataset
+from cance_cli.data.encoding import needs_encoding, unsupported_columns
 from cance_cli.data.images import find_idx, load_cifar_dir, load_idx_dir, load_image_folder
 from cance_cli.data.roles import excluded_columns, id_like_columns
 from cance_cli.errors import ConfigError, DataError
@@ -26,7 +27,7 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
               columns: list[str] | None = None, *, no_label: bool = False, default_label: str = "label",
               required_columns: list[str] | None = None, test_fraction: float | None = None,
               split_seed: int = 0, exclude: list[str] | None = None, id_col: str | None = None,
-              default_id_col: str | None = None) -> Dataset:
+              default_id_col: str | None = None, encode: bool = False, encoding=None) -> Dataset:
     """Load ``spec`` (a path or ``builtin:NAME``) as a :class:`Dataset`.
 
     ``split``: ``train``/``test``/``all`` where the source has splits (default
@@ -42,7 +43,10 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     columns (``id``, ``label``, ``is_anomaly``, a pandas index) are never features, nor are id-like
     columns (see :func:`id_like_columns`) and those ``exclude`` names (names or glob patterns); ``id_col``
     names the row identity written beside the scores (``default_id_col``: the one to use when the table
-    has it, e.g. the column a model was fitted with).
+    has it, e.g. the column a model was fitted with). ``encode``: feature columns that are not numbers or
+    have missing cells are kept as read (``Dataset.raw``) for a model to encode, instead of refused;
+    ``encoding`` (a fitted :class:`~cance_cli.data.encoding.TableEncoding`): read its input columns and
+    encode them.
     """
     if split is not None and split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}.")
@@ -51,7 +55,8 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     if test_fraction is not None:
         validate.fraction("--test-fraction", test_fraction, low_open=True, high_open=True)
     validate.at_least("--split-seed", split_seed, 0)
-    table_options = {"exclude": exclude, "id_col": id_col, "default_id_col": default_id_col}
+    table_options = {"exclude": exclude, "id_col": id_col, "default_id_col": default_id_col, "encode": encode,
+                     "encoding": encoding}
     ds = _load_source(str(spec), split or "train", label_col, columns, no_label, default_label, required_columns,
                       table_options)
     if ds.split != "all" or split in (None, "all"):
@@ -286,13 +291,16 @@ def pandas_index_columns(schema) -> list[str]:
 def load_table(path: Path, label_col: str | None = None, columns: list[str] | None = None, *,
                no_label: bool = False, default_label: str = "label",
                required_columns: list[str] | None = None, exclude: list[str] | None = None,
-               id_col: str | None = None, default_id_col: str | None = None) -> Dataset:
+               id_col: str | None = None, default_id_col: str | None = None, encode: bool = False,
+               encoding=None) -> Dataset:
     """A CSV or Parquet table as a Dataset (see :func:`load_data` for the options)."""
     import pyarrow.compute as pc
     import pyarrow.types as pat
 
     table = read_arrow_table(path)
     names = table.column_names
+    if encoding is not None:
+        required_columns = encoding.input_columns
     if len(names) == 1 and path.suffix.lower() == ".csv":
         sep = next((c for c in ";\t|" if c in names[0]), None)
         if sep is not None:
@@ -352,19 +360,36 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         features = [c for c in _pick_columns(path, names, columns) if c not in reserved]
     else:
         features = [c for c in names if c not in reserved]
+    if not features:
+        raise DataError(f"{path} has no feature columns besides the reserved id/label/is_anomaly ones.")
+    common = dict(y=y, ids=ids, kind="table", source=str(path), split="all",
+                  id_type=table.schema.field(id_col).type if id_col is not None else None, id_column=id_col,
+                  id_like=id_like, not_features=[c for c in names if c in reserved],
+                  feature_dtypes=[str(table.schema.field(c).type) for c in features])
+    if encoding is not None:  # a model's own encoding of its input columns
+        x, report = encoding.transform(table.select(features), str(path))
+        return Dataset(x=x, feature_names=encoding.output_names, encoding_report=report,
+                       **{**common, "feature_dtypes": None})
+    if encode and needs_encoding(table, features):
+
+        odd = unsupported_columns(table, features)
+        if odd:
+            raise DataError(f"{path}: {len(odd)} column{'s hold' if len(odd) > 1 else ' holds'} values cance cannot "
+                            f"encode: {', '.join(odd)}; leave {'them' if len(odd) > 1 else 'it'} out with --exclude.")
+        return Dataset(x=np.zeros((table.num_rows, 0), dtype=np.float32), feature_names=features,
+                       raw=table.select(features), **common)
     # Every offending column at once: a user fixes them in one run, not one run each.
     text = [f"{c} ({table.schema.field(c).type})" for c in features
             if not (pat.is_integer(t := table.schema.field(c).type) or pat.is_floating(t) or pat.is_boolean(t))]
     if text:
         raise DataError(f"{path}: {len(text)} column{'s are' if len(text) > 1 else ' is'} not numeric: "
-                        f"{', '.join(text)}; leave {'them' if len(text) > 1 else 'it'} out with --exclude, encode "
-                        f"{'them' if len(text) > 1 else 'it'}, or name the label with --label-col.")
+                        f"{', '.join(text)}; `cance fit` encodes such columns itself; for this command leave "
+                        f"{'them' if len(text) > 1 else 'it'} out with --exclude, or name the label with --label-col.")
     missing = [f"{c} ({table.column(c).null_count})" for c in features if table.column(c).null_count]
     if missing:
         raise DataError(f"{path}: {len(missing)} column{'s have' if len(missing) > 1 else ' has'} NaN or missing "
-                        f"values: {', '.join(missing)}; clean or impute them, or leave them out with --exclude.")
-    if not features:
-        raise DataError(f"{path} has no numeric feature columns besides the reserved id/label/is_anomaly ones.")
+                        f"values: {', '.join(missing)}; `cance fit` fills them itself; for this command clean or "
+                        "impute them, or leave them out with --exclude.")
     x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features])
     _check_finite(x, str(path))
     limit = np.finfo(np.float32).max  # per-column extremes: no temporary copy of the whole table
@@ -373,11 +398,7 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         raise DataError(f"{path}: column '{features[int(np.argmax(too_large))]}' holds values beyond float32's range "
                         "(about 3.4e38); rescale it (e.g. take its logarithm) first.")
     x = x.astype(np.float32)
-    return Dataset(x=x, y=y, ids=ids, kind="table", source=str(path), split="all", feature_names=features,
-                   id_type=table.schema.field(id_col).type if id_col is not None else None, id_column=id_col,
-                   id_like=id_like,
-                   feature_dtypes=[str(table.schema.field(c).type) for c in features],
-                   not_features=[c for c in names if c in reserved])
+    return Dataset(x=x, feature_names=features, **common)
 
 
 # --------------------------------------------------------------------------- builtin
