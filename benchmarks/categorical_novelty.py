@@ -88,10 +88,16 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
-    parser.add_argument("--variant", default="default", help="a name for CANCE's line (an experiment)")
+    parser.add_argument("--variant", default="default", help="CANCE's encoding: default or no-rarity")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.variant == "no-rarity":  # an experiment: categories as level columns only
+        from cance_cli.data import encoding
+
+        encoding.RARITY = False
+    elif args.variant != "default":
+        parser.error(f"unknown variant {args.variant!r} (default, no-rarity)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if args.out.exists():

@@ -32,6 +32,7 @@ import numpy as np
 from cance_cli.errors import ArtifactError, DataError
 
 MAX_LEVELS = 32  # level columns per categorical column; a long tail shares one (other) column
+RARITY = True  # categories also get a NAME:rarity column (docs/defaults.md: measured with and without)
 MISSING = "(missing)"
 OTHER = "(other)"
 KINDS = ("number", "boolean", "category", "datetime", "dropped")
@@ -60,13 +61,15 @@ class ColumnPlan:
     parts: list[str] = field(default_factory=list)  # datetime parts encoded
     date_format: str | None = None  # text dates: the strptime format
     reason: str = ""  # dropped columns: why
+    rarity: bool = True  # categories: a NAME:rarity column
 
     def output_names(self) -> list[str]:
         n = self.name
         if self.kind in ("number", "boolean"):
             return [n] + ([f"{n}={MISSING}"] if self.indicator else [])
         if self.kind == "category":
-            return [f"{n}={lv}" for lv in self.levels] + ([f"{n}={OTHER}"] if self.other else []) + [f"{n}:rarity"]
+            return [f"{n}={lv}" for lv in self.levels] + ([f"{n}={OTHER}"] if self.other else []) \
+                + ([f"{n}:rarity"] if self.rarity else [])
         if self.kind == "datetime":
             return [f"{n}:{p}_{t}" for p in self.parts for t in ("sin", "cos")] \
                 + ([f"{n}={MISSING}"] if self.indicator else [])
@@ -128,7 +131,7 @@ class TableEncoding:
         for p in self.plans:
             if p.kind == "category":
                 out[p.name] = (f"category: {len(p.levels)} level columns" + (" + (other)" if p.other else "")
-                               + " + rarity")
+                               + (" + rarity" if p.rarity else ""))
             elif p.kind == "datetime":
                 out[p.name] = "date: " + (", ".join(p.parts) or "constant")
             elif p.kind == "dropped":
@@ -166,8 +169,10 @@ class TableEncoding:
     # ------------------------------------------------------------------ JSON
 
     def to_json(self) -> list[dict[str, Any]]:
-        return [{k: v for k, v in asdict(p).items() if v not in (None, "", [], False, 0.0) or k in ("name", "kind")}
-                for p in self.plans]
+        def kept(p: ColumnPlan, k: str, v) -> bool:  # defaults left out; rarity said for every category
+            return v not in (None, "", [], False, 0.0) or k in ("name", "kind") or (k, p.kind) == ("rarity", "category")
+
+        return [{k: v for k, v in asdict(p).items() if kept(p, k, v)} for p in self.plans]
 
     @classmethod
     def from_json(cls, doc, where: str = "the manifest") -> TableEncoding:
@@ -185,6 +190,7 @@ class TableEncoding:
                 raise bad from None
             if not (isinstance(p.name, str) and p.kind in KINDS and _is_real(p.fill) and _is_real(p.other_share)
                     and _is_real(p.unseen_share) and isinstance(p.indicator, bool) and isinstance(p.other, bool)
+                    and isinstance(p.rarity, bool)
                     and _strings(p.levels) and _strings(p.parts) and set(p.parts) <= set(DATE_PARTS)
                     and isinstance(p.shares, list) and len(p.shares) == len(p.levels)
                     and all(_is_real(s) and 0 < s <= 1 for s in p.shares)
@@ -278,7 +284,8 @@ def _plan_category(text, name: str, n_rows: int) -> ColumnPlan:
     kept = min(len(levels), MAX_LEVELS)
     other = len(levels) > kept
     return ColumnPlan(name, "category", levels=levels[:kept], shares=[float(s) for s in shares[:kept]], other=other,
-                      other_share=float(shares[kept:].mean()) if other else 0.0, unseen_share=0.5 / n_rows)
+                      other_share=float(shares[kept:].mean()) if other else 0.0, unseen_share=0.5 / n_rows,
+                      rarity=RARITY)
 
 
 def _text_date_format(text, name: str) -> str | None:
@@ -342,7 +349,7 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
     if p.kind == "category":
         text = pc.fill_null(_text(column), MISSING)
         index = np.asarray(pc.fill_null(pc.index_in(text, value_set=_level_array(p.levels)), -1).to_numpy())
-        block = np.zeros((n, len(p.levels) + p.other + 1))
+        block = np.zeros((n, len(p.levels) + p.other + 1))  # the last column: rarity (cut below without it)
         known = index >= 0
         block[np.flatnonzero(known), index[known]] = 1.0
         share = np.full(n, p.unseen_share)
@@ -352,7 +359,7 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
             block[rest, len(p.levels)] = 1.0
             share[rest] = max(p.other_share, p.unseen_share)
         block[:, -1] = -np.log(share)
-        return block, none, int(rest.sum())
+        return (block if p.rarity else block[:, :-1]), none, int(rest.sum())
     if p.kind == "datetime":
         if p.date_format:
             column = pc.strptime(_text(column), format=p.date_format, unit="s", error_is_null=True)

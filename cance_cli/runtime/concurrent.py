@@ -49,18 +49,19 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run_side_by_side(fits: Sequence[Callable[[], T]], device: str = "cpu") -> list[T]:
+def run_side_by_side(fits: Sequence[Callable[[], T]], device: str = "cpu", workers: int | None = None) -> list[T]:
     """``[fit() for fit in fits]``, in parallel threads when that is faster.
 
     Parallel when the models train on the CPU, there is more than one of them
     and torch may use more than one thread; each then runs on one thread of
     its own. Results come back in order; the first exception is raised. Each
     fit must draw its random numbers from its own generators (the densities
-    do), so the result does not depend on how the threads interleave.
+    do), so the result does not depend on how the threads interleave. ``workers``: the threads to use
+    (default: torch's thread count, judged before a caller narrowed it).
     """
     import torch
 
-    threads = torch.get_num_threads()
+    threads = workers or torch.get_num_threads()
     if len(fits) < 2 or threads < 2 or str(device) != "cpu":
         return [fit() for fit in fits]
     with torch_threads(1), ThreadPoolExecutor(min(len(fits), threads)) as pool:

@@ -39,14 +39,30 @@ class ViewFitting:
                             ", ".join(n for n, _ in unused), ", ".join(o for _, o in unused), views, views, views)
         self.autoencoder_ = self.pca_ = self.density_ = None
         self.input_map_ = self.input_density_ = self.knn_ = None
-        training = self._fit_view_models(X)
+        side_by_side = self._views_side_by_side()  # judged with torch's own thread count
+        with self._table_threads():
+            training = self._fit_view_models(X, side_by_side)
         for density in (self.density_, self.input_density_):
             if density is not None:
                 self._warn_about_density(density)
         self.calibration_ = {v: robust_scale(s) for v, s in training.items()}
         self.decision_scores_ = combine(training, self.calibration_)
 
-    def _fit_view_models(self, X) -> dict[str, np.ndarray]:
+    def _table_threads(self):
+        """One torch thread per model trained at a time for a table on the CPU (docs/defaults.md,
+        "Threads"): its networks are small MLPs whose steps gain little from more threads, and several
+        threads per step on a machine another process keeps busy wait on each other (measured 3-10x
+        slower). Images keep torch's own setting."""
+        import contextlib
+
+        from cance_cli.runtime.concurrent import torch_threads
+        from cance_cli.training.common import resolve_device
+
+        if self.settings_["kind"] == "table" and resolve_device(self.device).type == "cpu":
+            return torch_threads(1)
+        return contextlib.nullcontext()
+
+    def _fit_view_models(self, X, side_by_side: bool) -> dict[str, np.ndarray]:
         """Fit each chosen view's models; return each view's scores of the training rows.
 
         The composite view (feature map + density) and the input density are
@@ -66,7 +82,6 @@ class ViewFitting:
 
             self.input_map_ = InputCoordinates().fit(X)
             P = self.input_map_.transform(X)
-        side_by_side = self._views_side_by_side()
         verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
         composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below
 
@@ -96,7 +111,7 @@ class ViewFitting:
                                                lambda folder: self._fit_input_density_to(P, folder),
                                                self._load_input_density)
                 else:
-                    concurrent.run_side_by_side([composite, lambda: (input_density(), neighbours())], "cpu")
+                    concurrent.run_side_by_side([composite, lambda: (input_density(), neighbours())], "cpu", 2)
                 advance()
         training = {}
         if self.density_ is not None:
