@@ -30,16 +30,18 @@ PREDICT_BATCH = 65_536  # rows scored at a time: memory stays flat on large inpu
 
 
 def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: dict[str, Any] | None = None,
-              option_names: dict[str, str] | None = None) -> CANCE:
+              option_names: dict[str, str] | None = None, plot=None) -> CANCE:
     """Fit ``estimator`` on the normal rows of ``data`` and write the model folder ``out``.
 
     ``read`` holds the reading options of :func:`~cance_cli.data.load_data`; ``option_names`` maps the
     estimator's parameters to the names a refusal should use (the CLI's options). What was recorded about
-    the data (source, columns left out and why) is kept as ``estimator.fit_record_``.
+    the data (source, columns left out and why) is kept as ``estimator.fit_record_``. ``plot``: a PNG of
+    the training rows' scores and the threshold.
     """
     read = {k: v for k, v in (read or {}).items() if v is not None}
     estimator.check_params(option_names)  # every parameter, before any data is read
     check_model_folder(out, inputs=[data])
+    _check_plot(plot, data, out)
     normal_classes = parse_normal(normal)
     user_label = read.pop("label_col", None)
     ds = load_data(data, read.pop("split", None), user_label, read.pop("columns", None), encode=True, **read)
@@ -65,12 +67,30 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
         "input_columns": None if estimator.encoding_ is None else estimator.encoding_.input_columns,
     }
     estimator.save(out, estimator.fit_record_)
+    if plot is not None:
+        from cance_cli.plots import score_histogram
+
+        score_histogram(estimator.decision_scores_, estimator.threshold_, plot,
+                        f"training rows of {Path(str(data)).name}")
     return estimator
+
+
+def _check_plot(plot, data, model) -> None:
+    """A ``--plot`` path: a writable .png outside the model folder, before any work."""
+    if plot is None:
+        return
+    refuse_output_inside_model(plot, model, "--plot")
+    check_output(plot, inputs=[data], option="--plot", writes="png")
+    if Path(plot).suffix.lower() != ".png":
+        raise ArtifactError(f"--plot {plot} must name a .png file; name it {Path(plot).with_suffix('.png').name}.")
+    from cance_cli.plots import pyplot
+
+    pyplot()  # matplotlib is there, or say so now
 
 
 def predict_table(data, model, out, *, threshold: float | None = None, read: dict[str, Any] | None = None,
                   device: str = "cpu", progress=None, by_position: bool = False,
-                  keep: list[str] | None = None) -> dict[str, Any]:
+                  keep: list[str] | None = None, plot=None) -> dict[str, Any]:
     """Score every row of ``data`` with the model folder ``model``; write ``out``.
 
     Columns: ``id``, ``label`` and ``is_anomaly`` when the data has labels,
@@ -79,7 +99,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     ``score_<view>`` (each view's own score); then the input columns ``keep`` names (``["all"]``: every
     input column not already written), as they were read. ``out`` ending in ``.csv`` is written as CSV
     (without the provenance a Parquet table carries). ``progress(n_batches)`` returns a context manager
-    yielding a per-batch callback.
+    yielding a per-batch callback. ``plot``: a PNG histogram of the scores with the threshold.
     """
     import pyarrow as pa
 
@@ -89,6 +109,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
         validate.finite("--threshold", threshold)
     refuse_output_inside_model(out, model)
     check_output(out, inputs=[data, model], writes="table")
+    _check_plot(plot, data, model)
+    if plot is not None and Path(plot).resolve() == Path(out).resolve():
+        raise ArtifactError(f"--out and --plot name the same file {out}; give them different names.")
     if keep and not named_table(data):
         raise ArtifactError(f"--keep carries columns of a CSV or Parquet table, and {data} is not one; drop --keep.")
     if keep and (read or {}).get("split") in ("train", "test"):
@@ -135,6 +158,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
            "normal_classes": normal}
     n_batches = -(-len(ds) // PREDICT_BATCH)
     flagged = 0
+    every_score = [] if plot is not None else None
     with (progress(n_batches) if progress else contextlib.nullcontext()) as advance, \
             table_writer(out, pa.schema(fields), doc) as writer:
         for start in range(0, len(ds), PREDICT_BATCH):
@@ -154,10 +178,17 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
             if kept is not None:
                 cols.update({c: values.slice(start, len(part)) for c, values in kept.items()})
             flagged += int(cols["is_flagged"].sum())
+            if every_score is not None:
+                every_score.append(scores)
             writer.write(cols)
             if advance:
                 advance()
     doc = {"table": str(out), "rows": writer.rows, "flagged": flagged, "threshold": cut}
+    if plot is not None:
+        from cance_cli.plots import score_histogram
+
+        score_histogram(np.concatenate(every_score), cut, plot, f"scores of {Path(str(data)).name}")
+        doc["plot"] = str(plot)
     if report is not None:
         doc.update(imputed_rows=report.imputed_rows, unseen_levels=report.unseen)
         if report.imputed_rows:

@@ -55,3 +55,29 @@ def roc_and_histograms(curves: list[tuple[str, np.ndarray, np.ndarray]], out: st
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
     return Path(out)
+
+
+def score_histogram(scores: np.ndarray, threshold: float, out: str | Path, title: str) -> Path:
+    """One PNG: the histogram of ``scores`` (no labels needed) with the threshold as a line and the share
+    above it. The x axis spans the 0.5-99.5 percentiles and the threshold (a long tail would squeeze the
+    bulk into one bar); rows beyond it are counted in the legend."""
+    plt = pyplot()
+    scores = np.asarray(scores, dtype=np.float64)
+    low, high = np.percentile(scores, [0.5, 99.5])
+    low, high = min(low, threshold), max(high, threshold)
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    outside = int(((scores < low) | (scores > high)).sum())
+    flagged = int((scores > threshold).sum())
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.hist(np.clip(scores, low, high), bins=60, color="#4c72b0", alpha=0.8,
+            label=f"{len(scores)} rows" + (f" ({outside} beyond the axis, drawn at its ends)" if outside else ""))
+    ax.axvline(threshold, color="#c44e52", lw=1.5,
+               label=f"threshold {threshold:.4g}: {flagged} flagged ({100.0 * flagged / len(scores):.1f} %)")
+    ax.set(title=title, xlabel="score (higher = more anomalous)", ylabel="rows")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(out)

@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pyarrow.csv as pacsv
+import pytest
 from conftest import cli, one_error_line
 
 
@@ -122,3 +123,22 @@ def test_a_table_without_the_fitted_id_column_gets_row_numbers(tmp_path):
     result = cli("predict", tmp_path / "no-ids.csv", "--model", tmp_path / "m", "--out", tmp_path / "s.csv", "-q")
     assert result.exit_code == 0, result.output
     assert pacsv.read_csv(tmp_path / "s.csv").column("id").to_pylist() == list(range(50))
+
+
+def test_plot_draws_the_scores_and_threshold_and_is_checked_before_work(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need the plot extra")
+    data = _transactions(tmp_path / "raw.csv")
+    assert cli("fit", data, "--label-col", "is_fraud", "--normal", "0", "--out", tmp_path / "m", "--plot",
+               tmp_path / "fit.png", *FAST).exit_code == 0
+    assert (tmp_path / "fit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = cli("predict", data, "--model", tmp_path / "m", "--out", tmp_path / "s.parquet", "--plot",
+                 tmp_path / "scores.png", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["plot"] == str(tmp_path / "scores.png")
+    assert (tmp_path / "scores.png").stat().st_size > 1000
+    line = one_error_line(cli("predict", data, "--model", tmp_path / "m", "--out", tmp_path / "t.parquet",
+                              "--plot", tmp_path / "m" / "p.png"))
+    assert "--plot" in line and "inside the model folder" in line
+    assert not (tmp_path / "t.parquet").exists()
+    line = one_error_line(cli("fit", data, "--out", tmp_path / "m2", "--plot", tmp_path / "h.jpg", *FAST))
+    assert "name it h.png" in line and not (tmp_path / "m2").exists()

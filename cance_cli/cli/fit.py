@@ -71,6 +71,7 @@ def fit(
     no_label: bool = NO_LABEL_OPTION,
     seed: int = typer.Option(0, help=SEED_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    plot: Path = typer.Option(None, help="Write a histogram of the training rows' scores with the threshold (PNG)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -100,7 +101,7 @@ def fit(
     from cance_cli.fit_predict import fit_model
     est = CANCE(**params)
     read = read_options(split, test_fraction, split_seed, label_col, no_label, columns, exclude, id_col)
-    fit_model(data, out, est, normal=normal, read=read, option_names=OPTION_NAMES)
+    fit_model(data, out, est, normal=normal, read=read, option_names=OPTION_NAMES, plot=plot)
     s = est.settings_
     summary = {"model": str(out), "feature_map": feature_map, "views": est.views_, "threshold": est.threshold_,
                "threshold_method": est.threshold_info_,

@@ -43,6 +43,7 @@ def predict(
     workers: int = typer.Option(None, help="--engine ray: scoring actors (default: half the CPUs here)."),
     by_position: bool = typer.Option(False, "--by-position", help="Match a table's columns to a model that "
                                      "records no column names by their order (refused otherwise)."),
+    plot: Path = typer.Option(None, help="Write a histogram of the scores with the threshold (PNG; --engine local)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -63,8 +64,8 @@ def predict(
     if engine == "ray":
         from cance_cli import validate
 
-        if keep or id_col:
-            raise ConfigError("--keep and --id-col are options of --engine local (Ray writes id, labels and "
+        if keep or id_col or plot:
+            raise ConfigError("--keep, --id-col and --plot are options of --engine local (Ray writes id, labels and "
                               "scores); drop them or use --engine local.")
         from cance_cli.fit_predict import predict_with_ray
 
@@ -76,7 +77,7 @@ def predict(
         read = read_options(split, test_fraction, split_seed, label_col, no_label, id_col=id_col)
         kept = [c.strip() for c in keep.split(",") if c.strip()] if keep else None
         doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar,
-                            by_position=by_position, keep=kept)
+                            by_position=by_position, keep=kept, plot=plot)
     if json_out:
         print_json(doc)
     else:
