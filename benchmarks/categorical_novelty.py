@@ -88,16 +88,16 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
-    parser.add_argument("--variant", default="default", help="CANCE's encoding: default or no-rarity")
+    parser.add_argument("--variant", default="default", help="CANCE's encoding: default or rarity (measured, not adopted)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.variant == "no-rarity":  # an experiment: categories as level columns only
+    if args.variant == "rarity":  # an experiment: categories with a -log(share) column as well
         from cance_cli.data import encoding
 
-        encoding.RARITY = False
+        encoding.RARITY = True
     elif args.variant != "default":
-        parser.error(f"unknown variant {args.variant!r} (default, no-rarity)")
+        parser.error(f"unknown variant {args.variant!r} (default, rarity)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if args.out.exists():

@@ -30,9 +30,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rules", action="store_true", help="compare threshold rules at a stated 10 %% instead "
                         "(in-sample, 10 %% hold-out, 5-fold cross-fit)")
+    parser.add_argument("--folds", type=int, default=5, help="--rules: folds of the cross-fit")
+    parser.add_argument("--min-rows", type=int, default=0, help="--rules: only tables with this many training rows")
     args = parser.parse_args()
     if args.rules:
-        return compare_rules(Path(args.folder), args.seed)
+        return compare_rules(Path(args.folder), args.seed, args.folds, args.min_rows)
     torch.set_num_threads(1)
     rows = []
     print(f"{'table':16} {'contamination 0.1':>18} {'fpr 0.05':>9}")
@@ -41,7 +43,7 @@ def main() -> None:
         normal = split.x_test[split.y_test == 0]
         shares = []
         for params in ({}, {"fpr": 0.05}):
-            est = CANCE(seed=args.seed, **params).fit(split.x_train)
+            est = CANCE(seed=args.seed, threshold_folds=0, **params).fit(split.x_train)
             shares.append(float((est.score_samples(normal) > est.threshold_).mean()))
         rows.append(shares)
         print(f"{split.name:16} {shares[0]:18.3f} {shares[1]:9.3f}")
@@ -60,23 +62,25 @@ def crossfit_threshold(x: np.ndarray, level: float, seed: int, folds: int = 5) -
     scores = np.empty(len(x))
     for part in np.array_split(order, folds):
         rest = np.setdiff1d(order, part)
-        scores[part] = CANCE(seed=seed).fit(x[rest]).score_samples(x[part])
+        scores[part] = CANCE(seed=seed, threshold_folds=0).fit(x[rest]).score_samples(x[part])
     return float(np.quantile(scores, 1 - level))
 
 
-def compare_rules(folder: Path, seed: int) -> None:
-    """Share of new normal rows flagged at a stated 10 % under three rules, per table."""
+def compare_rules(folder: Path, seed: int, folds: int = 5, min_rows: int = 0) -> None:
+    """Share of new normal rows flagged at a stated 10 % under three rules, per table (cross-fit: ``folds``)."""
     torch.set_num_threads(1)
     print(f"{'table':16} {'train':>6} {'in-sample':>9} {'hold-out':>9} {'cross-fit':>9} {'2 sd':>6}", flush=True)
     for path in table_files(folder):
         split = novelty_split(path, seed)
+        if len(split.x_train) < min_rows:
+            continue
         normal = split.x_test[split.y_test == 0]
-        full = CANCE(seed=seed).fit(split.x_train)
+        full = CANCE(seed=seed, threshold_folds=0).fit(split.x_train)
         test = full.score_samples(normal)
         insample = float((test > full.threshold_).mean())
-        held = CANCE(seed=seed, fpr=0.10).fit(split.x_train)
+        held = CANCE(seed=seed, fpr=0.10, threshold_folds=0).fit(split.x_train)
         holdout = float((held.score_samples(normal) > held.threshold_).mean())
-        cross = (float((test > crossfit_threshold(split.x_train, 0.10, seed)).mean())
+        cross = (float((test > crossfit_threshold(split.x_train, 0.10, seed, folds)).mean())
                  if len(split.x_train) <= CROSSFIT_LIMIT else float("nan"))
         noise = 2 * np.sqrt(0.1 * 0.9 / len(normal))  # the share's own sampling noise on this many rows
         print(f"{split.name:16} {len(split.x_train):6d} {insample:9.3f} {holdout:9.3f} {cross:9.3f} {noise:6.3f}",

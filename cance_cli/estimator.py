@@ -32,6 +32,9 @@ from cance_cli.views.fusion import combine
 
 log = logging.getLogger("cance")
 
+CROSSFIT_FOLDS = 5  # threshold_folds="auto": folds of the cross-fit below CROSSFIT_LARGE rows
+CROSSFIT_LARGE = 5_000  # training rows from which 2 folds are used (docs/defaults.md, "Threshold")
+CROSSFIT_MIN = 40  # fewer training rows: no cross-fit (fold models of a handful of rows say nothing)
 ILL_CONDITIONED = 1e3  # latent covariance condition number above which a warning is logged
 PCA_AUTO_VARIANCE = 0.9  # --pca auto: the fewest components that explain this share of the variance
 
@@ -79,11 +82,18 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
         density registered with :func:`cance_cli.registry.register` (fitted with its own defaults; the
         NCE settings above do not apply to it).
     contamination : float in (0, 0.5]
-        Share of training rows above the threshold (PyOD's convention), used
-        unless ``fpr`` is given.
+        Share of new normal rows the threshold should flag (PyOD's convention), used unless ``fpr`` is
+        given. Estimated from out-of-fold scores (``threshold_folds``), never from the scores of rows a
+        model was fitted on.
     fpr : float in (0, 1), optional
-        Calibrate the threshold to this false-positive rate on held-out
-        normal rows (``calibration_fraction`` of ``X``, not used for training).
+        The same, read as a false-positive rate on normal rows (``contamination`` is then ignored).
+    threshold_folds : "auto" or int
+        Folds of the cross-fit that sets the threshold: each training row is scored by a model fitted
+        without its fold, and the threshold is the (1 - level) quantile of those scores; the model kept is
+        fitted on every row. ``auto``: 5 folds below 5,000 training rows, 2 from there, none below 40
+        (docs/defaults.md).
+        ``0``: the old rules (the training rows' own scores; with ``fpr``, a hold-out of
+        ``calibration_fraction`` of ``X`` not used for training).
     seed, device, verbose : as elsewhere.
 
     Attributes
@@ -125,7 +135,8 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
                  nce_epochs: int | None = None,
                  nce_batch_size: int | None = None, hidden: int | None = None, augment: bool = True,
                  learn_noise: bool = True, density: str = "nce", contamination: float = 0.1, fpr: float | None = None,
-                 calibration_fraction: float = 0.1, seed: int = 0, device: str = "auto", verbose: bool = False):
+                 calibration_fraction: float = 0.1, threshold_folds: int | str = "auto", seed: int = 0,
+                 device: str = "auto", verbose: bool = False):
         self.feature_map = feature_map
         self.latent = latent
         self.lam = lam
@@ -147,6 +158,7 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
         self.contamination = contamination
         self.fpr = fpr
         self.calibration_fraction = calibration_fraction
+        self.threshold_folds = threshold_folds
         self.seed = seed
         self.device = device
         self.verbose = verbose
@@ -244,13 +256,21 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
         d = self.decision_scores_
         self.score_stats_ = {"min": float(d.min()), "max": float(d.max()), "mean": float(d.mean()),
                              "std": float(d.std())}
-        self._set_threshold(calibration)
+        self._set_threshold(calibration, train)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self
 
+    def _folds(self, n_rows: int) -> int:
+        """The cross-fit's folds for ``n_rows`` training rows (0: no cross-fit)."""
+        if self.threshold_folds != "auto":
+            return int(self.threshold_folds) if int(self.threshold_folds) >= 2 else 0
+        if n_rows < CROSSFIT_MIN:
+            return 0
+        return CROSSFIT_FOLDS if n_rows < CROSSFIT_LARGE else 2
+
     def _calibration_split(self, X):
         n = len(X)
-        if self.fpr is None:
+        if self.fpr is None or self._folds(n):
             return X, None
         n_cal = max(1, int(round(n * self.calibration_fraction)))
         if n - n_cal < 4:
@@ -312,8 +332,15 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
             log.warning("the autoencoder's best validation epoch is its last (%d): it may be under-trained; more "
                         "epochs may help.", len(stage1["train"]))
 
-    def _set_threshold(self, calibration) -> None:
-        if calibration is None:
+    def _set_threshold(self, calibration, train) -> None:
+        folds = self._folds(len(train))
+        if folds:
+            level = self.contamination if self.fpr is None else self.fpr
+            scores = self._out_of_fold_scores(train, folds)
+            self.threshold_ = float(np.quantile(scores, 1 - level))
+            self.threshold_info_ = {"method": "contamination" if self.fpr is None else "fpr", "level": level,
+                                    "rows": int(len(scores)), "folds": folds, "scores": "out-of-fold"}
+        elif calibration is None:
             self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
             self.threshold_info_ = {"method": "contamination", "level": self.contamination,
                                     "rows": int(len(self.decision_scores_))}
@@ -321,6 +348,20 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
             cal = self.score_samples(calibration)
             self.threshold_ = float(np.quantile(cal, 1 - self.fpr))
             self.threshold_info_ = {"method": "fpr", "level": self.fpr, "rows": int(len(cal))}
+
+    def _out_of_fold_scores(self, X, folds: int) -> np.ndarray:
+        """Each row's score by a model fitted on the other folds (the same parameters, its own sizes)."""
+        from sklearn.base import clone
+
+        order = np.random.default_rng(self.seed).permutation(len(X))
+        scores = np.empty(len(X))
+        for k, part in enumerate(np.array_split(order, folds)):
+            if self.verbose:
+                log.info("threshold: fold %d of %d", k + 1, folds)
+            rest = np.sort(np.setdiff1d(order, part))
+            model = clone(self).set_params(threshold_folds=0, fpr=None, verbose=False)
+            scores[np.sort(part)] = model.fit(_take(X, rest)).score_samples(_take(X, np.sort(part)))
+        return scores
 
     # ------------------------------------------------------------------ features
 

@@ -42,6 +42,10 @@ def check_cance_params(p: dict[str, Any], names: dict[str, str] | None = None) -
     if p["fpr"] is not None:
         validate.fraction(name("fpr"), p["fpr"], low_open=True, high_open=True)
     validate.fraction(name("calibration_fraction"), p["calibration_fraction"], low_open=True, high_open=True)
+    folds = p.get("threshold_folds", "auto")
+    if folds != "auto" and (isinstance(folds, bool) or not isinstance(folds, int) or folds < 0):
+        raise ConfigError(f"{name('threshold_folds')} must be auto or a whole number >= 0 (0: no cross-fit), got "
+                          f"{folds!r}.")
     if p["pca"] != "auto":
         validate.at_least(name("pca"), p["pca"], 1)
     validate.at_least(name("seed"), p["seed"], 0)

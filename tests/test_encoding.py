@@ -38,7 +38,7 @@ def test_each_column_type_is_encoded_and_the_plan_round_trips_through_json():
     assert np.array_equal(x, again.transform(table)[0])
     assert x.dtype == np.float32 and x.shape == (500, len(enc.output_names)) and np.isfinite(x).all()
     names = enc.output_names
-    assert {"amount", "amount=(missing)", "shop=a", "shop=(missing)", "shop:rarity", "online",
+    assert {"amount", "amount=(missing)", "shop=a", "shop=(missing)", "online",
             "online=(missing)", "when:hour_sin", "when:weekday_cos", "when:month_sin", "kind=x"} <= set(names)
     missing_amount = np.isnan(table.column("amount").to_numpy(zero_copy_only=False))
     assert (x[:, names.index("amount=(missing)")] == missing_amount).all()
@@ -47,25 +47,39 @@ def test_each_column_type_is_encoded_and_the_plan_round_trips_through_json():
         table.column("online").is_null())).sum())
 
 
-def test_an_unseen_category_is_counted_and_scored_as_rare():
+def test_an_unseen_category_is_counted_and_encoded_as_the_rarest_level():
     enc = TableEncoding.fit(_mixed(400))
     new = _mixed(10, seed=1)
     new = new.set_column(1, "shop", pa.array(["zzz"] * 3 + ["a"] * 7))
     x, report = enc.transform(new)
     assert report.unseen == {"shop": 3}
-    rarity = x[:, enc.output_names.index("shop:rarity")]
+    shop = enc.plans[1]
+    rarest = min(zip(shop.shares, shop.levels))[1]
+    levels = [enc.output_names.index(f"shop={v}") for v in shop.levels]
+    assert (x[:3][:, levels].sum(axis=1) == 1).all()  # one level per row, as in training
+    assert (x[:3, enc.output_names.index(f"shop={rarest}")] == 1).all()
+
+
+def test_the_rarity_column_is_there_when_switched_on(monkeypatch):
+    from cance_cli.data import encoding
+
+    monkeypatch.setattr(encoding, "RARITY", True)
+    enc = TableEncoding.fit(_mixed(400))
+    again = TableEncoding.from_json(json.loads(json.dumps(enc.to_json())))
+    assert "shop:rarity" in enc.output_names and again.output_names == enc.output_names
+    new = _mixed(10, seed=1).set_column(1, "shop", pa.array(["zzz"] * 3 + ["a"] * 7))
+    rarity = enc.transform(new)[0][:, enc.output_names.index("shop:rarity")]
     assert (rarity[:3] > rarity[3:].max()).all()
-    assert (x[:3][:, [enc.output_names.index(f"shop={v}") for v in ("a", "b", "c")]] == 0).all()
 
 
 def test_many_distinct_strings_keep_the_width_bounded():
     rng = np.random.default_rng(0)
     values = [f"s{v}" for v in rng.integers(0, 60_000, 100_000)]  # ~48,000 distinct strings
     enc = TableEncoding.fit(pa.table({"s": values}))
-    assert len(enc.output_names) == MAX_LEVELS + 2  # the most frequent levels, (other), rarity
+    assert len(enc.output_names) == MAX_LEVELS + 1  # the most frequent levels and (other)
     assert len(json.dumps(enc.to_json())) < 5_000
     x, _ = enc.transform(pa.table({"s": values[:1000]}))
-    assert x.shape == (1000, MAX_LEVELS + 2)
+    assert x.shape == (1000, MAX_LEVELS + 1) and (x.sum(axis=1) == 1).all()
 
 
 def test_all_missing_and_constant_columns_are_left_out_with_a_reason():

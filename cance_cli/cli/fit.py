@@ -30,7 +30,8 @@ AUTO = "Default: chosen from the data's shape (see docs/defaults.md)."
 OPTION_NAMES = {"latent": "--latent", "lam": "--lam", "ae_hidden": "--hidden", "ae_epochs": "--epochs",
                 "decoder_epochs": "--decoder-epochs", "ae_batch_size": "--batch-size", "nce_epochs": "--nce-epochs",
                 "ratio": "--ratio", "views": "--views", "knn": "--knn", "contamination": "--contamination",
-                "fpr": "--fpr", "pca": "--pca", "seed": "--seed", "device": "--device"}
+                "fpr": "--fpr", "pca": "--pca", "seed": "--seed", "device": "--device",
+                "threshold_folds": "--threshold-folds"}
 # CANCE's defaults of the parameters this command does not set (tests/test_fit_predict.py checks they match).
 FIT_DEFAULTS = {"features": "composite", "nce_batch_size": None, "hidden": None, "augment": True, "learn_noise": True,
                 "density": "nce", "calibration_fraction": 0.1}
@@ -59,9 +60,13 @@ def fit(
                                            "paper's density of [z, e, d]), input (density of the table itself), "
                                            "knn (distance to the k-th nearest training row). " + AUTO),
     knn: int = typer.Option(5, help="k of the knn view."),
-    contamination: float = typer.Option(0.1, help="Threshold: flag this share of the training rows."),
-    fpr: float = typer.Option(None, help="Threshold: calibrate this false-positive rate on held-out normal rows "
-                                         "(10%, not used for training); overrides --contamination."),
+    contamination: float = typer.Option(0.1, help="Threshold: flag this share of new normal rows (estimated from "
+                                                  "out-of-fold scores, see --threshold-folds)."),
+    fpr: float = typer.Option(None, help="Threshold: the same, read as a false-positive rate; overrides "
+                                         "--contamination."),
+    threshold_folds: str = typer.Option("auto", help="Folds of the cross-fit that sets the threshold: auto (5 "
+                                        "below 5,000 rows, 2 from there), a number, or 0 for the training rows' own "
+                                        "scores (with --fpr: a 10% hold-out)."),
     split: str = SPLIT_OPTION,
     test_fraction: float = TEST_FRACTION_OPTION,
     split_seed: int = SPLIT_SEED_OPTION,
@@ -84,6 +89,13 @@ def fit(
     from cance_cli.estimator_params import check_cance_params
 
     feature_map, k = "autoencoder", "auto"
+    folds: int | str = threshold_folds
+    if threshold_folds != "auto":
+        try:
+            folds = int(threshold_folds)
+        except ValueError:
+            raise ConfigError(f"--threshold-folds must be auto or a whole number >= 0, got {threshold_folds!r}.") \
+                from None
     if pca is not None:
         feature_map = "pca"
         if pca != "auto":
@@ -94,7 +106,7 @@ def fit(
     params = dict(feature_map=feature_map, pca=k, latent=latent, ae_hidden=parse_widths("--hidden", hidden),
                   ae_epochs=epochs, decoder_epochs=decoder_epochs, ae_batch_size=batch_size, lam=lam,
                   nce_epochs=nce_epochs, ratio=ratio, views=views, knn=knn, contamination=contamination, fpr=fpr,
-                  seed=seed, device=device, verbose=not quiet)
+                  threshold_folds=folds, seed=seed, device=device, verbose=not quiet)
     # Every option before the estimator is imported (scikit-learn alone takes 2 s to import here).
     check_cance_params({**FIT_DEFAULTS, **params}, OPTION_NAMES)
     from cance_cli.estimator import CANCE
@@ -109,15 +121,22 @@ def fit(
                                                    "ae_batch_size", "nce_epochs", "nce_batch_size", "nce_hidden")},
                "chosen_by_rule": s["chosen"], "rule": s["rule"],
                "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_),
+               "expected_flagged_share": est.threshold_info_["level"],
                "not_features": est.fit_record_["not_features"], "id_like": est.fit_record_["id_like"],
                "encoded": est.encoding_.describe() if est.encoding_ is not None else {}}
     if json_out:
         print_json(summary)
         return
     console = stdout_console()
+    info = est.threshold_info_
     console.print(f"model -> {out}: views {' + '.join(est.views_)}; threshold {est.threshold_:.4g} "
-                  f"({est.threshold_info_['method']} {est.threshold_info_['level']}); "
-                  f"{summary['flagged_training_rows']} of {summary['training_rows']} training rows above it")
+                  f"({info['method']} {info['level']})")
+    console.print(f"  expected on new normal rows: about {100 * info['level']:.3g} % flagged "
+                  + (f"(the threshold is the {100 * (1 - info['level']):.3g} % quantile of {info['rows']} "
+                     f"out-of-fold scores, {info['folds']} folds)" if info.get("folds") else
+                     f"(calibrated on {info['rows']} held-out rows)" if info["method"] == "fpr" else
+                     "or more: the threshold comes from the training rows' own scores, which a model fits "
+                     "better than new rows (--threshold-folds)"))
     for line in s["rule"]:
         console.print(f"  {line}")
     if summary["not_features"]:

@@ -9,9 +9,11 @@ user never prepares a table with pandas. The rules are written in ``docs/default
   is added when training had missing cells in that column.
 - boolean: 0/1, missing cells as for numbers (the training mode).
 - category: one 0/1 column per training level, the :data:`MAX_LEVELS` most frequent (rarer levels share
-  ``NAME=(other)``), plus ``NAME:rarity`` = -log(share of the row's level in training). A missing cell is
-  its own level ``(missing)``. A level never seen in training is counted, sets no level column and gets
-  the rarity of a level seen half a time.
+  ``NAME=(other)``). A missing cell is its own level ``(missing)``. A level never seen in training is
+  counted and encoded as ``(other)``, or as the rarest training level where there is no ``(other)``: the
+  row still has one level per column, as every training row had (all zeros would project onto an
+  average-looking row once the input view drops the one-hot's constant sum), and that level is rare.
+  (With :data:`RARITY`, a ``NAME:rarity`` = -log(share) column as well: measured, not adopted.)
 - datetime (Arrow timestamp/date columns, or text dates in one format): the hour of day, weekday and
   month as sine/cosine pairs (each only where it varies in training; a calendar position, not the
   absolute time, so later rows are not anomalous for being later). Text that looks like dates in
@@ -32,7 +34,7 @@ import numpy as np
 from cance_cli.errors import ArtifactError, DataError
 
 MAX_LEVELS = 32  # level columns per categorical column; a long tail shares one (other) column
-RARITY = True  # categories also get a NAME:rarity column (docs/defaults.md: measured with and without)
+RARITY = False  # a NAME:rarity column per category: measured, not adopted (docs/defaults.md); a switch for re-measuring
 MISSING = "(missing)"
 OTHER = "(other)"
 KINDS = ("number", "boolean", "category", "datetime", "dropped")
@@ -61,7 +63,7 @@ class ColumnPlan:
     parts: list[str] = field(default_factory=list)  # datetime parts encoded
     date_format: str | None = None  # text dates: the strptime format
     reason: str = ""  # dropped columns: why
-    rarity: bool = True  # categories: a NAME:rarity column
+    rarity: bool = False  # categories: a NAME:rarity column (an experiment, see RARITY)
 
     def output_names(self) -> list[str]:
         n = self.name
@@ -169,8 +171,8 @@ class TableEncoding:
     # ------------------------------------------------------------------ JSON
 
     def to_json(self) -> list[dict[str, Any]]:
-        def kept(p: ColumnPlan, k: str, v) -> bool:  # defaults left out; rarity said for every category
-            return v not in (None, "", [], False, 0.0) or k in ("name", "kind") or (k, p.kind) == ("rarity", "category")
+        def kept(p: ColumnPlan, k: str, v) -> bool:  # defaults left out
+            return v not in (None, "", [], False, 0.0) or k in ("name", "kind")
 
         return [{k: v for k, v in asdict(p).items() if kept(p, k, v)} for p in self.plans]
 
@@ -358,6 +360,8 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
         if p.other and rest.any():  # a training level beyond MAX_LEVELS, or one never seen
             block[rest, len(p.levels)] = 1.0
             share[rest] = max(p.other_share, p.unseen_share)
+        elif rest.any() and not p.rarity:  # never seen: as the rarest training level (the row keeps one level,
+            block[rest, len(p.levels) - 1] = 1.0  # as every training row has, instead of an average-looking zero)
         block[:, -1] = -np.log(share)
         return (block if p.rarity else block[:, :-1]), none, int(rest.sum())
     if p.kind == "datetime":
