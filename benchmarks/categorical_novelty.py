@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
-    parser.add_argument("--variant", default="default", help="CANCE's encoding: default or rarity (measured, not adopted)")
+    parser.add_argument("--variant", default="default", help="CANCE encoding: default or rarity")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
