@@ -27,14 +27,12 @@ from cance_cli.data.dataset import Dataset
 from cance_cli.defaults import choose_settings
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.estimator_params import check_cance_params
+from cance_cli.thresholds import crossfit_folds, out_of_fold_scores
 from cance_cli.views.fitting import ViewFitting
 from cance_cli.views.fusion import combine
 
 log = logging.getLogger("cance")
 
-CROSSFIT_FOLDS = 5  # threshold_folds="auto": folds of the cross-fit below CROSSFIT_LARGE rows
-CROSSFIT_LARGE = 5_000  # training rows from which 2 folds are used (docs/defaults.md, "Threshold")
-CROSSFIT_MIN = 40  # fewer training rows: no cross-fit (fold models of a handful of rows say nothing)
 ILL_CONDITIONED = 1e3  # latent covariance condition number above which a warning is logged
 PCA_AUTO_VARIANCE = 0.9  # --pca auto: the fewest components that explain this share of the variance
 
@@ -262,11 +260,7 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
 
     def _folds(self, n_rows: int) -> int:
         """The cross-fit's folds for ``n_rows`` training rows (0: no cross-fit)."""
-        if self.threshold_folds != "auto":
-            return int(self.threshold_folds) if int(self.threshold_folds) >= 2 else 0
-        if n_rows < CROSSFIT_MIN:
-            return 0
-        return CROSSFIT_FOLDS if n_rows < CROSSFIT_LARGE else 2
+        return crossfit_folds(self.threshold_folds, n_rows)
 
     def _calibration_split(self, X):
         n = len(X)
@@ -336,7 +330,7 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
         folds = self._folds(len(train))
         if folds:
             level = self.contamination if self.fpr is None else self.fpr
-            scores = self._out_of_fold_scores(train, folds)
+            scores = out_of_fold_scores(self, train, folds, _take)
             self.threshold_ = float(np.quantile(scores, 1 - level))
             self.threshold_info_ = {"method": "contamination" if self.fpr is None else "fpr", "level": level,
                                     "rows": int(len(scores)), "folds": folds, "scores": "out-of-fold"}
@@ -348,20 +342,6 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
             cal = self.score_samples(calibration)
             self.threshold_ = float(np.quantile(cal, 1 - self.fpr))
             self.threshold_info_ = {"method": "fpr", "level": self.fpr, "rows": int(len(cal))}
-
-    def _out_of_fold_scores(self, X, folds: int) -> np.ndarray:
-        """Each row's score by a model fitted on the other folds (the same parameters, its own sizes)."""
-        from sklearn.base import clone
-
-        order = np.random.default_rng(self.seed).permutation(len(X))
-        scores = np.empty(len(X))
-        for k, part in enumerate(np.array_split(order, folds)):
-            if self.verbose:
-                log.info("threshold: fold %d of %d", k + 1, folds)
-            rest = np.sort(np.setdiff1d(order, part))
-            model = clone(self).set_params(threshold_folds=0, fpr=None, verbose=False)
-            scores[np.sort(part)] = model.fit(_take(X, rest)).score_samples(_take(X, np.sort(part)))
-        return scores
 
     # ------------------------------------------------------------------ features
 

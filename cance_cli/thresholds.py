@@ -1,0 +1,44 @@
+"""Where a model's threshold comes from: out-of-fold scores of the training rows (docs/defaults.md,
+"Threshold"), so that it flags the stated share of *new* normal rows. A model scores the rows it was
+fitted on lower than new ones (measured: 10-29 % of new normal rows above a 10 % in-sample quantile)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger("cance")
+
+CROSSFIT_FOLDS = 5  # threshold_folds="auto": folds of the cross-fit below CROSSFIT_LARGE rows
+CROSSFIT_LARGE = 5_000  # training rows from which 2 folds are used (each fold model still sees 2,500+ rows)
+CROSSFIT_MIN = 40  # fewer training rows: no cross-fit (fold models of a handful of rows say nothing)
+
+
+def crossfit_folds(setting: int | str, n_rows: int) -> int:
+    """Folds of the cross-fit for ``n_rows`` training rows under ``setting`` ("auto" or a number; 0 or 1:
+    none)."""
+    if setting != "auto":
+        return int(setting) if int(setting) >= 2 else 0
+    if n_rows < CROSSFIT_MIN:
+        return 0
+    return CROSSFIT_FOLDS if n_rows < CROSSFIT_LARGE else 2
+
+
+def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray], Any]) -> np.ndarray:
+    """Each row's score by a copy of ``estimator`` (same parameters, its own sizes) fitted on the other
+    folds; ``take(X, rows)`` selects rows. The folds are drawn with the estimator's seed."""
+    from sklearn.base import clone
+
+    order = np.random.default_rng(estimator.seed).permutation(len(X))
+    scores = np.empty(len(X))
+    for k, part in enumerate(np.array_split(order, folds)):
+        if estimator.verbose:
+            log.info("threshold: fold %d of %d", k + 1, folds)
+        part = np.sort(part)
+        rest = np.setdiff1d(order, part)
+        model = clone(estimator).set_params(threshold_folds=0, fpr=None, verbose=False)
+        scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
+    return scores
