@@ -328,9 +328,9 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
 
     def _set_threshold(self, calibration, train) -> None:
         folds = self._folds(len(train))
-        if folds:
+        scores = out_of_fold_scores(self, train, folds, _take) if folds else None
+        if scores is not None:
             level = self.contamination if self.fpr is None else self.fpr
-            scores = out_of_fold_scores(self, train, folds, _take)
             self.threshold_ = float(np.quantile(scores, 1 - level))
             self.threshold_info_ = {"method": "contamination" if self.fpr is None else "fpr", "level": level,
                                     "rows": int(len(scores)), "folds": folds, "scores": "out-of-fold"}

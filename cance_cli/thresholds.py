@@ -27,10 +27,13 @@ def crossfit_folds(setting: int | str, n_rows: int) -> int:
     return CROSSFIT_FOLDS if n_rows < CROSSFIT_LARGE else 2
 
 
-def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray], Any]) -> np.ndarray:
+def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray], Any]) -> np.ndarray | None:
     """Each row's score by a copy of ``estimator`` (same parameters, its own sizes) fitted on the other
-    folds; ``take(X, rows)`` selects rows. The folds are drawn with the estimator's seed."""
+    folds; ``take(X, rows)`` selects rows. The folds are drawn with the estimator's seed. None, with a
+    warning, when a fold's rows are too few for the model (the full fit had just enough)."""
     from sklearn.base import clone
+
+    from cance_cli.errors import DataError
 
     order = np.random.default_rng(estimator.seed).permutation(len(X))
     scores = np.empty(len(X))
@@ -40,5 +43,11 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
         part = np.sort(part)
         rest = np.setdiff1d(order, part)
         model = clone(estimator).set_params(threshold_folds=0, fpr=None, verbose=False)
-        scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
+        try:
+            scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
+        except DataError as exc:
+            log.warning("the threshold comes from the training rows' own scores (it flags more new normal rows "
+                        "than it states): %d of %d rows are too few to cross-fit it (%s)", len(rest), len(X),
+                        str(exc).split(";")[0])
+            return None
     return scores
