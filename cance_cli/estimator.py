@@ -88,7 +88,7 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
     threshold_folds : "auto" or int
         Folds of the cross-fit that sets the threshold: each training row is scored by a model fitted
         without its fold, and the threshold is the (1 - level) quantile of those scores; the model kept is
-        fitted on every row. ``auto``: 5 folds below 5,000 training rows, 2 from there, none below 40
+        fitted on every row. ``auto``: 5 folds below 10,000 training rows, 2 from there, none below 40
         (docs/defaults.md).
         ``0``: the old rules (the training rows' own scores; with ``fpr``, a hold-out of
         ``calibration_fraction`` of ``X`` not used for training).

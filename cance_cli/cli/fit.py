@@ -65,7 +65,7 @@ def fit(
     fpr: float = typer.Option(None, help="Threshold: the same, read as a false-positive rate; overrides "
                                          "--contamination."),
     threshold_folds: str = typer.Option("auto", help="Folds of the cross-fit that sets the threshold: auto (5 "
-                                        "below 5,000 rows, 2 from there), a number, or 0 for the training rows' own "
+                                        "below 10,000 rows, 2 from there), a number, or 0 for the training rows' own "
                                         "scores (with --fpr: a 10% hold-out)."),
     split: str = SPLIT_OPTION,
     test_fraction: float = TEST_FRACTION_OPTION,
