@@ -240,6 +240,10 @@ class ModelBatchScorer:
         self.est = CANCE.load(model, device=device)
         manifest = self.est.manifest_
         self.columns = list((manifest.get("schema") or {}).get("columns") or [])
+        self.encoding = self.est.encoding_ if self.est.encoding_ is not None and not self.est.encoding_.is_plain \
+            else None  # a raw table's model reads the table's own columns and encodes them
+        if self.encoding is not None:
+            self.columns = self.encoding.input_columns
         if not self.columns:
             raise ArtifactError(f"{model} was fitted on images or unnamed columns; --engine ray scores Parquet "
                                 "tables by column name, so use --engine local.")
@@ -255,7 +259,7 @@ class ModelBatchScorer:
         from cance_cli.io.tables import require_columns
 
         require_columns(path, schema, self.columns, "give the columns the model was fitted on.")
-        for c in self.columns:
+        for c in [] if self.encoding is not None else self.columns:
             t = schema.field(c).type
             if not (pat.is_integer(t) or pat.is_floating(t) or pat.is_boolean(t)):
                 raise ArtifactError(f"{path}: column '{c}' holds {t} values; --engine ray reads numeric columns "
@@ -270,7 +274,10 @@ class ModelBatchScorer:
     def __call__(self, batch):
         import pyarrow as pa
 
-        views = self.est.view_scores(batch.select(self.columns).to_pandas())
+        rows = batch.select(self.columns)
+        if self.encoding is not None:
+            rows = self.encoding.transform(rows, "a batch")[0]
+        views = self.est.view_scores(rows if self.encoding is not None else rows.to_pandas())
         scores = combine(views, self.est.calibration_)
         cols = identity_columns(batch, self.label_col, self.normal)
         cols["score"] = pa.array(scores, pa.float64())

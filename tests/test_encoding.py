@@ -146,3 +146,21 @@ def test_hostile_cells_through_the_cli(tmp_path):
     pacsv.write_csv(pa.table({"d": ["2024-01-05", "05/02/2024"] * 20, "x": np.arange(40.0)}), tmp_path / "d.csv")
     line = one_error_line(cli("fit", tmp_path / "d.csv", "--out", tmp_path / "m2", *FAST))
     assert "column 'd' looks like dates" in line and "--exclude" in line
+
+
+def test_the_ray_batch_function_encodes_a_raw_table_as_predict_does(tmp_path):
+    """`cance predict --engine ray` runs ModelBatchScorer in each actor: the same scores as the local engine."""
+    import pyarrow.parquet as pq
+
+    from cance_cli.fit_predict import ModelBatchScorer
+
+    table = _mixed(300)
+    pq.write_table(table, tmp_path / "t.parquet")
+    assert cli("fit", tmp_path / "t.parquet", "--out", tmp_path / "m", *FAST).exit_code == 0
+    assert cli("predict", tmp_path / "t.parquet", "--model", tmp_path / "m", "--out", tmp_path / "s.parquet",
+               "-q").exit_code == 0
+    scorer = ModelBatchScorer(tmp_path / "m")
+    scorer.check_table(tmp_path / "t.parquet", table.schema)
+    out = scorer(table.slice(0, 100))
+    local = pq.read_table(tmp_path / "s.parquet").column("score").to_numpy()[:100]
+    assert np.allclose(out.column("score").to_numpy(), local)
