@@ -80,6 +80,45 @@ def peer_scores(name: str, table, label: str, kept, train, test, seed: int) -> n
     return det.score_samples(((te - mean) / std).astype(np.float32))
 
 
+HALF = {"cmc": "A", "kdd-probe": "A", "kdd-u2r": "A", "bank": "B", "aid362": "B", "w7a": "B"}
+
+
+def report(path: Path) -> None:
+    """Per-table mean AUROC over the seeds, mean and average rank (per table and seed) of CANCE and the
+    peers, overall and per half (A: cmc and the kdd siblings; B: bank, aid362, w7a); variants apart."""
+    from scipy.stats import rankdata
+
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    methods = ["CANCE", *PEERS]
+    auroc: dict[tuple[str, int], dict[str, float]] = {}
+    for r in rows:
+        auroc.setdefault((r["table"], r["seed"]), {})[r["method"]] = r["auroc"]
+    print("| table | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods))
+    ranks: dict[str, list] = {}
+    for table in TABLES:
+        runs = [v for (t, _), v in auroc.items() if t == table and all(m in v for m in methods)]
+        if not runs:
+            continue
+        print(f"| {table} ({HALF[table]}) | " + " | ".join(f"{np.mean([v[m] for v in runs]):.3f}" for m in methods)
+              + " |")
+        for v in runs:
+            for m, k in zip(methods, rankdata([-v[m] for m in methods])):
+                for group in ("all", HALF[table]):
+                    ranks.setdefault(group, []).append((m, k, v[m]))
+    for group, label in (("all", "all"), ("A", "half A"), ("B", "half B")):
+        got = ranks.get(group, [])
+        print(f"| {label}: mean AUROC / avg rank | " + " | ".join(
+            f"{np.mean([a for n, _, a in got if n == m]):.3f} / {np.mean([k for n, k, _ in got if n == m]):.2f}"
+            for m in methods) + " |")
+    variants = sorted({r["method"] for r in rows} - set(methods))
+    for variant in variants:
+        for table in TABLES:
+            mine = [r["auroc"] for r in rows if r["method"] == variant and r["table"] == table]
+            base = [r["auroc"] for r in rows if r["method"] == "CANCE" and r["table"] == table]
+            if mine:
+                print(f"{variant} {table}: {np.mean(mine):.4f} (CANCE {np.mean(base):.4f}, {len(mine)} seeds)")
+
+
 def main() -> None:
     import pyarrow.csv as pacsv
     import torch
@@ -89,11 +128,17 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
-    parser.add_argument("--variant", default="default", help="CANCE encoding: default or rarity")
+    parser.add_argument("--variant", default="default", help="default, rarity, or views=V")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
+    parser.add_argument("--report", action="store_true", help="print the tables of --out and stop")
     args = parser.parse_args()
+    if args.report:
+        return report(args.out)
     torch.set_num_threads(1)
-    if args.variant == "rarity":  # an experiment: categories with a -log(share) column as well
+    options = {}
+    if args.variant.startswith("views="):  # an experiment: other views than the rule's
+        options["views"] = args.variant.split("=", 1)[1]
+    elif args.variant == "rarity":  # an experiment: categories with a -log(share) column as well
         from cance_cli.data import encoding
 
         encoding.RARITY = True
@@ -118,7 +163,7 @@ def main() -> None:
                 start = time.perf_counter()
                 if method == "CANCE":
                     with tempfile.TemporaryDirectory() as work:
-                        scores = cance_scores(table, label, train, test, seed, Path(work), {})
+                        scores = cance_scores(table, label, train, test, seed, Path(work), options)
                 else:
                     scores = peer_scores(method, table, label, kept, train, test, seed)
                 row = {"table": name, "seed": seed, "method": tag, "auroc": float(roc_auc_score(y[test], scores)),

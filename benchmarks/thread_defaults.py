@@ -3,8 +3,10 @@ issue, item 5).
 
     python benchmarks/thread_defaults.py [--repeats 2]
 
-Two tables, written once to a temporary folder: a 20,000 x 10 mixed table (numbers with missing cells,
-two text columns, a boolean, a timestamp; the issue's transactions shape) and a 1,000 x 20 numeric table.
+Three tables, written once to a temporary folder: a 20,000 x 10 mixed table (numbers with missing cells,
+two text columns, a boolean, a timestamp; the issue's transactions shape; 60 columns once encoded), a
+1,000 x 20 numeric table (both wide: two densities side by side), and a 20,000 x 4 numeric table (narrow:
+one density, the issue's own slow case).
 Each is fitted with `cance fit`'s library call (``fit_model``, defaults but ``threshold_folds=0``, so that
 the threads alone are compared; seed 0) under two thread settings:
 
@@ -90,6 +92,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--only", help="the tables whose label starts with this, e.g. 'numeric 20,000'")
     args = parser.parse_args()
     import torch
 
@@ -97,7 +100,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
         tables = {"mixed 20,000 x 10": mixed_table(work / "mixed.parquet"),
-                  "numeric 1,000 x 20": numeric_table(work / "numeric.parquet")}
+                  "numeric 1,000 x 20": numeric_table(work / "numeric.parquet"),
+                  "numeric 20,000 x 4": numeric_table(work / "narrow.parquet", n=20_000, width=4)}
+        tables = {k: v for k, v in tables.items() if not args.only or k.startswith(args.only)}
         for state in ("idle", "busy"):
             for setting in ("rule", "torch"):
                 for label, path in tables.items():
