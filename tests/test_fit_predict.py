@@ -14,8 +14,8 @@ from tests.conftest import cli, one_error_line
 
 # Small settings: the checks fit dozens of times.
 SMALL = {"ae_epochs": 2, "decoder_epochs": 1, "ae_batch_size": 16, "nce_epochs": 3, "nce_batch_size": 32,
-         "hidden": 16, "device": "cpu"}
-FAST = ["--epochs", "3", "--decoder-epochs", "1", "--nce-epochs", "5", "-q"]
+         "hidden": 16, "device": "cpu", "threshold_folds": 0}  # the cross-fitted threshold has its own tests
+FAST = ["--epochs", "3", "--decoder-epochs", "1", "--nce-epochs", "5", "--threshold-folds", "0", "-q"]
 
 
 def _blobs(n_normal=300, n_anom=30, width=8, seed=0):
@@ -207,7 +207,7 @@ def test_fpr_flags_about_five_percent_of_held_out_normal_rows():
     from cance_cli import CANCE
 
     x, _ = _blobs(n_normal=4000, n_anom=0, width=6, seed=4)
-    est = CANCE(**{**SMALL, "nce_epochs": 10}, fpr=0.05, calibration_fraction=0.5, threshold_folds=0).fit(x[:3000])
+    est = CANCE(**{**SMALL, "nce_epochs": 10}, fpr=0.05, calibration_fraction=0.5).fit(x[:3000])
     assert est.threshold_info_ == {"method": "fpr", "level": 0.05, "rows": 1500}
     assert abs(est.predict(x[3000:]).mean() - 0.05) < 0.03  # new normal rows
 
@@ -216,11 +216,11 @@ def test_the_default_threshold_comes_from_out_of_fold_scores_and_flags_the_state
     from cance_cli import CANCE
 
     x, _ = _blobs(n_normal=3000, n_anom=0, width=6, seed=4)
-    est = CANCE(**{**SMALL, "nce_epochs": 10}, contamination=0.1).fit(x[:1000])
+    est = CANCE(**{**SMALL, "nce_epochs": 10, "threshold_folds": "auto"}, contamination=0.1).fit(x[:1000])
     assert est.threshold_info_ == {"method": "contamination", "level": 0.1, "rows": 1000, "folds": 5,
                                    "scores": "out-of-fold"}
     assert abs(est.predict(x[1000:]).mean() - 0.1) < 0.03  # new normal rows
-    few = CANCE(**SMALL, threshold_folds=2).fit(x[:60])
+    few = CANCE(**{**SMALL, "threshold_folds": 2}).fit(x[:60])
     assert few.threshold_info_["folds"] == 2 and few.threshold_info_["rows"] == 60
 
 

@@ -45,7 +45,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
-FAST = ["--epochs", "1", "--decoder-epochs", "0", "--nce-epochs", "2", "-q"]
+FAST = ["--epochs", "1", "--decoder-epochs", "0", "--nce-epochs", "2", "--threshold-folds", "0", "-q"]
 
 
 @pytest.fixture(scope="module")

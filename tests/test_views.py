@@ -18,7 +18,7 @@ from cance_cli.views.knn import KNNDistance
 from tests.conftest import cli, one_error_line
 from tests.test_fit_predict import FAST, _blobs, _csv
 
-SMALL = {"ae_epochs": 2, "decoder_epochs": 1, "nce_epochs": 3, "hidden": 16, "device": "cpu"}
+SMALL = {"ae_epochs": 2, "decoder_epochs": 1, "nce_epochs": 3, "hidden": 16, "device": "cpu", "threshold_folds": 0}
 
 
 @pytest.mark.parametrize(("kind", "width", "fmap", "expected"), [
