@@ -50,11 +50,7 @@ def roc_and_histograms(curves: list[tuple[str, np.ndarray, np.ndarray]], out: st
                 label=f"anomalous ({y.sum()})")
         ax.set(title=name, xlabel="score percentile (higher = more anomalous)", ylabel="% of the class")
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return Path(out)
+    return _save(plt, fig, out)
 
 
 def score_histogram(scores: np.ndarray, threshold: float, out: str | Path, title: str) -> Path:
@@ -76,6 +72,11 @@ def score_histogram(scores: np.ndarray, threshold: float, out: str | Path, title
                label=f"threshold {threshold:.4g}: {flagged} flagged ({100.0 * flagged / len(scores):.1f} %)")
     ax.set(title=title, xlabel="score (higher = more anomalous)", ylabel="rows")
     ax.legend(fontsize=7)
+    return _save(plt, fig, out)
+
+
+def _save(plt, fig, out: str | Path) -> Path:
+    """Write ``fig`` as a PNG through a temporary file and a rename, then free it."""
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
