@@ -126,6 +126,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     read.pop("exclude", None)  # the model's recorded columns are the features
     if named_table(data):
         read["default_id_col"] = manifest.get("id_col")  # the identity the model was fitted with, when present
+    if by_position and est.encoding_ is not None and not est.encoding_.is_plain:
+        raise ArtifactError(f"{model} encodes named columns ({', '.join(est.encoding_.input_columns[:5])}, ...), so "
+                            "its columns are matched by name; drop --by-position.")
     encoding = est.encoding_ if named_table(data) and not by_position else None
     ds = load_data(data, read.pop("split", None), read.pop("label_col", None),
                    required_columns=None if encoding else schema.get("columns"),
@@ -199,7 +202,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
                 "; the imputed_cells column lists them" if listed else "")
         if report.unseen:
             logging.getLogger("cance").warning(
-                "categories never seen in training (scored as rare): %s.",
+                "categories never seen in training (encoded as (other) or the rarest training level): %s.",
                 ", ".join(f"{c}: {k} cells" for c, k in report.unseen.items()))
     return doc
 

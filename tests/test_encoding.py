@@ -164,3 +164,13 @@ def test_the_ray_batch_function_encodes_a_raw_table_as_predict_does(tmp_path):
     out = scorer(table.slice(0, 100))
     local = pq.read_table(tmp_path / "s.parquet").column("score").to_numpy()[:100]
     assert np.allclose(out.column("score").to_numpy(), local)
+
+
+def test_by_position_is_refused_for_a_model_of_named_encoded_columns(tmp_path):
+    import pyarrow.parquet as pq
+
+    pq.write_table(_mixed(200), tmp_path / "t.parquet")
+    assert cli("fit", tmp_path / "t.parquet", "--out", tmp_path / "m", *FAST).exit_code == 0
+    line = one_error_line(cli("predict", tmp_path / "t.parquet", "--model", tmp_path / "m", "--out",
+                              tmp_path / "s.parquet", "--by-position"))
+    assert "matched by name; drop --by-position" in line and not (tmp_path / "s.parquet").exists()
