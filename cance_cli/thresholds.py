@@ -34,20 +34,21 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
     from sklearn.base import clone
 
     from cance_cli.errors import DataError
+    from cance_cli.runtime.progress import progress_bar
 
     order = np.random.default_rng(estimator.seed).permutation(len(X))
     scores = np.empty(len(X))
-    for k, part in enumerate(np.array_split(order, folds)):
-        if estimator.verbose:
-            log.info("threshold: fold %d of %d", k + 1, folds)
-        part = np.sort(part)
-        rest = np.setdiff1d(order, part)
-        model = clone(estimator).set_params(threshold_folds=0, fpr=None, verbose=False)
-        try:
-            scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
-        except DataError as exc:
-            log.warning("the threshold comes from the training rows' own scores (it flags more new normal rows "
-                        "than it states): %d of %d rows are too few to cross-fit it (%s)", len(rest), len(X),
-                        str(exc).split(";")[0])
-            return None
+    with progress_bar(folds, f"threshold ({folds}-fold cross-fit)", estimator.verbose) as advance:
+        for part in np.array_split(order, folds):
+            part = np.sort(part)
+            rest = np.setdiff1d(order, part)
+            model = clone(estimator).set_params(threshold_folds=0, fpr=None, verbose=False)
+            try:
+                scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
+            except DataError as exc:
+                log.warning("the threshold comes from the training rows' own scores (it flags more new normal "
+                            "rows than it states): %d of %d rows are too few to cross-fit it (%s)", len(rest),
+                            len(X), str(exc).split(";")[0])
+                return None
+            advance()
     return scores
