@@ -142,3 +142,17 @@ def test_plot_draws_the_scores_and_threshold_and_is_checked_before_work(tmp_path
     assert not (tmp_path / "t.parquet").exists()
     line = one_error_line(cli("fit", data, "--out", tmp_path / "m2", "--plot", tmp_path / "h.jpg", *FAST))
     assert "name it h.png" in line and not (tmp_path / "m2").exists()
+
+
+def test_a_carved_split_reports_the_filled_cells_of_its_own_rows(tmp_path):
+    data = _transactions(tmp_path / "raw.csv")
+    assert cli("fit", data, "--label-col", "is_fraud", "--split", "train", "--test-fraction", "0.3", "--out",
+               tmp_path / "m", *FAST).exit_code == 0
+    result = cli("predict", data, "--split", "test", "--model", tmp_path / "m", "--out", tmp_path / "s.csv",
+                 "--json", "-q")
+    assert result.exit_code == 0, result.output
+    scores, source = pacsv.read_csv(tmp_path / "s.csv"), pacsv.read_csv(data)
+    age = dict(zip(source.column("transaction_id").to_pylist(), source.column("age").to_pylist()))
+    filled = [n > 0 for n in scores.column("imputed_cells").to_pylist()]
+    assert filled == [age[i] is None for i in scores.column("id").to_pylist()]
+    assert json.loads(result.stdout)["imputed_rows"] == sum(filled)

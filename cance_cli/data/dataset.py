@@ -89,6 +89,7 @@ class Dataset:
             y=None if self.y is None else self.y[index],
             ids=self.ids[index],
             raw=None if self.raw is None else self.raw.take(_positions(index, len(self))),
+            encoding_report=None if self.encoding_report is None else self.encoding_report.subset(index),
         )
 
     def carve(self, split: str, test_fraction: float, seed: int) -> Dataset:

@@ -80,14 +80,24 @@ class ColumnPlan:
 
 @dataclass
 class EncodingReport:
-    """What ``transform`` had to do to some rows: cells imputed per row, unseen levels per column."""
+    """What ``transform`` had to do to some rows, row by row: cells imputed, and per column the rows whose level
+    has no column of its own (never seen at fit, or in the (other) tail)."""
 
     imputed_cells: np.ndarray  # (N,) int: cells of the row that were missing and filled
-    unseen: dict[str, int]  # column -> cells of a level without its own column (never seen, or the (other) tail)
+    unseen_rows: dict[str, np.ndarray]  # column -> (N,) bool
 
     @property
     def imputed_rows(self) -> int:
         return int((self.imputed_cells > 0).sum())
+
+    @property
+    def unseen(self) -> dict[str, int]:
+        """Column -> cells of a level without its own column (columns with none left out)."""
+        return {c: int(rows.sum()) for c, rows in self.unseen_rows.items() if rows.any()}
+
+    def subset(self, index) -> EncodingReport:
+        """The report of some rows (as :meth:`Dataset.subset` takes them)."""
+        return EncodingReport(self.imputed_cells[index], {c: rows[index] for c, rows in self.unseen_rows.items()})
 
 
 class TableEncoding:
@@ -158,7 +168,7 @@ class TableEncoding:
             block, filled, new = _apply(p, table.column(p.name), source)
             parts.append(block)
             imputed += filled
-            if new:
+            if new is not None:
                 unseen[p.name] = new
         x = np.hstack(parts) if parts else np.zeros((n, 0))
         limit = np.finfo(np.float32).max  # per column: the first one too large for float32 is named
@@ -332,14 +342,14 @@ def _plan_dates(column, name: str, fmt: str | None) -> ColumnPlan:
     return ColumnPlan(name, "datetime", parts=varying, indicator=bool(column.null_count), date_format=fmt)
 
 
-def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(encoded block, imputed cells per row, unseen-level cells) of one column."""
+def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(encoded block, imputed cells per row, rows of a level without its own column or None) of one column."""
     import pyarrow.compute as pc
 
     n = len(column)
     none = np.zeros(n, dtype=np.int64)
     if p.kind == "dropped":
-        return np.zeros((n, 0)), none, 0
+        return np.zeros((n, 0)), none, None
     if column.null_count == n:  # all missing (an Arrow null column): read as the fitted kind
         column = pc.cast(column, "string" if p.kind == "category" or p.date_format else
                          "timestamp[s]" if p.kind == "datetime" else "float64")
@@ -363,7 +373,7 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
         elif rest.any() and not p.rarity:  # never seen: as the rarest training level (the row keeps one level,
             block[rest, len(p.levels) - 1] = 1.0  # as every training row has, instead of an average-looking zero)
         block[:, -1] = -np.log(share)
-        return (block if p.rarity else block[:, :-1]), none, int(rest.sum())
+        return (block if p.rarity else block[:, :-1]), none, rest
     if p.kind == "datetime":
         if p.date_format:
             column = pc.strptime(_text(column), format=p.date_format, unit="s", error_is_null=True)
@@ -376,7 +386,7 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
             cols += [np.nan_to_num(np.sin(angle)), np.nan_to_num(np.cos(angle))]
         if p.indicator:
             cols.append(gone.astype(np.float64))
-        return np.column_stack(cols), gone.astype(np.int64), 0
+        return np.column_stack(cols), gone.astype(np.int64), None
     values = _numbers(column)
     if np.isinf(values).any():
         row = int(np.flatnonzero(np.isinf(values))[0])
@@ -384,7 +394,7 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
     gone = np.isnan(values)
     values[gone] = p.fill
     cols = [values] + ([gone.astype(np.float64)] if p.indicator else [])
-    return np.column_stack(cols), gone.astype(np.int64), 0
+    return np.column_stack(cols), gone.astype(np.int64), None
 
 
 def _level_array(levels: list[str]):

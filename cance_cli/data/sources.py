@@ -371,7 +371,6 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         return Dataset(x=x, feature_names=encoding.output_names, encoding_report=report,
                        **{**common, "feature_dtypes": None})
     if encode and needs_encoding(table, features):
-
         odd = unsupported_columns(table, features)
         if odd:
             raise DataError(f"{path}: {len(odd)} column{'s hold' if len(odd) > 1 else ' holds'} values cance cannot "
