@@ -46,7 +46,9 @@ def fmap_is_table(fmap) -> bool:
 
 def named_table(data) -> bool:
     """Whether ``data`` is a CSV or Parquet table, whose columns have names (an .npz array's have none)."""
-    return Path(str(data)).suffix.lower() in (".csv", ".parquet", ".pq")
+    from cance_cli.data.sources import table_format
+
+    return table_format(data) is not None
 
 
 def unnamed_columns_message(path, option: str) -> str:

@@ -156,3 +156,18 @@ def test_a_carved_split_reports_the_filled_cells_of_its_own_rows(tmp_path):
     filled = [n > 0 for n in scores.column("imputed_cells").to_pylist()]
     assert filled == [age[i] is None for i in scores.column("id").to_pylist()]
     assert json.loads(result.stdout)["imputed_rows"] == sum(filled)
+
+
+def test_a_gzip_csv_is_read_as_the_table_it_holds(tmp_path):
+    import gzip
+
+    data = _transactions(tmp_path / "raw.csv")
+    (tmp_path / "raw.csv.gz").write_bytes(gzip.compress(data.read_bytes()))
+    fitted = cli("fit", tmp_path / "raw.csv.gz", "--label-col", "is_fraud", "--normal", "0", "--out", tmp_path / "m",
+                 "--json", *FAST)
+    assert fitted.exit_code == 0, fitted.output
+    assert json.loads(fitted.stdout)["id_like"] == {"transaction_id": "its name ends in id"}
+    result = cli("predict", tmp_path / "raw.csv.gz", "--model", tmp_path / "m", "--out", tmp_path / "s.csv", "-q")
+    assert result.exit_code == 0, result.output
+    assert pacsv.read_csv(tmp_path / "s.csv").column("id").to_pylist() == \
+        pacsv.read_csv(data).column("transaction_id").to_pylist()

@@ -20,7 +20,15 @@ from cance_cli.data.roles import excluded_columns, id_like_columns
 from cance_cli.errors import ConfigError, DataError
 
 SPLITS = ("train", "test", "all")
-TABLE_SUFFIXES = {".parquet", ".pq", ".csv"}
+COMPRESSED_CSV = (".csv.gz", ".csv.bz2")  # read as CSV (Arrow decompresses by the file name)
+
+
+def table_format(path) -> str | None:
+    """``"csv"`` or ``"parquet"`` for a table file by its name (``x.csv.gz`` is CSV), else None."""
+    name = Path(str(path)).name.lower()
+    if name.endswith(".csv") or name.endswith(COMPRESSED_CSV):
+        return "csv"
+    return "parquet" if name.endswith((".parquet", ".pq")) else None
 
 
 def load_data(spec: str, split: str | None = None, label_col: str | None = None,
@@ -105,16 +113,16 @@ def _load_source(spec: str, split: str, label_col, columns, no_label, default_la
             "see `cance train-ae --help` for the supported sources."
         )
     suffix = path.suffix.lower()
+    if table_format(path) is not None:
+        return load_table(path, label_col, columns, no_label=no_label, default_label=default_label,
+                          required_columns=required_columns, **(table_options or {}))
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".mat":
         return load_mat(path)
-    if suffix in TABLE_SUFFIXES:
-        return load_table(path, label_col, columns, no_label=no_label, default_label=default_label,
-                          required_columns=required_columns, **(table_options or {}))
     raise DataError(
         f"Cannot read {path}: unknown format '{suffix or 'no suffix'}'; "
-        "use an idx/CIFAR/image folder, .npz, .mat, .parquet or .csv."
+        "use an idx/CIFAR/image folder, .npz, .mat, .parquet, .csv or .csv.gz."
     )
 
 
@@ -256,7 +264,7 @@ def never_features(names: list[str]) -> set[str]:
 def read_arrow_table(path: Path):
     """The whole table as Arrow; every reader failure becomes one sentence."""
     try:
-        if path.suffix.lower() == ".csv":
+        if table_format(path) == "csv":
             import pyarrow.csv as pacsv
 
             table = pacsv.read_csv(str(path))
@@ -301,7 +309,7 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
     names = table.column_names
     if encoding is not None:
         required_columns = encoding.input_columns
-    if len(names) == 1 and path.suffix.lower() == ".csv":
+    if len(names) == 1 and table_format(path) == "csv":
         sep = next((c for c in ";\t|" if c in names[0]), None)
         if sep is not None:
             raise DataError(f"{path} looks {'tab' if sep == chr(9) else repr(sep)}-separated; cance reads "
