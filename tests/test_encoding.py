@@ -174,3 +174,8 @@ def test_by_position_is_refused_for_a_model_of_named_encoded_columns(tmp_path):
     line = one_error_line(cli("predict", tmp_path / "t.parquet", "--model", tmp_path / "m", "--out",
                               tmp_path / "s.parquet", "--by-position"))
     assert "matched by name; drop --by-position" in line and not (tmp_path / "s.parquet").exists()
+
+
+def test_encoded_names_that_would_clash_are_refused():
+    with pytest.raises(DataError, match="two encoded columns would both be named 'shop=a'"):
+        TableEncoding.fit(pa.table({"shop": ["a", "b"] * 10, "shop=a": np.arange(20.0)}))

@@ -112,7 +112,13 @@ class TableEncoding:
     def fit(cls, table, names: list[str] | None = None) -> TableEncoding:
         """Learn the plan of each column of the Arrow ``table`` (``names``: those columns, in order)."""
         names = list(names or table.column_names)
-        return cls([_plan(table.column(n), n, table.num_rows) for n in names])
+        encoding = cls([_plan(table.column(n), n, table.num_rows) for n in names])
+        seen: set[str] = set()
+        clash = next((name for name in encoding.output_names if name in seen or seen.add(name)), None)
+        if clash is not None:  # e.g. a column named "shop=a" beside a column "shop" with the level "a"
+            raise DataError(f"two encoded columns would both be named {clash!r}; rename the input column of that "
+                            "name, or leave one out with --exclude.")
+        return encoding
 
     @classmethod
     def for_numbers(cls, names: list[str], x: np.ndarray) -> TableEncoding:
