@@ -350,6 +350,7 @@ def _plan_dates(column, name: str, fmt: str | None) -> ColumnPlan:
 
 def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(encoded block, imputed cells per row, rows of a level without its own column or None) of one column."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(column)
@@ -366,7 +367,8 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
                         f"{expected} values there; give the column as it was at fit.")
     if p.kind == "category":
         text = pc.fill_null(_text(column), MISSING)
-        index = np.asarray(pc.fill_null(pc.index_in(text, value_set=_level_array(p.levels)), -1).to_numpy())
+        levels = pa.array(p.levels, pa.string())
+        index = np.asarray(pc.fill_null(pc.index_in(text, value_set=levels), -1).to_numpy())
         block = np.zeros((n, len(p.levels) + p.other + 1))  # the last column: rarity (cut below without it)
         known = index >= 0
         block[np.flatnonzero(known), index[known]] = 1.0
@@ -401,13 +403,6 @@ def _apply(p: ColumnPlan, column, source: str) -> tuple[np.ndarray, np.ndarray, 
     values[gone] = p.fill
     cols = [values] + ([gone.astype(np.float64)] if p.indicator else [])
     return np.column_stack(cols), gone.astype(np.int64), None
-
-
-def _level_array(levels: list[str]):
-    import pyarrow as pa
-
-    return pa.array(levels, pa.string())
-
 
 
 def unsupported_columns(table, names: list[str]) -> list[str]:
