@@ -57,12 +57,10 @@ CROSSFIT_LIMIT = 10_000  # training rows above which the cross-fit (6 fits) is n
 
 
 def crossfit_threshold(x: np.ndarray, level: float, seed: int, folds: int = 5) -> float:
-    """The (1 - level) quantile of out-of-fold scores: each fold scored by a model fitted on the others."""
-    order = np.random.default_rng(seed).permutation(len(x))
-    scores = np.empty(len(x))
-    for part in np.array_split(order, folds):
-        rest = np.setdiff1d(order, part)
-        scores[part] = CANCE(seed=seed, threshold_folds=0).fit(x[rest]).score_samples(x[part])
+    """The (1 - level) quantile of out-of-fold scores (the library's own cross-fit, any number of folds)."""
+    from cance_cli.thresholds import out_of_fold_scores
+
+    scores = out_of_fold_scores(CANCE(seed=seed, threshold_folds=0), x, folds, lambda rows, index: rows[index])
     return float(np.quantile(scores, 1 - level))
 
 
