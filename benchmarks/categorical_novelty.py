@@ -57,12 +57,32 @@ def cance_scores(table, label: str, train, test, seed: int, work: Path, options:
     from cance_cli.fit_predict import fit_model, predict_table
 
     features = table.drop([label])
+    if CODES:  # an experiment: integer columns of few distinct values given as text (categories)
+        features = _codes_as_text(features, train)
     pq.write_table(features.take(train), work / "train.parquet")
     pq.write_table(features.take(test), work / "test.parquet")
     # threshold_folds=0: AUROC does not depend on the threshold (the cross-fit would cost 2-5 more fits)
     fit_model(work / "train.parquet", work / "model", CANCE(seed=seed, verbose=False, threshold_folds=0, **options))
     predict_table(work / "test.parquet", work / "model", work / "scores.parquet")
     return pq.read_table(work / "scores.parquet").column("score").to_numpy()
+
+
+CODES = 0  # the variant codes=K: integer columns with 3..K distinct training values as text
+BOTH = False  # the variant codes+number=K: such columns as text beside the number
+
+
+def _codes_as_text(features, train):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, name in enumerate(features.column_names):
+        column = features.column(i)
+        if pa.types.is_integer(column.type) and 3 <= len(pc.unique(column.take(train))) <= CODES:
+            if BOTH:
+                features = features.append_column(f"{name}#code", pc.cast(column, pa.string()))
+            else:
+                features = features.set_column(i, name, pc.cast(column, pa.string()))
+    return features
 
 
 def peer_scores(name: str, table, label: str, kept, train, test, seed: int) -> np.ndarray:
@@ -142,6 +162,9 @@ def main() -> None:
         from cance_cli.data import encoding
 
         encoding.RARITY = True
+    elif args.variant.startswith(("codes=", "codes+number=")):  # an experiment: integer codes as categories
+        global CODES, BOTH
+        CODES, BOTH = int(args.variant.split("=", 1)[1]), args.variant.startswith("codes+number")
     elif args.variant != "default":
         parser.error(f"unknown variant {args.variant!r} (default, rarity)")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from cance_cli.data.dataset import Dataset
 from cance_cli.defaults import choose_settings
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.estimator_params import check_cance_params
+from cance_cli.explain import Explaining, reference_rows
 from cance_cli.thresholds import crossfit_folds, out_of_fold_scores
 from cance_cli.views.fitting import ViewFitting
 from cance_cli.views.fusion import combine
@@ -45,7 +46,7 @@ def pca_auto_components(explained_variance_ratio: np.ndarray, n_rows: int, width
     return int(min(max(k, 2), 64, n_rows - 1, width - 1))
 
 
-class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
+class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     """Constrained autoencoder (or a PCA, or precomputed features) + NCE density.
 
     Every size left as ``None`` is chosen from the data's shape at ``fit``
@@ -114,7 +115,10 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
     labels_ : ndarray
         ``decision_scores_ > threshold_`` as 0/1 (PyOD; not kept by ``save``).
     score_stats_ : dict
-        Min, max, mean and std of the training scores (``predict_proba``; kept by ``save``).
+        Min, max, mean, median and std of the training scores (``predict_proba``, ``explain``; kept).
+    typical_ : ndarray or None
+        Tables: the typical normal row (encoded), which ``explain`` puts each column back to; ``normal_range_``
+        the 5th and 95th percentiles of each encoded column in training (shown beside explanations).
     settings_ : dict
         The sizes and schedules used, and the rule that chose them.
     threshold_info_ : dict
@@ -253,7 +257,10 @@ class CANCE(ViewFitting, OutlierMixin, BaseEstimator):
         self._fit_views(train)
         d = self.decision_scores_
         self.score_stats_ = {"min": float(d.min()), "max": float(d.max()), "mean": float(d.mean()),
-                             "std": float(d.std())}
+                             "median": float(np.median(d)), "std": float(d.std())}
+        rows = train.x if isinstance(train, Dataset) else train
+        self.typical_, self.normal_range_ = reference_rows(rows, self.encoding_) if self.settings_["kind"] == \
+            "table" and np.ndim(rows) == 2 and self.feature_map != "precomputed" else (None, None)
         self._set_threshold(calibration, train)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self

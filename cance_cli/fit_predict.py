@@ -90,7 +90,8 @@ def _check_plot(plot, data, model) -> None:
 
 def predict_table(data, model, out, *, threshold: float | None = None, read: dict[str, Any] | None = None,
                   device: str = "cpu", progress=None, by_position: bool = False,
-                  keep: list[str] | None = None, plot=None) -> dict[str, Any]:
+                  keep: list[str] | None = None, plot=None, explain: int = 0,
+                  explain_all: bool = False) -> dict[str, Any]:
     """Score every row of ``data`` with the model folder ``model``; write ``out``.
 
     Columns: ``id``, ``label`` and ``is_anomaly`` when the data has labels,
@@ -99,7 +100,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     ``score_<view>`` (each view's own score); then the input columns ``keep`` names (``["all"]``: every
     input column not already written), as they were read. ``out`` ending in ``.csv`` is written as CSV
     (without the provenance a Parquet table carries). ``progress(n_batches)`` returns a context manager
-    yielding a per-batch callback. ``plot``: a PNG histogram of the scores with the threshold.
+    yielding a per-batch callback. ``plot``: a PNG histogram of the scores with the threshold. ``explain``:
+    the ``k`` input columns most responsible for each flagged row's score (every row's with ``explain_all``),
+    as ``why_i``, ``why_i_share``, ``why_i_value``, ``why_i_typical`` (:mod:`cance_cli.explain`).
     """
     import pyarrow as pa
 
@@ -118,21 +121,12 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
         raise ArtifactError("--keep carries the input's columns row for row, which a carved --split reorders; "
                             "drop --split or --keep.")
     est = CANCE.load(model, device=device)  # reads and checks the manifest once
+    if explain:
+        from cance_cli.explain import require_explainable
+
+        require_explainable(est)
     manifest = est.manifest_
-    read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}
-    schema = manifest["schema"]
-    if schema.get("kind") == "table" and not schema.get("columns") and named_table(data) and not by_position:
-        raise ArtifactError(unnamed_columns_message(model, "--model"))
-    read.pop("exclude", None)  # the model's recorded columns are the features
-    if named_table(data):
-        read["default_id_col"] = manifest.get("id_col")  # the identity the model was fitted with, when present
-    if by_position and est.encoding_ is not None and not est.encoding_.is_plain:
-        raise ArtifactError(f"{model} encodes named columns ({', '.join(est.encoding_.input_columns[:5])}, ...), so "
-                            "its columns are matched by name; drop --by-position.")
-    encoding = est.encoding_ if named_table(data) and not by_position else None
-    ds = load_data(data, read.pop("split", None), read.pop("label_col", None),
-                   required_columns=None if encoding else schema.get("columns"),
-                   default_label=manifest.get("label_col") or "label", encoding=encoding, **read)
+    ds, carved = read_for_model(data, est, model, read, by_position)
     report = ds.encoding_report
     cut = float(est.threshold_ if threshold is None else threshold)
     normal = manifest.get("normal_classes") if ds.y is not None else None
@@ -144,12 +138,19 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     if normal:
         fields.append(pa.field("is_anomaly", pa.int8()))
     fields += [pa.field("score", pa.float64()), pa.field("is_flagged", pa.int8())]
-    listed = encoding is not None and not encoding.is_plain  # a raw table: say which rows were filled in
+    # a raw table: say which rows were filled in
+    listed = named_table(data) and not by_position and est.encoding_ is not None and not est.encoding_.is_plain
     if listed:
         fields.append(pa.field("imputed_cells", pa.int32()))
     several = len(est.views_) > 1  # then each view's own score goes in a column too, for inspection
     if several:
         fields += [pa.field(f"score_{v}", pa.float64()) for v in est.views_]
+    if explain:
+        from cance_cli.explain import column_groups, explanation_arrays, explanation_fields
+
+        explain = min(explain, len(column_groups(est)[0]))
+        fields += explanation_fields(explain)
+        given = given_rows(data, column_groups(est)[0]) if named_table(data) and not carved else None
     kept = None
     if keep:
         table = _kept_columns(data, keep, [f.name for f in fields])
@@ -178,6 +179,10 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
                 cols["imputed_cells"] = report.imputed_cells[start:start + len(part)].astype(np.int32)
             if several:
                 cols.update({f"score_{v}": s for v, s in views.items()})
+            if explain:
+                chosen = np.ones(len(part), dtype=bool) if explain_all else scores > cut
+                cols.update(explanation_arrays(est, part.x.reshape(len(part), -1), explain, chosen,
+                                               None if given is None else given.slice(start, len(part))))
             if kept is not None:
                 cols.update({c: values.slice(start, len(part)) for c, values in kept.items()})
             flagged += int(cols["is_flagged"].sum())
@@ -205,6 +210,37 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
                 "categories never seen in training (encoded as (other) or the rarest training level): %s.",
                 ", ".join(f"{c}: {k} cells" for c, k in report.unseen.items()))
     return doc
+
+
+def read_for_model(data, est: CANCE, model, read: dict[str, Any] | None, by_position: bool = False):
+    """(Dataset, carved) of ``data`` read as the model ``est`` (loaded from ``model``) was fitted: its columns
+    by name (or by position), its encoding, its label and split defaults; ``carved``: the rows are a carved
+    --split, not the table's own order."""
+    manifest = est.manifest_
+    read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}
+    schema = manifest["schema"]
+    if schema.get("kind") == "table" and not schema.get("columns") and named_table(data) and not by_position:
+        raise ArtifactError(unnamed_columns_message(model, "--model"))
+    read.pop("exclude", None)  # the model's recorded columns are the features
+    if named_table(data):
+        read["default_id_col"] = manifest.get("id_col")  # the identity the model was fitted with, when present
+    if by_position and est.encoding_ is not None and not est.encoding_.is_plain:
+        raise ArtifactError(f"{model} encodes named columns ({', '.join(est.encoding_.input_columns[:5])}, ...), so "
+                            "its columns are matched by name; drop --by-position.")
+    encoding = est.encoding_ if named_table(data) and not by_position else None
+    carved = read.get("split") in ("train", "test")
+    ds = load_data(data, read.pop("split", None), read.pop("label_col", None),
+                   required_columns=None if encoding else schema.get("columns"),
+                   default_label=manifest.get("label_col") or "label", encoding=encoding, **read)
+    return ds, carved
+
+
+def given_rows(data, names: list[str]):
+    """The model's input columns of ``data`` as read: the values shown beside explanations."""
+    from cance_cli.data.sources import read_arrow_table
+
+    table = read_arrow_table(Path(str(data)))
+    return table.select([n for n in names if n in table.column_names])
 
 
 def _kept_columns(data, keep: list[str], written: list[str]):

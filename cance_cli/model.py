@@ -1,19 +1,16 @@
 """The model folder of `cance fit` / `cance predict` and ``CANCE.save`` / ``CANCE.load``.
 
-A model folder holds the stage checkpoints in their usual format, so the
-stage commands read them too (``cance features DATA --ae model/ae.safetensors``,
-``cance score FEATS --nce model/nce.safetensors``), and a small
-``manifest.json``: format, stages (file name and SHA-256 of each), the
-estimator's parameters, the settings chosen and why, the input schema, the
-threshold, versions and provenance.
+A model folder holds the stage checkpoints in their usual format, so the stage commands read them too
+(``cance features DATA --ae model/ae.safetensors``, ``cance score FEATS --nce model/nce.safetensors``), and a
+small ``manifest.json``: format, stages (file name and SHA-256 of each), the estimator's parameters, the
+settings chosen and why, the input schema, the threshold, the typical row explanations use, versions and
+provenance.
 
-A folder is written whole into a temporary sibling and then swapped into
-place (under an flock of the parent folder, so two fits take turns), so a
-failed or interrupted fit never leaves a half-written model and an older model
-stays until the new one is complete; a folder that also holds other files is
-never replaced. A folder is read as one version: manifest and stages through
-one handle of the folder, links refused, every stage's SHA-256 and the
-manifest's own digest checked, every number typed.
+A folder is written whole into a temporary sibling and then swapped into place (under an flock of the parent
+folder, so two fits take turns), so a failed or interrupted fit never leaves a half-written model and an older
+model stays until the new one is complete; a folder that also holds other files is never replaced. A folder
+is read as one version: manifest and stages through one handle of the folder, links refused, every stage's
+SHA-256 and the manifest's own digest checked, every number typed.
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ import contextlib
 import errno
 import hashlib
 import json
-import math
 import os
 import secrets
 import shutil
@@ -47,6 +43,7 @@ from cance_cli.io.paths import (
     refuse_dangling_link,
 )
 from cance_cli.io.provenance import dumps, file_sha256, provenance_header, strict_loads
+from cance_cli.model_manifest import check_manifest, manifest_digest
 from cance_cli.registry import load_part, save_part
 from cance_cli.runtime.interrupts import raise_if_interrupted
 
@@ -102,12 +99,6 @@ def refuse_output_inside_model(out, model, option: str = "--out") -> None:
     if out == model or model in out.parents:
         raise ArtifactError(f"{option} {out} lies inside the model folder {model}; writing there could replace a "
                             "stage of the model, so choose a path elsewhere.")
-
-
-def manifest_digest(doc: dict[str, Any]) -> str:
-    """SHA-256 of a manifest's content without its own digest field (canonical JSON)."""
-    body = {k: v for k, v in doc.items() if k != "manifest_digest"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 @contextlib.contextmanager
@@ -268,70 +259,6 @@ def _read_version(folder: Path, dir_fd: int) -> tuple[dict[str, Any], dict[str, 
     return doc, blobs, hashlib.sha256(raw).hexdigest()
 
 
-def check_manifest(doc: Any, path: Path) -> None:
-    """Refuse a manifest that is not one cance wrote: wrong format or version, a digest that does not match its
-    content, a stage that is not a plain file of the folder or not hashed, or a number of the wrong type."""
-    def bad(what: str) -> ArtifactError:
-        return ArtifactError(f"{path} {what}; re-create the model with `cance fit`.")
-
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("files"), dict) \
-            or not isinstance(doc.get("estimator"), dict) or not isinstance(doc.get("threshold"), dict):
-        raise bad("is not a cance model manifest")
-    version = doc.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
-        raise bad(f"has format version {version!r}, which this version of cance (format {FORMAT_VERSION}) cannot "
-                  "read")
-    if version >= 3 and doc.get("manifest_digest") != manifest_digest(doc):
-        raise bad("was edited after the model was written (its content does not match its digest)")
-    for name, info in doc["files"].items():
-        if name not in STAGE_FILES.values():
-            raise bad(f"names a stage file {name!r} that is not one of a model folder's own files")
-        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
-            raise bad(f"records no SHA-256 for {name}")
-    stages = doc.get("stages")
-    if not isinstance(stages, dict):
-        raise bad("has no stages")
-    for key, name in stages.items():
-        if name is not None and (not isinstance(name, str) or name not in doc["files"]):
-            raise bad(f"names {name!r} for its {key} stage, which is not a hashed file of the folder")
-    _check_numbers(doc, bad)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _check_numbers(doc: dict[str, Any], bad) -> None:
-    """Every number the scores depend on, as strictly as the command-line options."""
-    if not _number(doc["threshold"].get("value")):
-        raise bad("has no finite threshold value")
-    views = doc.get("views", ["composite"])
-    if not isinstance(views, list) or not views or not all(v in ("composite", "input", "knn") for v in views):
-        raise bad("lists unknown views")
-    calibration = doc.get("calibration", {})
-    if not isinstance(calibration, dict) or (len(views) > 1 and set(views) - set(calibration)):
-        raise bad("lacks the calibration of its views")
-    for view, c in calibration.items():
-        if not isinstance(c, dict) or not _number(c.get("median")) or not _number(c.get("iqr")) or c["iqr"] <= 0:
-            raise bad(f"has a malformed calibration of view {view!r} (a finite median and an IQR > 0 are needed)")
-    scores = doc.get("training_scores")
-    if not isinstance(scores, dict) or not all(_number(scores.get(k)) for k in ("min", "max", "mean", "std")):
-        raise bad("has malformed training score statistics")
-    schema = doc.get("schema")
-    n = schema.get("n_features_in") if isinstance(schema, dict) else None
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise bad("has no valid input width (schema.n_features_in)")
-    columns = schema.get("columns")
-    if columns is not None and (not isinstance(columns, list) or len(columns) != n
-                                or not all(isinstance(c, str) for c in columns)):
-        raise bad("has malformed input columns")
-    if "encoding" in schema:
-        from cance_cli.data.encoding import TableEncoding
-
-        if columns is None or TableEncoding.from_json(schema["encoding"]).output_names != columns:
-            raise bad("has a column encoding that does not give its input columns")
-
-
 def read_manifest(folder) -> dict[str, Any]:
     """The manifest of a model folder, checked: format, digest, values, and every stage file present and
     unaltered."""
@@ -384,6 +311,8 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
                 "latent_columns": latent_columns(int(est.settings_["latent"])) if feature_map is not None else None,
                 "threshold": {"value": est.threshold_, **est.threshold_info_},
                 "training_scores": est.score_stats_,
+                **({} if getattr(est, "typical_", None) is None else  # what explanations compare with
+                   {"typical_row": est.typical_.tolist(), "normal_range": est.normal_range_.tolist()}),
                 **provenance}
     return write_model_folder(folder, writers, manifest)
 
@@ -434,7 +363,11 @@ def _rebuild_estimator(cls, folder: Path, doc: dict[str, Any], device: str):
             from cance_cli.data.encoding import TableEncoding
 
             est.encoding_ = TableEncoding.from_json(doc["schema"]["encoding"], str(folder / MANIFEST))
-        est.score_stats_ = {k: float(doc["training_scores"][k]) for k in ("min", "max", "mean", "std")}
+        est.score_stats_ = {k: float(v) for k, v in doc["training_scores"].items()
+                            if k in ("min", "max", "mean", "median", "std")}
+        typical = doc.get("typical_row")  # explanations' reference row (absent from older folders)
+        est.typical_ = None if typical is None else np.asarray(typical, dtype=np.float64)
+        est.normal_range_ = None if typical is None else np.asarray(doc["normal_range"], dtype=np.float64)
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ArtifactError):
             raise

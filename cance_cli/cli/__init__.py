@@ -18,6 +18,7 @@ from cance_cli.cli.config import apply_config
 from cance_cli.cli.demo import demo
 from cance_cli.cli.embed import embed
 from cance_cli.cli.evaluate import evaluate
+from cance_cli.cli.explain import explain
 from cance_cli.cli.features import features
 from cance_cli.cli.fit import fit
 from cance_cli.cli.fit_nce import fit_nce
@@ -96,6 +97,7 @@ def _root(
 
 app.command("fit")(fit)
 app.command("predict")(predict)
+app.command("explain")(explain)
 app.command("embed")(embed)
 app.command("train-ae")(train_ae)
 app.command("train-nae")(make_energy_command("nae"))

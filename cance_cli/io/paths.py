@@ -102,12 +102,12 @@ def _same_file(a: Path, b: Path) -> bool:
 # Suffixes of the two formats cance writes, and of formats a user may expect instead. A path ending in
 # another format's suffix would get bytes its name misrepresents (a Parquet file called scores.csv).
 OUTPUT_SUFFIXES = {"parquet": (".parquet", ".pq"), "safetensors": (".safetensors",), "png": (".png",),
-                   "table": (".parquet", ".pq", ".csv")}
+                   "table": (".parquet", ".pq", ".csv"), "html": (".html", ".htm")}
 FORMAT_NAMES = {"parquet": "a Parquet table", "safetensors": "a safetensors checkpoint", "png": "a PNG image",
-                "table": "a Parquet or CSV table"}
+                "table": "a Parquet or CSV table", "html": "an HTML report"}
 OTHER_FORMAT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npz", ".npy", ".mat", ".pkl", ".pickle",
                          ".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".xlsx", ".png", ".pdf", ".svg", ".jpg", ".jpeg",
-                         ".parquet", ".pq", ".safetensors"}
+                         ".parquet", ".pq", ".safetensors", ".html", ".htm"}
 
 
 def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out", writes: str | None = None) -> None:

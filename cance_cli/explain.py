@@ -1,0 +1,316 @@
+"""Why a row scored high: per-row, per-input-column attributions of a fitted table model.
+
+The attribution of input column ``j`` to a row's score is what the score loses when that column alone is put
+back to its typical normal value (the training median of a number, the most frequent level of a category,
+the mean hour / weekday / month of a date), all other columns as they are:
+
+    drop_j = score(row) - score(row with column j typical)
+
+It is computed with the model itself (every view and their combination, nothing approximated), in the
+user's columns (a category's level columns are one column), and it is exactly the question an analyst asks
+("would this row look normal if this one value were usual?"). A column's *share* is its positive drop over
+the row's excess above the typical normal score (the median training score), scaled down where the drops
+together exceed the excess, so that the shares of a row sum to at most 1. Interactions are not split: two
+columns that are only unusual together each get the drop of removing that combination.
+
+Cost: one scoring of ``1 + columns`` rows per explained row, which is why `cance predict --explain` explains
+the flagged rows only unless asked for all.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from cance_cli.errors import DataError
+
+EXPLAIN_BATCH = 65_536  # scored rows (explained rows x (1 + columns)) per call: memory stays flat
+
+
+# ---------------------------------------------------------------------- fit time
+
+
+NORMAL_RANGE = (5.0, 95.0)  # percentiles of the training rows shown as a number's normal range
+
+
+def reference_rows(x: np.ndarray, encoding) -> tuple[np.ndarray, np.ndarray]:
+    """(typical row, (2, D) normal range) of the encoded training rows ``x``."""
+    return typical_row(x, encoding), np.percentile(np.asarray(x, dtype=np.float64), NORMAL_RANGE, axis=0)
+
+
+def typical_row(x: np.ndarray, encoding) -> np.ndarray:
+    """The encoded typical normal row of the training rows ``x``: each column's median, a category as its
+    most frequent level, a date's (sin, cos) pairs put back on the circle, indicators off."""
+    typical = np.median(np.asarray(x, dtype=np.float64), axis=0)
+    for plan, cols in zip(*_plans_and_columns(encoding, x.shape[1])):
+        if plan is None:
+            continue
+        if plan.kind == "category":
+            typical[cols] = 0.0
+            typical[cols[0]] = 1.0  # levels are kept most frequent first
+        elif plan.kind == "datetime":
+            for p in range(len(plan.parts)):
+                s, c = typical[cols[2 * p]], typical[cols[2 * p + 1]]
+                r = math.hypot(s, c) or 1.0
+                typical[cols[2 * p]], typical[cols[2 * p + 1]] = (s / r, c / r) if s or c else (0.0, 1.0)
+            if plan.indicator:
+                typical[cols[-1]] = 0.0
+        elif plan.indicator:
+            typical[cols[0]], typical[cols[1]] = plan.fill, 0.0
+    return typical
+
+
+def _plans_and_columns(encoding, width: int) -> tuple[list, list[np.ndarray]]:
+    """(plan or None, encoded column indices) per input column that has encoded columns."""
+    if encoding is None:
+        return [None] * width, [np.array([j]) for j in range(width)]
+    plans, groups, start = [], [], 0
+    for plan in encoding.plans:
+        n = len(plan.output_names())
+        if n:
+            plans.append(plan)
+            groups.append(np.arange(start, start + n))
+        start += n
+    return plans, groups
+
+
+# ---------------------------------------------------------------------- attributions
+
+
+def column_groups(est) -> tuple[list[str], list[np.ndarray]]:
+    """The model's input columns (a raw table's own columns, a category counted once) and the encoded
+    columns of each."""
+    encoding = getattr(est, "encoding_", None)
+    plans, groups = _plans_and_columns(encoding, int(est.n_features_in_))
+    if encoding is not None:
+        return [p.name for p in plans], groups
+    names = getattr(est, "feature_names_in_", None)
+    return ([str(n) for n in names] if names is not None else [f"x{j}" for j in range(len(groups))]), groups
+
+
+def score_drops(est, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(score (N,), combined drop (N, columns), each view's drop (N, columns)) of the encoded rows ``x``."""
+    from cance_cli.views.fusion import combine
+
+    typical = require_explainable(est)
+    names, groups = column_groups(est)
+    m = len(groups)
+    x = np.asarray(x, dtype=np.float32)
+    n = len(x)
+    scores = np.empty(n)
+    drops = np.empty((n, m))
+    view_drops = {v: np.empty((n, m)) for v in est.views_} if len(est.views_) > 1 else {}
+    step = max(1, EXPLAIN_BATCH // (m + 1))
+    for start in range(0, n, step):
+        rows = x[start:start + step]
+        b = len(rows)
+        block = np.repeat(rows[None], m + 1, axis=0)  # (1 + columns, b, D): the rows, then one column typical each
+        for j, cols in enumerate(groups):
+            block[j + 1][:, cols] = typical[cols]
+        views = est.view_scores(_encoded_rows(est, block.reshape((m + 1) * b, -1)))
+        total = combine(views, est.calibration_).reshape(m + 1, b)
+        scores[start:start + b] = total[0]
+        drops[start:start + b] = (total[0] - total[1:]).T
+        for v, s in views.items():
+            if v in view_drops:
+                s = np.asarray(s, dtype=np.float64).reshape(m + 1, b)
+                view_drops[v][start:start + b] = (s[0] - s[1:]).T
+    return scores, drops, view_drops
+
+
+def _encoded_rows(est, x: np.ndarray):
+    """Encoded rows as the estimator scores them (no second encoding)."""
+    from cance_cli.data import Dataset
+
+    names = getattr(est, "feature_names_in_", None)
+    return Dataset(x=x, y=None, ids=np.arange(len(x)), kind="table", source="explained rows", split="all",
+                   feature_names=None if names is None else [str(n) for n in names])
+
+
+def require_explainable(est) -> np.ndarray:
+    """The model's typical encoded row, or a DataError saying why this model cannot be explained."""
+    typical = getattr(est, "typical_", None)
+    if est.settings_.get("kind") != "table":
+        raise DataError("explanations are per column of a table; this model was fitted on images or embeddings "
+                        "of images, whose anomaly maps are not built yet.")
+    if typical is None:
+        raise DataError("this model was written before cance kept the typical normal row that explanations "
+                        "need; fit it again with this version.")
+    return typical
+
+
+def shares(drops: np.ndarray, excess: np.ndarray) -> np.ndarray:
+    """Each column's share of the row's excess score: positive drops over max(excess, their sum), 0 for a row
+    not above the typical normal score. A row's shares sum to at most 1."""
+    positive = np.clip(drops, 0.0, None)
+    denominator = np.maximum(np.asarray(excess, dtype=np.float64), positive.sum(axis=1))
+    out = np.zeros_like(positive)
+    above = denominator > 0
+    out[above] = positive[above] / denominator[above, None]
+    out[np.asarray(excess) <= 0] = 0.0
+    return out
+
+
+def top_columns(drops: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) indices of the columns with the largest drops, largest first (ties by column order)."""
+    order = np.argsort(-drops, axis=1, kind="stable")
+    return order[:, :k]
+
+
+# ---------------------------------------------------------------------- values in the user's terms
+
+
+def typical_values(est) -> list[str]:
+    """The typical normal value of each input column, as text."""
+    plans, groups = _plans_and_columns(getattr(est, "encoding_", None), int(est.n_features_in_))
+    typical = require_explainable(est)
+    return [_describe(plan, typical[cols]) for plan, cols in zip(plans, groups)]
+
+
+def normal_ranges(est) -> list[str]:
+    """What training rows held in each input column, as text: a number's 5-95th percentile range, a
+    category's most frequent levels and their shares."""
+    plans, groups = _plans_and_columns(getattr(est, "encoding_", None), int(est.n_features_in_))
+    lo, hi = est.normal_range_
+    out = []
+    for plan, cols in zip(plans, groups):
+        if plan is None or plan.kind == "number":
+            out.append(f"{lo[cols[0]]:.6g} to {hi[cols[0]]:.6g}")
+        elif plan.kind == "category":
+            out.append(", ".join(f"{lv} {share:.0%}" for lv, share in zip(plan.levels[:3], plan.shares[:3]))
+                       + (", ..." if len(plan.levels) > 3 or plan.other else ""))
+        else:
+            out.append("")
+    return out
+
+
+def encoded_values(est, x: np.ndarray, j: int) -> list[str]:
+    """Input column ``j`` of the encoded rows ``x``, as text (read back from the encoding: a category never
+    seen at fit shows as the level it was encoded as)."""
+    plans, groups = _plans_and_columns(getattr(est, "encoding_", None), int(est.n_features_in_))
+    return [_describe(plans[j], row) for row in np.asarray(x, dtype=np.float64)[:, groups[j]]]
+
+
+def _describe(plan, block: np.ndarray) -> str:
+    from cance_cli.data.encoding import MISSING, OTHER
+
+    if plan is None or plan.kind == "number":
+        return MISSING if plan is not None and plan.indicator and block[1] > 0.5 else f"{block[0]:.6g}"
+    if plan.kind == "boolean":
+        return MISSING if plan.indicator and block[1] > 0.5 else str(bool(block[0] > 0.5))
+    if plan.kind == "category":
+        levels = list(plan.levels) + ([OTHER] if plan.other else [])
+        return levels[int(np.argmax(block[:len(levels)]))]
+    if plan.indicator and block[-1] > 0.5:
+        return MISSING
+    from cance_cli.data.encoding import DATE_PARTS
+
+    parts = []
+    for p, part in enumerate(plan.parts):
+        angle = math.atan2(block[2 * p], block[2 * p + 1]) % (2 * math.pi)
+        parts.append(f"{part} {angle / (2 * math.pi) * DATE_PARTS[part]:.3g}")
+    return ", ".join(parts)
+
+
+def cell_text(column, rows: np.ndarray) -> list[str]:
+    """Cells of an Arrow column at ``rows`` as text (an empty cell as (missing))."""
+    from cance_cli.data.encoding import MISSING
+
+    out = []
+    for v in column.take(rows).to_pylist():
+        out.append(MISSING if v is None or (isinstance(v, str) and not v.strip())
+                   else f"{v:.6g}" if isinstance(v, float) else str(v))
+    return out
+
+
+def explanation_columns(est, x: np.ndarray, k: int, raw=None) -> dict[str, Any]:
+    """The explanation of the encoded rows ``x``: ``why_i`` (input column), ``why_i_share``, ``why_i_value``
+    (the row's value, from the Arrow table ``raw`` of the same rows when given) and ``why_i_typical`` for
+    i = 1..k, plus ``score``. Lists and arrays, one entry per row."""
+    names, _ = column_groups(est)
+    k = max(1, min(int(k), len(names)))
+    scores, drops, _ = score_drops(est, x)
+    share = shares(drops, scores - typical_score(est))
+    top = top_columns(drops, k)
+    typical = typical_values(est)
+    out: dict[str, Any] = {"score": scores}
+    for i in range(k):
+        column = top[:, i]
+        values = np.empty(len(x), dtype=object)
+        for j in np.unique(column):
+            rows = np.flatnonzero(column == j)
+            if raw is not None and names[j] in raw.column_names:
+                values[rows] = cell_text(raw.column(names[j]), rows)
+            else:
+                values[rows] = encoded_values(est, x[rows], int(j))
+        out[f"why_{i + 1}"] = [names[j] for j in column]
+        out[f"why_{i + 1}_share"] = share[np.arange(len(x)), column]
+        out[f"why_{i + 1}_value"] = values.tolist()
+        out[f"why_{i + 1}_typical"] = [typical[j] for j in column]
+    return out
+
+
+def typical_score(est) -> float:
+    """The typical normal score: the median of the training rows' scores."""
+    stats = est.score_stats_
+    return float(stats.get("median", stats["mean"]))
+
+
+def explanation_names(k: int) -> list[str]:
+    """The column names ``explanation_columns`` adds for ``k`` reasons, in order."""
+    return [f"why_{i}{suffix}" for i in range(1, k + 1) for suffix in ("", "_share", "_value", "_typical")]
+
+
+def explanation_fields(k: int) -> list:
+    """The Arrow fields of :func:`explanation_arrays`, in order."""
+    import pyarrow as pa
+
+    return [pa.field(n, pa.float64() if n.endswith("_share") else pa.string()) for n in explanation_names(k)]
+
+
+def explanation_arrays(est, x: np.ndarray, k: int, explained: np.ndarray, raw=None) -> dict[str, Any]:
+    """Arrow columns of :func:`explanation_columns` for the rows ``x``, filled where ``explained`` (a bool
+    mask) and null elsewhere; ``raw``: the Arrow table of the same rows, for the values as given."""
+    import pyarrow as pa
+
+    k = max(1, min(int(k), len(column_groups(est)[0])))
+    rows = np.flatnonzero(explained)
+    done = explanation_columns(est, x[rows], k, None if raw is None else raw.take(rows)) if len(rows) else {}
+    out = {}
+    for f in explanation_fields(k):
+        values = [None] * len(x)
+        for i, v in zip(rows, done.get(f.name, ())):
+            values[i] = v
+        out[f.name] = pa.array(values, f.type)
+    return out
+
+
+class Explaining:
+    """The estimator's ``explain``: attributions in the user's columns (see the module docstring)."""
+
+    def explain(self, X, k: int = 3):
+        """A pandas DataFrame, one row per row of ``X``: ``score``, ``is_flagged`` and, for i = 1..k,
+        ``why_i`` (the input column most responsible, first), ``why_i_share`` (its share of the row's score
+        above the typical normal score; a row's shares sum to at most 1), ``why_i_value`` (the row's value)
+        and ``why_i_typical`` (the typical normal value). Every row of ``X`` is explained."""
+        import pandas as pd
+        from sklearn.utils.validation import check_is_fitted
+
+        from cance_cli.data import Dataset
+        from cance_cli.data.encoding import as_arrow_table
+
+        check_is_fitted(self, "views_")
+        if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
+            raise DataError(f"k must be a whole number >= 1, got {k!r}.")
+        require_explainable(self)
+        raw = X.raw if isinstance(X, Dataset) else as_arrow_table(X, always=False)
+        ds = self._inputs(X, reset=False)
+        x = ds.x if isinstance(ds, Dataset) else np.asarray(ds)
+        cols = explanation_columns(self, x.reshape(len(x), -1), k, raw=raw)
+        frame = pd.DataFrame({"score": cols.pop("score")})
+        frame["is_flagged"] = (frame["score"] > self.threshold_).astype(np.int64)
+        for name, values in cols.items():
+            frame[name] = values
+        return frame
