@@ -20,9 +20,9 @@ from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.explain import column_groups, explanation_columns, normal_ranges, require_explainable
 from cance_cli.features import id_array, named_table
-from cance_cli.fit_predict import PREDICT_BATCH, given_rows, read_for_model
 from cance_cli.io.paths import atomic_path, check_output
 from cance_cli.model import refuse_output_inside_model
+from cance_cli.model_input import PREDICT_BATCH, given_rows, read_for_model
 from cance_cli.views.fusion import combine
 
 REPORT_COLUMNS = 8  # columns named per row (the bars and the table)

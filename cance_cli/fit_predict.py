@@ -17,16 +17,14 @@ import numpy as np
 from cance_cli.columns import is_anomaly
 from cance_cli.data import load_data, parse_normal
 from cance_cli.data.roles import label_like_columns
-from cance_cli.data.sources import split_defaults
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
-from cance_cli.features import id_array, id_type, named_table, unnamed_columns_message
+from cance_cli.features import id_array, id_type, named_table
 from cance_cli.io.paths import check_output
 from cance_cli.io.tables import identity_columns, table_writer
 from cance_cli.model import check_model_folder, refuse_output_inside_model
+from cance_cli.model_input import PREDICT_BATCH, given_rows, read_for_model
 from cance_cli.views.fusion import combine
-
-PREDICT_BATCH = 65_536  # rows scored at a time: memory stays flat on large inputs
 
 
 def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: dict[str, Any] | None = None,
@@ -210,37 +208,6 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
                 "categories never seen in training (encoded as (other) or the rarest training level): %s.",
                 ", ".join(f"{c}: {k} cells" for c, k in report.unseen.items()))
     return doc
-
-
-def read_for_model(data, est: CANCE, model, read: dict[str, Any] | None, by_position: bool = False):
-    """(Dataset, carved) of ``data`` read as the model ``est`` (loaded from ``model``) was fitted: its columns
-    by name (or by position), its encoding, its label and split defaults; ``carved``: the rows are a carved
-    --split, not the table's own order."""
-    manifest = est.manifest_
-    read = {k: v for k, v in split_defaults(read or {}, manifest).items() if v is not None}
-    schema = manifest["schema"]
-    if schema.get("kind") == "table" and not schema.get("columns") and named_table(data) and not by_position:
-        raise ArtifactError(unnamed_columns_message(model, "--model"))
-    read.pop("exclude", None)  # the model's recorded columns are the features
-    if named_table(data):
-        read["default_id_col"] = manifest.get("id_col")  # the identity the model was fitted with, when present
-    if by_position and est.encoding_ is not None and not est.encoding_.is_plain:
-        raise ArtifactError(f"{model} encodes named columns ({', '.join(est.encoding_.input_columns[:5])}, ...), so "
-                            "its columns are matched by name; drop --by-position.")
-    encoding = est.encoding_ if named_table(data) and not by_position else None
-    carved = read.get("split") in ("train", "test")
-    ds = load_data(data, read.pop("split", None), read.pop("label_col", None),
-                   required_columns=None if encoding else schema.get("columns"),
-                   default_label=manifest.get("label_col") or "label", encoding=encoding, **read)
-    return ds, carved
-
-
-def given_rows(data, names: list[str]):
-    """The model's input columns of ``data`` as read: the values shown beside explanations."""
-    from cance_cli.data.sources import read_arrow_table
-
-    table = read_arrow_table(Path(str(data)))
-    return table.select([n for n in names if n in table.column_names])
 
 
 def _kept_columns(data, keep: list[str], written: list[str]):
