@@ -150,11 +150,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--tables", default="", help="comma-separated names (default: every eligible table)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/explain/faithfulness.jsonl"))
+    parser.add_argument("--symmetric", action="store_true", help="an experiment: explain.SYMMETRIC")
     parser.add_argument("--report", action="store_true", help="print the table of --out and stop")
     args = parser.parse_args()
     if args.report:
         return report(args.out)
     torch.set_num_threads(1)
+    if args.symmetric:
+        from cance_cli import explain
+
+        explain.SYMMETRIC = True
     from categorical_novelty import TABLES
 
     from cance_cli.bench.novelty import dataset_name, read_xy, table_files
@@ -169,7 +174,8 @@ def main() -> None:
             continue
         parts = numeric_table(path, args.seed) if path is not None else categorical_table(name, args.seed)
         row = one_table(name, *parts, seed=args.seed, n_rows=args.rows)
-        row.update(date=str(date.today()), machine=platform.node(), kind="categorical" if path is None else "numeric")
+        row.update(symmetric=args.symmetric, date=str(date.today()), machine=platform.node(),
+                   kind="categorical" if path is None else "numeric")
         print(json.dumps(row), flush=True)
         with args.out.open("a") as fh:
             fh.write(json.dumps(row) + "\n")

@@ -90,33 +90,47 @@ def column_groups(est) -> tuple[list[str], list[np.ndarray]]:
     return ([str(n) for n in names] if names is not None else [f"x{j}" for j in range(len(groups))]), groups
 
 
+SYMMETRIC = False  # also the gain of each column alone on the typical row (see score_drops); a switch measured
+
+
 def score_drops(est, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(score (N,), combined drop (N, columns), each view's drop (N, columns)) of the encoded rows ``x``."""
+    """(score (N,), combined attribution (N, columns), each view's (N, columns)) of the encoded rows ``x``:
+    the drop of putting each column back to typical; with :data:`SYMMETRIC`, its mean with the gain of
+    putting the row's value of the column alone into the typical row (the first and last orders of a
+    Shapley value)."""
     from cance_cli.views.fusion import combine
 
     typical = require_explainable(est)
-    names, groups = column_groups(est)
+    _, groups = column_groups(est)
     m = len(groups)
+    parts = 2 * m + 2 if SYMMETRIC else m + 1
     x = np.asarray(x, dtype=np.float32)
     n = len(x)
     scores = np.empty(n)
     drops = np.empty((n, m))
     view_drops = {v: np.empty((n, m)) for v in est.views_} if len(est.views_) > 1 else {}
-    step = max(1, EXPLAIN_BATCH // (m + 1))
+    step = max(1, EXPLAIN_BATCH // parts)
     for start in range(0, n, step):
         rows = x[start:start + step]
         b = len(rows)
-        block = np.repeat(rows[None], m + 1, axis=0)  # (1 + columns, b, D): the rows, then one column typical each
+        block = np.repeat(rows[None], parts, axis=0)  # (parts, b, D): the rows, then one column typical each
         for j, cols in enumerate(groups):
             block[j + 1][:, cols] = typical[cols]
-        views = est.view_scores(_encoded_rows(est, block.reshape((m + 1) * b, -1)))
-        total = combine(views, est.calibration_).reshape(m + 1, b)
-        scores[start:start + b] = total[0]
-        drops[start:start + b] = (total[0] - total[1:]).T
+        if SYMMETRIC:  # then the typical row with one column of the row each, then the typical row
+            block[m + 1:] = typical
+            for j, cols in enumerate(groups):
+                block[m + 1 + j][:, cols] = rows[:, cols]
+        views = est.view_scores(_encoded_rows(est, block.reshape(parts * b, -1)))
+        views["(combined)"] = combine(views, est.calibration_)
         for v, s in views.items():
-            if v in view_drops:
-                s = np.asarray(s, dtype=np.float64).reshape(m + 1, b)
-                view_drops[v][start:start + b] = (s[0] - s[1:]).T
+            s = np.asarray(s, dtype=np.float64).reshape(parts, b)
+            a = (s[0] - s[1:m + 1]).T
+            if SYMMETRIC:
+                a = (a + (s[m + 1:2 * m + 1] - s[-1]).T) / 2
+            if v == "(combined)":
+                scores[start:start + b], drops[start:start + b] = s[0], a
+            elif v in view_drops:
+                view_drops[v][start:start + b] = a
     return scores, drops, view_drops
 
 
