@@ -134,6 +134,28 @@ def score_drops(est, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, n
     return scores, drops, view_drops
 
 
+PARTS = ("latent", "reconstruction", "cosine")  # the paper's three parts of a composite feature [z, e, d]
+
+
+def composite_parts(est, x: np.ndarray) -> np.ndarray | None:
+    """(N, 3): how much the composite view's score drops when the latent, the reconstruction error or the
+    cosine dissimilarity of each encoded row's composite feature is put back to the typical row's; None for
+    a model without that view (or with the latent alone)."""
+    if est.density_ is None or est.features != "composite" or est.feature_map == "precomputed":
+        return None
+    typical = require_explainable(est)
+    rows = est._inputs(_encoded_rows(est, np.vstack([typical, x]).astype(np.float32)), reset=False)
+    c, _ = est._select(*est._composite(rows))
+    reference, c = c[0], c[1:]
+    latent = c.shape[1] - 2
+    spans = (slice(0, latent), slice(latent, latent + 1), slice(latent + 1, latent + 2))
+    block = np.repeat(c[None], 4, axis=0)
+    for i, span in enumerate(spans):
+        block[i + 1][:, span] = reference[span]
+    s = np.asarray(est.density_.score_samples(block.reshape(4 * len(c), -1)), dtype=np.float64).reshape(4, -1)
+    return (s[0] - s[1:]).T
+
+
 def _encoded_rows(est, x: np.ndarray):
     """Encoded rows as the estimator scores them (no second encoding)."""
     from cance_cli.data import Dataset
@@ -242,7 +264,7 @@ def cell_text(column, rows: np.ndarray) -> list[str]:
 def explanation_columns(est, x: np.ndarray, k: int, raw=None) -> dict[str, Any]:
     """The explanation of the encoded rows ``x``: ``why_i`` (input column), ``why_i_share``, ``why_i_value``
     (the row's value, from the Arrow table ``raw`` of the same rows when given) and ``why_i_typical`` for
-    i = 1..k, plus ``score``. Lists and arrays, one entry per row."""
+    i = 1..k, plus ``score`` and, with a composite view, ``why_part``. Lists and arrays, one entry per row."""
     names, _ = column_groups(est)
     k = max(1, min(int(k), len(names)))
     scores, drops, _ = score_drops(est, x)
@@ -250,6 +272,9 @@ def explanation_columns(est, x: np.ndarray, k: int, raw=None) -> dict[str, Any]:
     top = top_columns(drops, k)
     typical = typical_values(est)
     out: dict[str, Any] = {"score": scores}
+    parts = composite_parts(est, x) if len(x) else None
+    if parts is not None:
+        out["why_part"] = [PARTS[i] for i in np.argmax(parts, axis=1)]
     for i in range(k):
         column = top[:, i]
         values = np.empty(len(x), dtype=object)
@@ -277,11 +302,13 @@ def explanation_names(k: int) -> list[str]:
     return [f"why_{i}{suffix}" for i in range(1, k + 1) for suffix in ("", "_share", "_value", "_typical")]
 
 
-def explanation_fields(k: int) -> list:
+def explanation_fields(est, k: int) -> list:
     """The Arrow fields of :func:`explanation_arrays`, in order."""
     import pyarrow as pa
 
-    return [pa.field(n, pa.float64() if n.endswith("_share") else pa.string()) for n in explanation_names(k)]
+    part = [pa.field("why_part", pa.string())] if "composite" in est.views_ and est.features == "composite" \
+        and est.feature_map != "precomputed" else []
+    return part + [pa.field(n, pa.float64() if n.endswith("_share") else pa.string()) for n in explanation_names(k)]
 
 
 def explanation_arrays(est, x: np.ndarray, k: int, explained: np.ndarray, raw=None) -> dict[str, Any]:
@@ -293,7 +320,7 @@ def explanation_arrays(est, x: np.ndarray, k: int, explained: np.ndarray, raw=No
     rows = np.flatnonzero(explained)
     done = explanation_columns(est, x[rows], k, None if raw is None else raw.take(rows)) if len(rows) else {}
     out = {}
-    for f in explanation_fields(k):
+    for f in explanation_fields(est, k):
         values = [None] * len(x)
         for i, v in zip(rows, done.get(f.name, ())):
             values[i] = v
@@ -308,7 +335,9 @@ class Explaining:
         """A pandas DataFrame, one row per row of ``X``: ``score``, ``is_flagged`` and, for i = 1..k,
         ``why_i`` (the input column most responsible, first), ``why_i_share`` (its share of the row's score
         above the typical normal score; a row's shares sum to at most 1), ``why_i_value`` (the row's value)
-        and ``why_i_typical`` (the typical normal value). Every row of ``X`` is explained."""
+        and ``why_i_typical`` (the typical normal value); for a model with the composite view, ``why_part``:
+        which of the composite feature's parts (latent, reconstruction, cosine) drove that view's score most.
+        Every row of ``X`` is explained."""
         import pandas as pd
         from sklearn.utils.validation import check_is_fitted
 

@@ -79,6 +79,8 @@ def _row_section(i: int, row_id, why: dict[str, Any], k: int, threshold: float, 
                     f"<td>{html.escape(typical)}</td><td>{html.escape(ranges.get(c, ''))}</td></tr>"
                     for c, share, value, typical in named)
     flag = "flagged" if score > threshold else "not flagged"
+    if "why_part" in why:
+        flag += f"; the composite view's score mostly from its {why['why_part'][i]} part"
     return (f"<section><h2>#{i + 1}: row {html.escape(str(row_id))}, score {score:.4g} ({flag})</h2>"
             f"<img alt='shares of row {html.escape(str(row_id))}' src='data:image/png;base64,{_bars(named)}'>"
             "<table><tr><th>column</th><th>share of the excess score</th><th>value</th><th>typical</th>"

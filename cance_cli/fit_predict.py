@@ -147,7 +147,7 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
         from cance_cli.explain import column_groups, explanation_arrays, explanation_fields
 
         explain = min(explain, len(column_groups(est)[0]))
-        fields += explanation_fields(explain)
+        fields += explanation_fields(est, explain)
         given = given_rows(data, column_groups(est)[0]) if named_table(data) and not carved else None
     kept = None
     if keep:

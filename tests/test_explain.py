@@ -72,6 +72,7 @@ def test_arrays_and_several_views_are_explained(tmp_path):
     rows[0, 7] += 9
     why = est.explain(rows, k=3)
     assert why.loc[0, "why_1"] == "x7"
+    assert set(why["why_part"]) <= {"latent", "reconstruction", "cosine"}  # the paper's three parts
     est.save(tmp_path / "m")
     again = CANCE.load(tmp_path / "m").explain(rows, k=3)
     pd.testing.assert_frame_equal(why, again)
@@ -113,6 +114,7 @@ def test_predict_explains_the_flagged_rows_only_unless_asked(fitted):
     table = pq.read_table(out).to_pandas()
     assert [c for c in table.columns if c.startswith("why_")] == [
         f"why_{i}{s}" for i in (1, 2) for s in ("", "_share", "_value", "_typical")]
+    assert "why_part" not in table.columns  # five columns: the input density alone has no composite parts
     flagged = table["is_flagged"] == 1
     assert table.loc[0, "why_1"] == "amount" and flagged[0]
     assert table.loc[flagged, "why_1"].notna().all() and table.loc[~flagged, "why_1"].isna().all()
