@@ -321,10 +321,14 @@ def explanation_arrays(est, x: np.ndarray, k: int, explained: np.ndarray, raw=No
     done = explanation_columns(est, x[rows], k, None if raw is None else raw.take(rows)) if len(rows) else {}
     out = {}
     for f in explanation_fields(est, k):
-        values = [None] * len(x)
-        for i, v in zip(rows, done.get(f.name, ())):
-            values[i] = v
-        out[f.name] = pa.array(values, f.type)
+        if f.type == pa.float64():
+            values = np.zeros(len(x))
+            values[rows] = done.get(f.name, ())
+            out[f.name] = pa.array(values, f.type, mask=~np.asarray(explained, dtype=bool))
+        else:
+            values = np.full(len(x), None, dtype=object)
+            values[rows] = done.get(f.name, [])
+            out[f.name] = pa.array(values, f.type)
     return out
 
 
