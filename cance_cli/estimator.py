@@ -117,8 +117,8 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     score_stats_ : dict
         Min, max, mean, median and std of the training scores (``predict_proba``, ``explain``; kept).
     typical_ : ndarray or None
-        Tables: the typical normal row (encoded), which ``explain`` puts each column back to; ``normal_range_``
-        the 5th and 95th percentiles of each encoded column in training (shown beside explanations).
+        The typical normal row (encoded; an image's pixels in [0, 1]), which explanations put each column or
+        patch back to; ``normal_range_`` the 5th and 95th percentiles of each (shown beside explanations).
     settings_ : dict
         The sizes and schedules used, and the rule that chose them.
     threshold_info_ : dict
@@ -258,9 +258,7 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         d = self.decision_scores_
         self.score_stats_ = {"min": float(d.min()), "max": float(d.max()), "mean": float(d.mean()),
                              "median": float(np.median(d)), "std": float(d.std())}
-        rows = train.x if isinstance(train, Dataset) else train
-        self.typical_, self.normal_range_ = reference_rows(rows, self.encoding_) if self.settings_["kind"] == \
-            "table" and np.ndim(rows) == 2 and self.feature_map != "precomputed" else (None, None)
+        self.typical_, self.normal_range_ = reference_rows(self, train)
         self._set_threshold(calibration, train)
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self

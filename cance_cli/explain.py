@@ -35,9 +35,22 @@ EXPLAIN_BATCH = 65_536  # scored rows (explained rows x (1 + columns)) per call:
 NORMAL_RANGE = (5.0, 95.0)  # percentiles of the training rows shown as a number's normal range
 
 
-def reference_rows(x: np.ndarray, encoding) -> tuple[np.ndarray, np.ndarray]:
-    """(typical row, (2, D) normal range) of the encoded training rows ``x``."""
-    return typical_row(x, encoding), np.percentile(np.asarray(x, dtype=np.float64), NORMAL_RANGE, axis=0)
+REFERENCE_IMAGES = 10_000  # training images the typical image is the median of (seeded sample)
+
+
+def reference_rows(est, train) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(typical row, (2, D) normal range) of the training rows ``train`` as the fitted ``est`` reads them:
+    encoded table rows, or images flattened in [0, 1]; (None, None) for precomputed features."""
+    from cance_cli.data.dataset import as_storage
+
+    if est.feature_map == "precomputed":
+        return None, None
+    x, scale, kind = as_storage(train)
+    if kind == "image":
+        rows = np.random.default_rng(est.seed).permutation(len(x))[:REFERENCE_IMAGES]
+        x = np.asarray(x[np.sort(rows)], dtype=np.float32).reshape(len(rows), -1) * np.float32(scale)
+        return np.median(x, axis=0).astype(np.float64), np.percentile(x, NORMAL_RANGE, axis=0).astype(np.float64)
+    return typical_row(x, est.encoding_), np.percentile(np.asarray(x, dtype=np.float64), NORMAL_RANGE, axis=0)
 
 
 def typical_row(x: np.ndarray, encoding) -> np.ndarray:

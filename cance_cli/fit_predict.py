@@ -89,7 +89,7 @@ def _check_plot(plot, data, model) -> None:
 def predict_table(data, model, out, *, threshold: float | None = None, read: dict[str, Any] | None = None,
                   device: str = "cpu", progress=None, by_position: bool = False,
                   keep: list[str] | None = None, plot=None, explain: int = 0,
-                  explain_all: bool = False) -> dict[str, Any]:
+                  explain_all: bool = False, explain_maps=None) -> dict[str, Any]:
     """Score every row of ``data`` with the model folder ``model``; write ``out``.
 
     Columns: ``id``, ``label`` and ``is_anomaly`` when the data has labels,
@@ -100,7 +100,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     (without the provenance a Parquet table carries). ``progress(n_batches)`` returns a context manager
     yielding a per-batch callback. ``plot``: a PNG histogram of the scores with the threshold. ``explain``:
     the ``k`` input columns most responsible for each flagged row's score (every row's with ``explain_all``),
-    as ``why_i``, ``why_i_share``, ``why_i_value``, ``why_i_typical`` (:mod:`cance_cli.explain`).
+    as ``why_i``, ``why_i_share``, ``why_i_value``, ``why_i_typical`` (:mod:`cance_cli.explain`);
+    ``explain_maps``: a folder for anomaly-map overlays of each flagged image (every image's with
+    ``explain_all``), named in a ``map_file`` column (:mod:`cance_cli.explain_images`).
     """
     import pyarrow as pa
 
@@ -123,6 +125,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
         from cance_cli.explain import require_explainable
 
         require_explainable(est)
+    if explain_maps is not None:
+        _check_map_folder(explain_maps, est, model)
     manifest = est.manifest_
     ds, carved = read_for_model(data, est, model, read, by_position)
     report = ds.encoding_report
@@ -149,6 +153,8 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
         explain = min(explain, len(column_groups(est)[0]))
         fields += explanation_fields(est, explain)
         given = given_rows(data, column_groups(est)[0]) if named_table(data) and not carved else None
+    if explain_maps is not None:
+        fields.append(pa.field("map_file", pa.string()))
     kept = None
     if keep:
         table = _kept_columns(data, keep, [f.name for f in fields])
@@ -181,6 +187,13 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
                 chosen = np.ones(len(part), dtype=bool) if explain_all else scores > cut
                 cols.update(explanation_arrays(est, part.x.reshape(len(part), -1), explain, chosen,
                                                None if given is None else given.slice(start, len(part))))
+            if explain_maps is not None:
+                from cance_cli.explain_images import draw_maps
+
+                chosen = np.ones(len(part), dtype=bool) if explain_all else scores > cut
+                cols["map_file"] = pa.array(draw_maps(est, part, chosen, cols["id"].to_pylist(),
+                                                      np.arange(start, start + len(part)), explain_maps),
+                                            pa.string())
             if kept is not None:
                 cols.update({c: values.slice(start, len(part)) for c, values in kept.items()})
             flagged += int(cols["is_flagged"].sum())
@@ -208,6 +221,23 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
                 "categories never seen in training (encoded as (other) or the rarest training level): %s.",
                 ", ".join(f"{c}: {k} cells" for c, k in report.unseen.items()))
     return doc
+
+
+def _check_map_folder(folder, est, model) -> None:
+    """An --explain-maps folder: for an image model, outside the model folder; created now if missing."""
+    if est.settings_.get("kind") != "image":
+        raise ArtifactError(f"{model} was fitted on a table: --explain-maps draws maps of image models; explain a "
+                            "table's rows with --explain K.")
+    if getattr(est, "typical_", None) is None:
+        raise ArtifactError(f"{model} was written before cance kept the typical image that maps need; fit it "
+                            "again with this version.")
+    refuse_output_inside_model(folder, model, "--explain-maps")
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ArtifactError(f"--explain-maps {folder} is a file; give a folder for the PNG overlays.")
+    if not folder.parent.is_dir():
+        raise ArtifactError(f"--explain-maps {folder}: its parent folder does not exist; create it first.")
+    folder.mkdir(exist_ok=True)
 
 
 def _kept_columns(data, keep: list[str], written: list[str]):

@@ -46,8 +46,10 @@ def predict(
     plot: Path = typer.Option(None, help="Write a histogram of the scores with the threshold (PNG; --engine local)."),
     explain: int = typer.Option(0, "--explain", help="Add why_1..why_K: the K input columns most responsible for "
                                 "each flagged row's score, with their share, value and typical value."),
-    explain_all: bool = typer.Option(False, "--explain-all", help="With --explain: explain every row, not only "
-                                     "the flagged ones (one scoring per column per row)."),
+    explain_all: bool = typer.Option(False, "--explain-all", help="With --explain or --explain-maps: explain "
+                                     "every row, not only the flagged ones (one scoring per column per row)."),
+    explain_maps: Path = typer.Option(None, "--explain-maps", help="Image models: write an anomaly-map overlay "
+                                      "(PNG) of each flagged image into this folder."),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -68,9 +70,9 @@ def predict(
     if engine == "ray":
         from cance_cli import validate
 
-        if keep or id_col or plot or explain:
-            raise ConfigError("--keep, --id-col, --plot and --explain are options of --engine local (Ray writes id, "
-                              "labels and scores); drop them or use --engine local.")
+        if keep or id_col or plot or explain or explain_maps:
+            raise ConfigError("--keep, --id-col, --plot and --explain(-maps) are options of --engine local (Ray "
+                              "writes id, labels and scores); drop them or use --engine local.")
         from cance_cli.fit_predict import predict_with_ray
 
         if workers is not None:
@@ -81,13 +83,13 @@ def predict(
         from cance_cli import validate
 
         validate.at_least("--explain", explain, 0)
-        if explain_all and not explain:
+        if explain_all and not explain and explain_maps is None:
             raise ConfigError("--explain-all widens --explain; give --explain K too (e.g. --explain 3).")
         read = read_options(split, test_fraction, split_seed, label_col, no_label, id_col=id_col)
         kept = [c.strip() for c in keep.split(",") if c.strip()] if keep else None
         doc = predict_table(data, model, out, threshold=threshold, read=read, device=device, progress=bar,
                             by_position=by_position, keep=kept, plot=plot, explain=explain,
-                            explain_all=explain_all)
+                            explain_all=explain_all, explain_maps=explain_maps)
     if json_out:
         print_json(doc)
     else:
