@@ -98,7 +98,7 @@ def z_baseline(x: np.ndarray, mean: np.ndarray, std: np.ndarray, groups: list[np
 
 def one_table(name: str, train, normal, test, y_test, seed: int, n_rows: int) -> dict:
     from cance_cli.estimator import CANCE
-    from cance_cli.explain import column_groups, score_drops, top_columns
+    from cance_cli.explain import column_groups, score_drops, top_columns, top_reasons
 
     start = time.perf_counter()
     est = CANCE(seed=seed, verbose=False, threshold_folds=0).fit(train)
@@ -119,8 +119,7 @@ def one_table(name: str, train, normal, test, y_test, seed: int, n_rows: int) ->
     start = time.perf_counter()
     for label, cols, k in (("one", one, 1), ("two", two, 3)):
         x = shifted(est, rows, cols, rng, std)
-        _, drops, _ = score_drops(est, x)
-        model_top = top_columns(drops, k)
+        model_top = top_reasons(est, x, k)[1]
         base_top = z_baseline(x, mean, std, groups, k)
         hit = [set(c) <= set(t) for c, t in zip(cols.tolist(), model_top.tolist())]
         base = [set(c) <= set(t) for c, t in zip(cols.tolist(), base_top.tolist())]
@@ -151,15 +150,15 @@ def main() -> None:
     parser.add_argument("--tables", default="", help="comma-separated names (default: every eligible table)")
     parser.add_argument("--out", type=Path, default=Path("docs/results/explain/faithfulness.jsonl"))
     parser.add_argument("--symmetric", action="store_true", help="an experiment: explain.SYMMETRIC")
+    parser.add_argument("--no-greedy", action="store_true", help="an experiment: explain.GREEDY off")
     parser.add_argument("--report", action="store_true", help="print the table of --out and stop")
     args = parser.parse_args()
     if args.report:
         return report(args.out)
     torch.set_num_threads(1)
-    if args.symmetric:
-        from cance_cli import explain
+    from cance_cli import explain
 
-        explain.SYMMETRIC = True
+    explain.SYMMETRIC, explain.GREEDY = args.symmetric, not args.no_greedy
     from categorical_novelty import TABLES
 
     from cance_cli.bench.novelty import dataset_name, read_xy, table_files
@@ -174,7 +173,7 @@ def main() -> None:
             continue
         parts = numeric_table(path, args.seed) if path is not None else categorical_table(name, args.seed)
         row = one_table(name, *parts, seed=args.seed, n_rows=args.rows)
-        row.update(symmetric=args.symmetric, date=str(date.today()), machine=platform.node(),
+        row.update(symmetric=args.symmetric, greedy=not args.no_greedy, date=str(date.today()), machine=platform.node(),
                    kind="categorical" if path is None else "numeric")
         print(json.dumps(row), flush=True)
         with args.out.open("a") as fh:
