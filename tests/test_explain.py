@@ -40,6 +40,14 @@ def test_a_shifted_column_is_named_first_with_most_of_the_excess(mixed_model):
     np.testing.assert_allclose(why["score"], mixed_model.score_samples(rows))
 
 
+def test_two_shifted_columns_are_both_named(mixed_model):
+    rows = _frame(4, seed=5)
+    rows.loc[:, "amount"] = 50 + 40 * 10  # very far: it dominates the score, and restoring load alone barely
+    rows.loc[:, "load"] = -4.0  # moves it; found once amount is put back (measured: 1 of 4 rows without that)
+    why = mixed_model.explain(rows, k=2)
+    assert all({a, b} == {"amount", "load"} for a, b in zip(why["why_1"], why["why_2"]))
+
+
 def test_shares_are_fractions_that_sum_to_at_most_one(mixed_model):
     why = mixed_model.explain(_frame(50, seed=2), k=5)
     shares = why[[f"why_{i}_share" for i in range(1, 6)]].to_numpy()
