@@ -119,7 +119,7 @@ def one_table(name: str, train, normal, test, y_test, seed: int, n_rows: int) ->
     start = time.perf_counter()
     for label, cols, k in (("one", one, 1), ("two", two, 3)):
         x = shifted(est, rows, cols, rng, std)
-        model_top = top_reasons(est, x, k)[1]
+        model_top = top_reasons(est, x, k)[1]  # (scores, columns, shares, per view)
         base_top = z_baseline(x, mean, std, groups, k)
         hit = [set(c) <= set(t) for c, t in zip(cols.tolist(), model_top.tolist())]
         base = [set(c) <= set(t) for c, t in zip(cols.tolist(), base_top.tolist())]

@@ -205,8 +205,9 @@ def shares(drops: np.ndarray, excess: np.ndarray) -> np.ndarray:
 GREEDY = True  # each next reason with the reasons before it already put back (see top_reasons)
 
 
-def top_reasons(est, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(score (N,), the k most responsible columns (N, k), their shares (N, k)) of the encoded rows ``x``.
+def top_reasons(est, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(score (N,), the k most responsible columns (N, k), their shares (N, k), and per view of a model of
+    several views the column whose return lowers that view's own score most (N,)) of the encoded rows ``x``.
 
     With :data:`GREEDY` (the default) the reasons are found one after the other: the i-th is the column whose
     return to typical lowers the score most once the reasons before it are already typical, and its share is
@@ -214,11 +215,12 @@ def top_reasons(est, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.
     shifted columns are both found even where the model's score is dominated by one of them. Without it,
     every column's drop is measured once from the row itself (k times cheaper)."""
     x = np.asarray(x, dtype=np.float32)
-    scores, drops, _ = score_drops(est, x)
+    scores, drops, view_drops = score_drops(est, x)
+    per_view = {v: np.argmax(d, axis=1) for v, d in view_drops.items()}
     excess = scores - typical_score(est)
     if not GREEDY or k == 1:
         top = top_columns(drops, k)
-        return scores, top, shares(drops, excess)[np.arange(len(x))[:, None], top]
+        return scores, top, shares(drops, excess)[np.arange(len(x))[:, None], top], per_view
     typical = require_explainable(est)
     _, groups = column_groups(est)
     top, path = np.zeros((len(x), k), dtype=np.int64), np.zeros((len(x), k))
@@ -231,7 +233,7 @@ def top_reasons(est, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.
         path[:, i] = drops[rows, top[:, i]]
         for j in np.unique(top[:, i]):
             current[np.ix_(top[:, i] == j, groups[j])] = typical[groups[j]]
-    return scores, top, shares(path, excess)
+    return scores, top, shares(path, excess), per_view
 
 
 def top_columns(drops: np.ndarray, k: int) -> np.ndarray:
@@ -312,12 +314,14 @@ def explanation_columns(est, x: np.ndarray, k: int, raw=None) -> dict[str, Any]:
     i = 1..k, plus ``score`` and, with a composite view, ``why_part``. Lists and arrays, one entry per row."""
     names, _ = column_groups(est)
     k = max(1, min(int(k), len(names)))
-    scores, top, share = top_reasons(est, x, k)
+    scores, top, share, per_view = top_reasons(est, x, k)
     typical = typical_values(est)
     out: dict[str, Any] = {"score": scores}
     parts = composite_parts(est, x) if len(x) else None
     if parts is not None:
         out["why_part"] = [PARTS[i] for i in np.argmax(parts, axis=1)]
+    for view, column in per_view.items():
+        out[f"why_{view}"] = [names[j] for j in column]
     for i in range(k):
         column = top[:, i]
         values = np.empty(len(x), dtype=object)
@@ -351,7 +355,9 @@ def explanation_fields(est, k: int) -> list:
 
     part = [pa.field("why_part", pa.string())] if "composite" in est.views_ and est.features == "composite" \
         and est.feature_map != "precomputed" else []
-    return part + [pa.field(n, pa.float64() if n.endswith("_share") else pa.string()) for n in explanation_names(k)]
+    views = [pa.field(f"why_{v}", pa.string()) for v in est.views_] if len(est.views_) > 1 else []
+    reasons = [pa.field(n, pa.float64() if n.endswith("_share") else pa.string()) for n in explanation_names(k)]
+    return part + views + reasons
 
 
 def explanation_arrays(est, x: np.ndarray, k: int, explained: np.ndarray, raw=None) -> dict[str, Any]:
@@ -383,8 +389,9 @@ class Explaining:
         ``why_i`` (the input column most responsible, first), ``why_i_share`` (its share of the row's score
         above the typical normal score; a row's shares sum to at most 1), ``why_i_value`` (the row's value)
         and ``why_i_typical`` (the typical normal value); for a model with the composite view, ``why_part``:
-        which of the composite feature's parts (latent, reconstruction, cosine) drove that view's score most.
-        Every row of ``X`` is explained."""
+        which of the composite feature's parts (latent, reconstruction, cosine) drove that view's score most;
+        for a model of several views, ``why_<view>``: the column that view's own score blames most. Every row
+        of ``X`` is explained."""
         import pandas as pd
         from sklearn.utils.validation import check_is_fitted
 

@@ -81,6 +81,7 @@ def test_arrays_and_several_views_are_explained(tmp_path):
     why = est.explain(rows, k=3)
     assert why.loc[0, "why_1"] == "x7"
     assert set(why["why_part"]) <= {"latent", "reconstruction", "cosine"}  # the paper's three parts
+    assert {f"why_{v}" for v in est.views_} <= set(why.columns) and why.loc[0, "why_input"] == "x7"
     est.save(tmp_path / "m")
     again = CANCE.load(tmp_path / "m").explain(rows, k=3)
     pd.testing.assert_frame_equal(why, again)
