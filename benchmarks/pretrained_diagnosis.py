@@ -3,8 +3,8 @@
     python benchmarks/pretrained_diagnosis.py TRAIN.parquet TEST.parquet --normal cat [--seed 0] \
         [--out docs/results/cifar10/diagnosis.jsonl]
 
-TRAIN: `cance embed` of the training images (rows of the normal class are used); TEST: of the whole test split (label column =
-class). Every variant scores the whole test split, the other classes anomalous:
+TRAIN: `cance embed` of the training images (rows of the normal class are used); TEST: of the whole test
+split (label column = class). Every variant scores the whole test split, the other classes anomalous:
 
 - ``cance fit --pca auto`` defaults (the user's path: PCA keeping 90 % of the variance, clipped to 64,
   composite [z, e, d], NCE density); the same with ``pca`` 8 / 16 / 32 components; its Gaussian;
