@@ -30,6 +30,14 @@ def test_help_lists_subcommands_and_each_has_help():
     assert cli("--version").output.startswith("cance ")
 
 
+def test_help_keeps_brackets_and_shows_switches_plainly():
+    """Rich markup never swallows a help text's [z, e, d]; an on/off switch reads --json, not --json <bool>."""
+    for name in ("fit", "fit-nce", "predict", "explain", "embed", "score", "evaluate", "demo", "bench"):
+        text = cli(name, "--help").output
+        assert "<bool>" not in text and "()" not in text, name
+    assert "[z, e, d]" in cli("fit", "--help").output
+
+
 def test_train_ae_json_summary(trained):
     _, ae, summary = trained
     assert ae.exists()

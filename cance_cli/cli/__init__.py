@@ -41,6 +41,7 @@ class OneLineErrors(TyperGroup):
     one "Error: ..." line with exit code 2, like every other input error."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        _plain_switches(self)
         args = list(sys.argv[1:] if args is None else args)
         INVOCATION[:] = args
         CONFIG_FILE.clear()
@@ -69,6 +70,23 @@ class OneLineErrors(TyperGroup):
             typer.echo("Interrupted; no output was written (older outputs are unchanged).", err=True)
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _plain_switches(group) -> None:
+    """Show an on/off switch as ``--json``, not ``--json <bool>`` (Typer's rich help gives flags a metavar)."""
+    def plain_help(get_help_option):
+        def wrapped(ctx):
+            option = get_help_option(ctx)
+            if option is not None and option.metavar is None:
+                option.metavar = ""
+            return option
+        return wrapped
+
+    for command in [group, *group.commands.values()]:
+        for param in command.params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        command.get_help_option = plain_help(command.get_help_option)
 
 
 app = typer.Typer(

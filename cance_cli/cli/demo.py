@@ -13,11 +13,11 @@ DEMO_NCE = {"ratio": 10.0, "epochs": 60, "batch_size": 64, "device": "cpu"}
 
 
 METHOD_LINES = (
-    "Error:  the autoencoder's reconstruction error alone (the usual baseline).",
-    "Gauss:  a Gaussian fitted to the composite features [z, recon_error, cos_dissim].",
-    "LatNCE: the NCE density on the latent z alone.",
-    "CNCE:   the NCE density on the composite features.",
-    "CANCE:  CNCE plus augmentation, so unusually small errors never look anomalous (the method).",
+    "Error  = the autoencoder's reconstruction error alone (the usual baseline)",
+    "Gauss  = a Gaussian fitted to the composite features [z, recon_error, cos_dissim]",
+    "LatNCE = the NCE density on the latent z alone",
+    "CNCE   = the NCE density on the composite features",
+    "CANCE  = CNCE plus augmentation, so unusually small errors never look anomalous (the method)",
 )
 
 

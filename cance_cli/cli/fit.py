@@ -57,7 +57,7 @@ def fit(
     nce_epochs: int = typer.Option(None, help="NCE epochs. " + AUTO),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
     views: str = typer.Option("auto", help="What scores a row: auto, or a '+'-joined choice of composite (the "
-                                           "paper's density of [z, e, d]), input (density of the table itself), "
+                                           "paper's density of \\[z, e, d]), input (density of the table itself), "
                                            "knn (distance to the k-th nearest training row). " + AUTO),
     knn: int = typer.Option(5, help="k of the knn view."),
     contamination: float = typer.Option(0.1, help="Threshold: flag this share of new normal rows (estimated from "

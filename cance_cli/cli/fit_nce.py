@@ -14,7 +14,7 @@ def fit_nce(
     table: Path = typer.Argument(..., help="Feature table from `cance features` (normal rows: is_anomaly == 0)."),
     out: Path = typer.Option(Path("nce.safetensors"), "--out", "-o", help="Checkpoint to write."),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio nu."),
-    features: str = typer.Option("composite", help="composite ([z, recon_error, cos_dissim]) or latent (z only)."),
+    features: str = typer.Option("composite", help="composite (\\[z, recon_error, cos_dissim]) or latent (z only)."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Augment reconstruction features."),
     fixed_noise: bool = typer.Option(False, "--fixed-noise", help="Keep the noise at the fitted Gaussian."),
     epochs: int = typer.Option(None, help="Training epochs; the best-validation epoch is kept (default: about "
