@@ -182,8 +182,8 @@ def require_explainable(est) -> np.ndarray:
     """The model's typical encoded row, or a DataError saying why this model cannot be explained."""
     typical = getattr(est, "typical_", None)
     if est.settings_.get("kind") != "table":
-        raise DataError("explanations are per column of a table; this model was fitted on images or embeddings "
-                        "of images, whose anomaly maps are not built yet.")
+        raise DataError("explanations by column are for models fitted on tables; for an image model draw anomaly "
+                        "maps with --explain-maps DIR (CANCE.explain_maps).")
     if typical is None:
         raise DataError("this model was written before cance kept the typical normal row that explanations "
                         "need; fit it again with this version.")
@@ -411,3 +411,11 @@ class Explaining:
         for name, values in cols.items():
             frame[name] = values
         return frame
+
+    def explain_maps(self, X) -> dict[str, np.ndarray | None]:
+        """Per-pixel anomaly maps ``(N, H, W)`` of images ``X`` (``(N, [C,] H, W)`` in [0, 1], or a Dataset):
+        ``occlusion`` (the score lost when each patch is put back to the typical image) and, on the
+        autoencoder path, ``reconstruction`` (squared error per pixel); see :mod:`cance_cli.explain_images`."""
+        from cance_cli.explain_images import as_images, image_maps
+
+        return image_maps(self, as_images(self, X))

@@ -27,15 +27,21 @@ def patch_size(height: int, width: int) -> int:
     return max(2, min(height, width) // 7)
 
 
+def require_image_model(est) -> None:
+    """A DataError unless ``est`` is an image model that keeps the typical image maps compare with."""
+    if est.settings_.get("kind") != "image":
+        raise DataError("anomaly maps are drawn for models fitted on images; explain a table model's rows with "
+                        "--explain K (or CANCE.explain) instead.")
+    if getattr(est, "typical_", None) is None:
+        raise DataError("this model was written before cance kept the typical image that maps need; fit it again "
+                        "with this version.")
+
+
 def as_images(est, X) -> np.ndarray:
     """``X`` as float32 images ``(N, C, H, W)`` in [0, 1], checked against the model's input shape."""
     from cance_cli.data.dataset import as_storage
 
-    if est.settings_.get("kind") != "image" or getattr(est, "typical_", None) is None:
-        raise DataError("anomaly maps are drawn for models fitted on images; explain a table model's rows "
-                        "with --explain K instead." if est.settings_.get("kind") != "image" else
-                        "this model was written before cance kept the typical image that maps need; fit it "
-                        "again with this version.")
+    require_image_model(est)
     stored, scale, _ = as_storage(X)
     images = np.asarray(stored, dtype=np.float32) * np.float32(scale)
     if int(np.prod(images.shape[1:])) != len(est.typical_):
@@ -106,16 +112,25 @@ def write_overlays(images: np.ndarray, maps: dict[str, np.ndarray | None], names
     drawn = [m for m in maps.values() if m is not None]
     written = []
     for i, name in enumerate(names):
-        panels = [overlay(images[i], None)] + [overlay(images[i], m[i]) for m in drawn]
-        gap = np.ones((panels[0].shape[0], 2, 3))
-        picture = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
-        zoom = max(1, -(-112 // picture.shape[0]))
-        picture = np.kron(picture, np.ones((zoom, zoom, 1)))
         path = folder / f"{name}.png"
         with atomic_path(path) as tmp:
-            plt.imsave(tmp, picture.clip(0, 1), format="png")
+            plt.imsave(tmp, panel(images[i], [m[i] for m in drawn]), format="png")
         written.append(path)
     return written
+
+
+def panel(image: np.ndarray, heats: list[np.ndarray]) -> np.ndarray:
+    """(H', W', 3): the image, then each map laid over it, side by side, enlarged to >= 112 pixels high."""
+    panels = [overlay(image, None)] + [overlay(image, h) for h in heats]
+    gap = np.ones((panels[0].shape[0], 2, 3))
+    picture = np.concatenate([p for part in panels for p in (part, gap)][:-1], axis=1)
+    zoom = max(1, -(-112 // picture.shape[0]))
+    return np.kron(picture, np.ones((zoom, zoom, 1))).clip(0, 1)
+
+
+def image_maps(est, images: np.ndarray) -> dict[str, np.ndarray | None]:
+    """The maps of float images in [0, 1]: occlusion (every model) and reconstruction (autoencoder path)."""
+    return {"occlusion": occlusion_maps(est, images), "reconstruction": reconstruction_maps(est, images)}
 
 
 def map_file_names(ids: list, positions: np.ndarray) -> list[str]:
@@ -139,7 +154,7 @@ def draw_maps(est, part, chosen: np.ndarray, ids: list, positions: np.ndarray, f
     if not len(rows):
         return out
     images = as_images(est, part.subset(rows))
-    maps = {"occlusion": occlusion_maps(est, images), "reconstruction": reconstruction_maps(est, images)}
+    maps = image_maps(est, images)
     names = map_file_names([ids[i] for i in rows], positions[rows])
     for i, path in zip(rows, write_overlays(images, maps, names, folder)):
         out[i] = path.name

@@ -19,10 +19,12 @@ import numpy as np
 from cance_cli.errors import ArtifactError
 from cance_cli.estimator import CANCE
 from cance_cli.explain import column_groups, explanation_columns, normal_ranges, require_explainable
+from cance_cli.explain_images import as_images, image_maps, panel, require_image_model
 from cance_cli.features import id_array, named_table
 from cance_cli.io.paths import atomic_path, check_output
 from cance_cli.model import refuse_output_inside_model
 from cance_cli.model_input import PREDICT_BATCH, given_rows, read_for_model
+from cance_cli.plots import pyplot
 from cance_cli.views.fusion import combine
 
 REPORT_COLUMNS = 8  # columns named per row (the bars and the table)
@@ -41,12 +43,16 @@ def write_report(data, model, out, *, top: int = 20, read: dict[str, Any] | None
     if Path(out).suffix.lower() not in (".html", ".htm"):
         raise ArtifactError(f"--out {out} must name an .html file; name it {Path(out).with_suffix('.html').name}.")
     est = CANCE.load(model, device=device)
-    require_explainable(est)
+    images = est.settings_.get("kind") == "image"
+    if images:
+        require_image_model(est)
+    else:
+        require_explainable(est)
     ds, carved = read_for_model(data, est, model, read)
     x = ds.x.reshape(len(ds), -1)
     starts = range(0, len(ds), PREDICT_BATCH)
-    names = column_groups(est)[0]
-    given = given_rows(data, names) if named_table(data) and not carved else None
+    names = [] if images else column_groups(est)[0]
+    given = given_rows(data, names) if named_table(data) and not carved and not images else None
     k = min(REPORT_COLUMNS, len(names))
     with (progress(len(starts) + 1) if progress else contextlib.nullcontext()) as advance:
         scores = []
@@ -57,12 +63,15 @@ def write_report(data, model, out, *, top: int = 20, read: dict[str, Any] | None
                 advance()
         scores = np.concatenate(scores)
         rows = np.argsort(-scores, kind="stable")[:top]
-        why = explanation_columns(est, x[rows], k, None if given is None else given.take(rows))
+        ids = id_array(ds, ds.ids[rows]).to_pylist()
+        if images:
+            sections = _image_sections(est, ds.subset(rows), ids, scores[rows])
+        else:
+            why = explanation_columns(est, x[rows], k, None if given is None else given.take(rows))
+            ranges = dict(zip(names, normal_ranges(est)))
+            sections = [_row_section(i, ids[i], why, k, est.threshold_, ranges) for i in range(len(rows))]
         if advance:
             advance()
-    ranges = dict(zip(names, normal_ranges(est)))
-    ids = id_array(ds, ds.ids[rows]).to_pylist()
-    sections = [_row_section(i, ids[i], why, k, est.threshold_, ranges) for i in range(len(rows))]
     flagged = int((scores > est.threshold_).sum())
     page = _page(str(data), str(model), len(ds), flagged, est.threshold_, sections)
     with atomic_path(out) as tmp:
@@ -87,10 +96,26 @@ def _row_section(i: int, row_id, why: dict[str, Any], k: int, threshold: float, 
             f"<th>training range (5-95 %) or levels</th></tr>{cells}</table></section>")
 
 
+def _image_sections(est, rows, ids: list, scores: np.ndarray) -> list[str]:
+    """One section per image: the image, its occlusion map and (autoencoder path) reconstruction map."""
+    images = as_images(est, rows)
+    maps = image_maps(est, images)
+    drawn = [name for name, m in maps.items() if m is not None]
+    out = []
+    for i, row_id in enumerate(ids):
+        picture = panel(images[i], [maps[name][i] for name in drawn])
+        buffer = io.BytesIO()
+        pyplot().imsave(buffer, picture, format="png")
+        flag = "flagged" if scores[i] > est.threshold_ else "not flagged"
+        out.append(f"<section><h2>#{i + 1}: {html.escape(str(row_id))}, score {scores[i]:.4g} ({flag})</h2>"
+                   f"<img alt='maps of {html.escape(str(row_id))}' src='data:image/png;base64,"
+                   f"{base64.b64encode(buffer.getvalue()).decode('ascii')}'><p>the image, then "
+                   f"{' and '.join(drawn)} (red = more anomalous)</p></section>")
+    return out
+
+
 def _bars(named: list[tuple[str, float, str, str]]) -> str:
     """A horizontal bar chart of the columns' shares, as base64 PNG."""
-    from cance_cli.plots import pyplot
-
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 0.35 * len(named) + 0.9))
     labels = [f"{c} = {value[:24]}" for c, _, value, _ in named][::-1]

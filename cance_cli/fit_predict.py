@@ -225,12 +225,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 
 def _check_map_folder(folder, est, model) -> None:
     """An --explain-maps folder: for an image model, outside the model folder; created now if missing."""
-    if est.settings_.get("kind") != "image":
-        raise ArtifactError(f"{model} was fitted on a table: --explain-maps draws maps of image models; explain a "
-                            "table's rows with --explain K.")
-    if getattr(est, "typical_", None) is None:
-        raise ArtifactError(f"{model} was written before cance kept the typical image that maps need; fit it "
-                            "again with this version.")
+    from cance_cli.explain_images import require_image_model
+
+    require_image_model(est)
     refuse_output_inside_model(folder, model, "--explain-maps")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():

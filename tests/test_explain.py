@@ -170,3 +170,51 @@ def test_a_model_without_its_typical_row_says_to_refit(fitted, tmp_path):
     (old / "manifest.json").write_text(json.dumps(doc))
     result = cli("predict", fitted / "new.csv", "--model", old, "--out", tmp_path / "s.parquet")
     assert result.exit_code == 2 and "typical row" in one_error_line(result)
+
+
+# ---------------------------------------------------------------------- images
+
+
+@pytest.fixture(scope="module")
+def digits_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("maps")
+    result = cli("fit", "builtin:digits", "--normal", "0", "--out", folder / "m", "--epochs", "2", "--nce-epochs", "2",
+                 "--threshold-folds", "0", "-q")
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_image_maps_point_at_a_pasted_patch(digits_model):
+    from cance_cli.data import load_data
+
+    est = CANCE.load(digits_model / "m")
+    images = load_data("builtin:digits", "test")
+    x = images.x[images.y == 0][:6].astype(np.float32) * images.pixel_scale
+    x[:, :, 0:2, 0:2] = 1.0  # a white corner: never ink in a 0
+    maps = est.explain_maps(x)
+    assert maps["occlusion"].shape == maps["reconstruction"].shape == (6, 8, 8)
+    corner = maps["reconstruction"][:, 0:2, 0:2].mean()
+    assert corner > maps["reconstruction"][:, 3:5, 3:5].mean()  # the reconstruction misses the pasted corner
+    with pytest.raises(Exception, match="explain-maps"):
+        CANCE.load(digits_model / "m").explain(x)
+
+
+def test_explain_maps_writes_an_overlay_per_flagged_image_and_the_report_shows_them(digits_model):
+    out, maps = digits_model / "s.parquet", digits_model / "maps"
+    result = cli("predict", "builtin:digits", "--model", digits_model / "m", "--out", out, "--explain-maps", maps,
+                 "-q")
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out).to_pandas()
+    drawn = table["map_file"].dropna()
+    assert len(drawn) == int(table["is_flagged"].sum()) > 0
+    assert sorted(p.name for p in maps.iterdir()) == sorted(drawn)
+    report = digits_model / "r.html"
+    assert cli("explain", "builtin:digits", "--model", digits_model / "m", "--top", "2", "--out", report).exit_code == 0
+    assert report.read_text().count("data:image/png;base64,") == 2
+
+
+def test_explain_maps_on_a_table_model_is_refused(fitted):
+    result = cli("predict", fitted / "new.csv", "--model", fitted / "m", "--out", fitted / "t.parquet",
+                 "--explain-maps", fitted / "maps")
+    assert result.exit_code == 2 and "--explain K" in one_error_line(result)
+    assert not (fitted / "maps").exists() and not (fitted / "t.parquet").exists()
