@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Your own table in two commands: fit on normal rows, score new rows.
+# Your own table in two commands: fit on normal rows, score new rows; then why rows were flagged.
 # Data: scikit-learn's bundled breast-cancer table (569 rows x 30 columns),
 # benign tumours as "normal", malignant ones as the anomalies to find.
 #
@@ -35,6 +35,11 @@ PY
 $CANCE fit "$WORK/train.csv" --label-col diagnosis --normal 1 --seed 0 --out "$WORK/model"
 # 2. Score: id, label, is_anomaly, score (higher = more anomalous), is_flagged.
 $CANCE predict "$WORK/new.csv" --model "$WORK/model" --out "$WORK/scores.parquet"
+
+# 3. Why: the three columns most responsible for each flagged row's score, with their share of it, the
+#    row's value and the typical benign value; and a readable report of the ten highest-scoring rows.
+$CANCE predict "$WORK/new.csv" --model "$WORK/model" --out "$WORK/explained.csv" --explain 3 -q
+$CANCE explain "$WORK/new.csv" --model "$WORK/model" --top 10 --out "$WORK/report.html"
 
 # How well the scores separate malignant from benign rows (the label was never a feature).
 echo "AUROC: $($CANCE evaluate "$WORK/scores.parquet" --auroc)"

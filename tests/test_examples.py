@@ -26,6 +26,8 @@ def test_two_commands_fits_a_csv_and_scores_new_rows(tmp_path):
     auroc = float(out.strip().splitlines()[-1].split()[-1])
     assert auroc > 0.8, out  # malignant tumours score higher than benign ones (0.97 measured)
     assert (tmp_path / "work" / "model" / "manifest.json").is_file()
+    assert "why_1" in (tmp_path / "work" / "explained.csv").read_text().splitlines()[0]
+    assert "<section>" in (tmp_path / "work" / "report.html").read_text()
 
 
 def test_stage_pipeline_writes_every_stage_and_compares_cance_with_error(tmp_path):
