@@ -11,7 +11,8 @@ split (label column = class). Every variant scores the whole test split, the oth
 - the PCA's reconstruction error alone (the composite's ``e``), and Mahalanobis distance in all components
   (a Gaussian on the whitened embedding, shrunk);
 - kNN (k = 1, 5) on standardised embeddings and on L2-normalised ones (cosine), the frozen-feature baseline
-  of the literature (DN2, PANDA's baseline).
+  of the literature (DN2, PANDA's baseline);
+- the neighbour view beside the density (``views="composite+knn"``, the PCA feature map).
 
 One JSON line per variant, appended.
 """
@@ -82,6 +83,7 @@ def main() -> None:
     variants = {
         "cance-fit-pca-auto": fitted(pca="auto"),
         "cance-fit-pca-8": fitted(pca="8"), "cance-fit-pca-16": fitted(pca="16"), "cance-fit-pca-32": fitted(pca="32"),
+        "cance-fit-pca-auto+knn": fitted(pca="auto", views="composite+knn"),
         "gauss-pca-auto": gauss, "pca-error-90": pca_error, "mahalanobis-shrunk": mahalanobis,
         "knn1-standardised": lambda: knn((x - mean) / std, (t - mean) / std, 1),
         "knn5-standardised": lambda: knn((x - mean) / std, (t - mean) / std, 5),

@@ -39,8 +39,9 @@ def test_given_views_are_parsed_in_canonical_order_and_checked():
         parse_views("composite+lof")
     with pytest.raises(ConfigError, match="need a table"):
         choose_views("input", "image", 784, "autoencoder")
-    with pytest.raises(ConfigError, match="feature map"):
-        choose_views("knn", "table", 300, "pca")
+    with pytest.raises(ConfigError, match="precomputed composite features"):
+        choose_views("knn", "table", 300, "precomputed")
+    assert choose_views("composite+knn", "table", 1280, "pca")[0] == ["composite", "knn"]  # embeddings + neighbours
 
 
 def test_input_map_drops_constant_and_duplicate_columns_and_round_trips(tmp_path):

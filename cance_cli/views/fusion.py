@@ -44,9 +44,9 @@ def choose_views(spec: str, kind: str, width: int, feature_map: str) -> tuple[li
     if given:
         if kind != "table" and set(given) != {"composite"}:
             raise ConfigError("The input and knn views need a table; images use --views composite.")
-        if feature_map != "autoencoder" and set(given) != {"composite"}:
-            raise ConfigError("The input and knn views go with the autoencoder feature map; use --views composite "
-                              f"with the {feature_map} feature map (--pca).")
+        if feature_map == "precomputed" and set(given) != {"composite"}:
+            raise ConfigError("The input and knn views read the table itself, which precomputed composite features "
+                              "are not; use --views composite.")
         return given, f"views {'+'.join(given)} (given)"
     if kind != "table" or feature_map != "autoencoder":
         return ["composite"], "views: composite (images, embeddings and precomputed features)"
