@@ -82,7 +82,7 @@ def main() -> None:
 
     variants = {
         "cance-fit-pca-auto": fitted(pca="auto"),
-        "cance-fit-pca-8": fitted(pca="8"), "cance-fit-pca-16": fitted(pca="16"), "cance-fit-pca-32": fitted(pca="32"),
+        "cance-fit-pca-8": fitted(pca=8), "cance-fit-pca-16": fitted(pca=16), "cance-fit-pca-32": fitted(pca=32),
         "cance-fit-pca-auto+knn": fitted(pca="auto", views="composite+knn"),
         "gauss-pca-auto": gauss, "pca-error-90": pca_error, "mahalanobis-shrunk": mahalanobis,
         "knn1-standardised": lambda: knn((x - mean) / std, (t - mean) / std, 1),
