@@ -224,7 +224,10 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 
 
 def _check_map_folder(folder, est, model) -> None:
-    """An --explain-maps folder: for an image model, outside the model folder; created now if missing."""
+    """An --explain-maps folder: for an image model, outside the model folder, holding nothing but overlays
+    (a user's own file of the same name is never overwritten); created now if missing."""
+    import re
+
     from cance_cli.explain_images import require_image_model
 
     require_image_model(est)
@@ -234,6 +237,11 @@ def _check_map_folder(folder, est, model) -> None:
         raise ArtifactError(f"--explain-maps {folder} is a file; give a folder for the PNG overlays.")
     if not folder.parent.is_dir():
         raise ArtifactError(f"--explain-maps {folder}: its parent folder does not exist; create it first.")
+    other = [p.name for p in folder.iterdir() if not re.fullmatch(r"\d{6}_[A-Za-z0-9_.-]*\.png", p.name)] \
+        if folder.is_dir() else []
+    if other:
+        raise ArtifactError(f"--explain-maps {folder} holds other files ({', '.join(sorted(other)[:3])}); give a new "
+                            "or empty folder, or one of earlier overlays only.")
     folder.mkdir(exist_ok=True)
 
 

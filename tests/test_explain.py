@@ -208,6 +208,9 @@ def test_explain_maps_writes_an_overlay_per_flagged_image_and_the_report_shows_t
     drawn = table["map_file"].dropna()
     assert len(drawn) == int(table["is_flagged"].sum()) > 0
     assert sorted(p.name for p in maps.iterdir()) == sorted(drawn)
+    (maps / "notes.txt").write_text("mine")  # a user's file: never overwritten, the folder refused
+    again = cli("predict", "builtin:digits", "--model", digits_model / "m", "--out", out, "--explain-maps", maps)
+    assert again.exit_code == 2 and "holds other files" in one_error_line(again)
     report = digits_model / "r.html"
     assert cli("explain", "builtin:digits", "--model", digits_model / "m", "--top", "2", "--out", report).exit_code == 0
     assert report.read_text().count("data:image/png;base64,") == 2
