@@ -226,14 +226,33 @@ def top_reasons(est, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.
     top, path = np.zeros((len(x), k), dtype=np.int64), np.zeros((len(x), k))
     current, rows = x.copy(), np.arange(len(x))
     for i in range(k):
-        if i:
-            _, drops, _ = score_drops(est, current)
+        if i:  # the row's score now is known (the last drop taken off), and the reasons found are not rescored
+            drops = _remaining_drops(est, current, scores - path[:, :i].sum(axis=1), top[:, :i], groups, typical)
         drops[rows[:, None], top[:, :i]] = -np.inf  # already put back
         top[:, i] = np.argmax(drops, axis=1)
         path[:, i] = drops[rows, top[:, i]]
         for j in np.unique(top[:, i]):
             current[np.ix_(top[:, i] == j, groups[j])] = typical[groups[j]]
     return scores, top, shares(path, excess), per_view
+
+
+def _remaining_drops(est, current: np.ndarray, base: np.ndarray, done: np.ndarray, groups, typical) -> np.ndarray:
+    """(N, columns): the drop from ``base`` (the rows' scores) of putting each column not in ``done`` back to
+    typical in the encoded rows ``current``; -inf for the columns in ``done``."""
+    from cance_cli.views.fusion import combine
+
+    n, m = len(current), len(groups)
+    todo = np.ones((n, m), dtype=bool)
+    todo[np.arange(n)[:, None], done] = False
+    row, col = np.nonzero(todo)
+    drops = np.full((n, m), -np.inf)
+    for start in range(0, len(row), EXPLAIN_BATCH):
+        r, c = row[start:start + EXPLAIN_BATCH], col[start:start + EXPLAIN_BATCH]
+        block = current[r]
+        for j in np.unique(c):
+            block[np.ix_(c == j, groups[j])] = typical[groups[j]]
+        drops[r, c] = base[r] - combine(est.view_scores(_encoded_rows(est, block)), est.calibration_)
+    return drops
 
 
 def top_columns(drops: np.ndarray, k: int) -> np.ndarray:
