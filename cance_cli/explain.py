@@ -387,17 +387,10 @@ def explanation_arrays(est, x: np.ndarray, k: int, explained: np.ndarray, raw=No
     k = max(1, min(int(k), len(column_groups(est)[0])))
     rows = np.flatnonzero(explained)
     done = explanation_columns(est, x[rows], k, None if raw is None else raw.take(rows)) if len(rows) else {}
-    out = {}
-    for f in explanation_fields(est, k):
-        if f.type == pa.float64():
-            values = np.zeros(len(x))
-            values[rows] = done.get(f.name, ())
-            out[f.name] = pa.array(values, f.type, mask=~np.asarray(explained, dtype=bool))
-        else:
-            values = np.full(len(x), None, dtype=object)
-            values[rows] = done.get(f.name, [])
-            out[f.name] = pa.array(values, f.type)
-    return out
+    unexplained = ~np.asarray(explained, dtype=bool)
+    # Each explained row's position among the explained ones, null elsewhere: one vectorised take per column.
+    where = pa.array(np.cumsum(~unexplained) - 1, pa.int64(), mask=unexplained)
+    return {f.name: pa.array(done.get(f.name, []), f.type).take(where) for f in explanation_fields(est, k)}
 
 
 class Explaining:

@@ -152,7 +152,9 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 
         explain = min(explain, len(column_groups(est)[0]))
         fields += explanation_fields(est, explain)
-        given = given_rows(data, column_groups(est)[0]) if named_table(data) and not carved else None
+        # The values shown as given: a raw table's cells (text, dates, empty cells); numbers read back from x.
+        raw_cells = est.encoding_ is not None and not est.encoding_.is_plain
+        given = given_rows(data, column_groups(est)[0]) if named_table(data) and not carved and raw_cells else None
     if explain_maps is not None:
         fields.append(pa.field("map_file", pa.string()))
     kept = None
