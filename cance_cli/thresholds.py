@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,16 @@ def crossfit_folds(setting: int | str, n_rows: int) -> int:
     return CROSSFIT_FOLDS if n_rows < CROSSFIT_LARGE else 2
 
 
+@contextmanager
+def _fold_warnings_silenced():
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
 def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray], Any]) -> np.ndarray | None:
     """Each row's score by a copy of ``estimator`` (same parameters, its own sizes) fitted on the other
     folds; ``take(X, rows)`` selects rows. The folds are drawn with the estimator's seed. None, with a
@@ -44,7 +55,8 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
             rest = np.setdiff1d(order, part)
             model = clone(estimator).set_params(threshold_folds=0, fpr=None, verbose=False)
             try:
-                scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
+                with _fold_warnings_silenced():  # the full fit already said them once; each fold would repeat them
+                    scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
             except DataError as exc:
                 log.warning("the threshold comes from the training rows' own scores (it flags more new normal "
                             "rows than it states): %d of %d rows are too few to cross-fit it (%s)", len(rest),

@@ -6,8 +6,10 @@
 #   bash examples/two_commands.sh [WORK_DIR]
 #
 # CANCE: the command to run (default `cance`; e.g. "python -m cance_cli").
+# FIT_OPTIONS: extra `cance fit` options (default none; the test suite passes shorter training).
 set -euo pipefail
 CANCE=${CANCE:-cance}
+FIT_OPTIONS=${FIT_OPTIONS:-}
 WORK=${1:-cance-example-two-commands}
 mkdir -p "$WORK"
 
@@ -32,7 +34,7 @@ PY
 
 # 1. Fit: `--label-col diagnosis` keeps the label out of the features, `--normal 1`
 #    trains on benign rows; the sizes are chosen from the table's shape and printed.
-$CANCE fit "$WORK/train.csv" --label-col diagnosis --normal 1 --seed 0 --out "$WORK/model"
+$CANCE fit "$WORK/train.csv" --label-col diagnosis --normal 1 --seed 0 --out "$WORK/model" $FIT_OPTIONS
 # 2. Score: id, label, is_anomaly, score (higher = more anomalous), is_flagged.
 $CANCE predict "$WORK/new.csv" --model "$WORK/model" --out "$WORK/scores.parquet"
 

@@ -393,6 +393,7 @@ def test_ood_splits_pit_the_test_images_against_each_set(tmp_path):
     np.testing.assert_array_equal(splits[2].test.batch(slice(60, 120)), load_data(other, "test").batch(slice(None)))
 
 
+@pytest.mark.slow  # the energy detectors train twice: about 17 s
 def test_cli_bench_ood_runs_the_energy_detectors_once_for_every_set(tmp_path):
     source = write_idx_images(tmp_path / "imgs", n_train=60, n_test=30)
     out = tmp_path / "out"

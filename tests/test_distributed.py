@@ -230,6 +230,7 @@ def test_ray_features_match_local_features_and_refuse_nan(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow  # two torchrun groups: about 25 s (the autoencoder/NCE torchrun test stays in CI)
 def test_torchrun_train_nae_writes_one_checkpoint_and_mpdr_refuses(table, tmp_path):
     from cance_cli.training.autoencoder import ConstrainedAutoencoder
 

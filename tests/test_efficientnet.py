@@ -51,6 +51,7 @@ def test_wrong_weights_and_options_are_one_sentence(tmp_path):
     assert "--image-size" in one_error_line(result)
 
 
+@pytest.mark.slow  # embeds 400 images at 224 px: about 21 s
 def test_the_installed_weights_are_pretrained_a_nearest_neighbour_probe(tmp_path):
     """1-NN (cosine, leave-one-out) on 400 Fashion-MNIST test images, 40 per class, at
     112 px: measured 0.74 with the ImageNet weights, 0.66 with random ones."""

@@ -224,6 +224,16 @@ def test_the_default_threshold_comes_from_out_of_fold_scores_and_flags_the_state
     assert few.threshold_info_["folds"] == 2 and few.threshold_info_["rows"] == 60
 
 
+def test_the_cross_fit_does_not_repeat_the_fits_warnings_once_per_fold(caplog):
+    from cance_cli import CANCE
+
+    x, _ = _blobs(n_normal=200, n_anom=0, width=6, seed=4)
+    with caplog.at_level("WARNING", logger="cance"):
+        CANCE(**{**SMALL, "threshold_folds": 3}).fit(x)
+    said = [r.getMessage() for r in caplog.records]
+    assert said and len(said) == len(set(said)), said  # the full fit's warnings, each once
+
+
 def test_model_folder_round_trips_between_api_and_cli(tmp_path):
     from cance_cli import CANCE
     from cance_cli.data import load_data

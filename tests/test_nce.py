@@ -125,6 +125,7 @@ def test_score_does_not_fall_as_error_falls_below_mode_with_augmentation():
     assert not np.array_equal(cnce.score_samples(rows), cnce.score_samples(rows, floor=True))
 
 
+@pytest.mark.slow  # 4,000 rows x 80 epochs: about 27 s
 def test_nce_recovers_a_known_gaussian_mixture():
     rng = np.random.default_rng(0)
     means = np.array([[-2.0, 0.0], [2.0, 1.0]])
