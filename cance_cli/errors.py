@@ -28,3 +28,10 @@ class ArtifactError(CanceError):
 
 class ConfigError(CanceError):
     """An option value is out of range or inconsistent with the data."""
+
+
+def param(parameter: str) -> str:
+    """How a library message names one of its parameters: the name in backquotes. The CLI puts the option
+    its user typed in its place (``cli/_common.py``, ``translate_parameters``); a Python caller reads the
+    parameter's own name."""
+    return f"`{parameter}`"

@@ -54,7 +54,7 @@ def named_table(data) -> bool:
 def unnamed_columns_message(path, option: str) -> str:
     return (f"{option} {path} records no column names (written before cance recorded them, or fitted on an unnamed "
             "array), so the table's columns would be matched by position and a reordered table scored silently "
-            "wrong; retrain it, or pass --by-position if the columns are in the training order.")
+            "wrong; retrain it, or pass `by_position` if the columns are in the training order.")
 
 
 def feature_schema(dataset: Dataset, latent: int, with_anomaly: bool):
@@ -141,8 +141,8 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
     from cance_cli.data.sources import split_defaults
 
     read = dict(read or {})
-    check_outputs({"--out": out, "--pca-out": pca_out}, inputs=[data, ae, pca_model],
-                  writes={"--out": "parquet", "--pca-out": "safetensors"})
+    check_outputs({"`out`": out, "`pca_out`": pca_out}, inputs=[data, ae, pca_model],
+                  writes={"`out`": "parquet", "`pca_out`": "safetensors"})
     if ae is not None:
         from cance_cli.training.autoencoder import ConstrainedAutoencoder
 
@@ -162,7 +162,7 @@ def compute_features(data, out, *, ae=None, pca: int | None = None, pca_model=No
         emb_meta = _embedding_meta(data)
         provenance = {"feature_map": "pca", "embedding": {k: emb_meta.get(k) for k in ("backbone", "weights")}}
     if fmap_is_table(fmap) and not required and named_table(data) and not by_position:
-        raise ArtifactError(unnamed_columns_message(model_path, "--ae" if ae is not None else "--pca-model"))
+        raise ArtifactError(unnamed_columns_message(model_path, "`ae`" if ae is not None else "`pca_model`"))
     read = split_defaults(read, meta)
     user_label = read.pop("label_col", None)
     ds = load_data(data, read.pop("split", None), user_label, None if required else read.pop("columns", None),
@@ -226,8 +226,8 @@ class FeatureBatchMaker:
         self.ae = ConstrainedAutoencoder.load(ae, device=device)
         self.columns = list(self.ae.input_columns_ or [])
         if self.ae.kind_ != "table" or not self.columns:
-            raise ArtifactError(f"{ae} was trained on images or unnamed columns; --engine ray reads Parquet "
-                                "tables by column name, so use --engine local.")
+            raise ArtifactError(f"{ae} was trained on images or unnamed columns; `engine` ray reads Parquet "
+                                "tables by column name, so use `engine` local.")
         self.normal, self.label_col, self.batch_size = normal, label_col, batch_size
 
     def provenance(self, source) -> dict[str, Any]:
@@ -277,7 +277,7 @@ def features_with_ray(source, ae, out, *, normal: list[str] | None = None, label
         require_columns(f, schema, maker.columns, f"give the columns {ae} was trained on.")
         if normal and (not label_col or label_col not in schema.names):
             raise DataError(f"{f} has no label column '{label_col}' to mark the normal classes {normal}; give "
-                            "--label-col or drop --normal.")
+                            "`label_col` or drop `normal`.")
     names = open_table(files[0]).schema_arrow.names
     columns = [c for c in ("id", label_col) if c and c in names] + [c for c in maker.columns
                                                                      if c not in ("id", label_col)]

@@ -46,14 +46,14 @@ def fit_model(data, out, estimator: CANCE, *, normal: str | None = None, read: d
     if normal_classes is None and ds.y is not None and len(classes := np.unique(ds.y)) > 1:
         # Legitimate (unsupervised, the threshold allows for contamination), but often a forgotten --normal.
         logging.getLogger("cance").warning(
-            "%s has %d label values (%s) and no --normal was given: every row trains the model, anomalies "
-            "included; give --normal to train on the normal class only.", ds.source, len(classes),
+            "%s has %d label values (%s) and no `normal` was given: every row trains the model, anomalies "
+            "included; give `normal` to train on the normal class only.", ds.source, len(classes),
             ", ".join(map(str, classes[:5])) + (", ..." if len(classes) > 5 else ""))
     labels = label_like_columns(ds)
     if labels:
         logging.getLogger("cance").warning(
             "%s look%s like a label (two values, one rare) but %s used as a feature; name the label with "
-            "--label-col (and the normal class with --normal), or leave it out with --exclude.",
+            "`label_col` (and the normal class with `normal`), or leave it out with `exclude`.",
             ", ".join(repr(c) for c in labels), "s" if len(labels) == 1 else "", "is" if len(labels) == 1 else "are")
     train = ds.subset(ds.normal_mask(normal_classes))
     estimator.fit(train)
@@ -77,10 +77,10 @@ def _check_plot(plot, data, model) -> None:
     """A ``--plot`` path: a writable .png outside the model folder, before any work."""
     if plot is None:
         return
-    refuse_output_inside_model(plot, model, "--plot")
-    check_output(plot, inputs=[data], option="--plot", writes="png")
+    refuse_output_inside_model(plot, model, "`plot`")
+    check_output(plot, inputs=[data], option="`plot`", writes="png")
     if Path(plot).suffix.lower() != ".png":
-        raise ArtifactError(f"--plot {plot} must name a .png file; name it {Path(plot).with_suffix('.png').name}.")
+        raise ArtifactError(f"`plot` {plot} must name a .png file; name it {Path(plot).with_suffix('.png').name}.")
     from cance_cli.plots import pyplot
 
     pyplot()  # matplotlib is there, or say so now
@@ -109,17 +109,17 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
     from cance_cli import validate
 
     if threshold is not None:
-        validate.finite("--threshold", threshold)
+        validate.finite("`threshold`", threshold)
     refuse_output_inside_model(out, model)
     check_output(out, inputs=[data, model], writes="table")
     _check_plot(plot, data, model)
     if plot is not None and Path(plot).resolve() == Path(out).resolve():
-        raise ArtifactError(f"--out and --plot name the same file {out}; give them different names.")
+        raise ArtifactError(f"`out` and `plot` name the same file {out}; give them different names.")
     if keep and not named_table(data):
-        raise ArtifactError(f"--keep carries columns of a CSV or Parquet table, and {data} is not one; drop --keep.")
+        raise ArtifactError(f"`keep` carries columns of a CSV or Parquet table, and {data} is not one; drop `keep`.")
     if keep and (read or {}).get("split") in ("train", "test"):
-        raise ArtifactError("--keep carries the input's columns row for row, which a carved --split reorders; "
-                            "drop --split or --keep.")
+        raise ArtifactError("`keep` carries the input's columns row for row, which a carved `split` reorders; "
+                            "drop `split` or `keep`.")
     est = CANCE.load(model, device=device)  # reads and checks the manifest once
     if explain:
         from cance_cli.explain import require_explainable
@@ -226,23 +226,23 @@ def predict_table(data, model, out, *, threshold: float | None = None, read: dic
 
 
 def _check_map_folder(folder, est, model) -> None:
-    """An --explain-maps folder: for an image model, outside the model folder, holding nothing but overlays
+    """An ``--explain-maps`` folder: for an image model, outside the model folder, holding nothing but overlays
     (a user's own file of the same name is never overwritten); created now if missing."""
     import re
 
     from cance_cli.explain_images import require_image_model
 
     require_image_model(est)
-    refuse_output_inside_model(folder, model, "--explain-maps")
+    refuse_output_inside_model(folder, model, "`explain_maps`")
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
-        raise ArtifactError(f"--explain-maps {folder} is a file; give a folder for the PNG overlays.")
+        raise ArtifactError(f"`explain_maps` {folder} is a file; give a folder for the PNG overlays.")
     if not folder.parent.is_dir():
-        raise ArtifactError(f"--explain-maps {folder}: its parent folder does not exist; create it first.")
+        raise ArtifactError(f"`explain_maps` {folder}: its parent folder does not exist; create it first.")
     other = [p.name for p in folder.iterdir() if not re.fullmatch(r"\d{6}_[A-Za-z0-9_.-]*\.png", p.name)] \
         if folder.is_dir() else []
     if other:
-        raise ArtifactError(f"--explain-maps {folder} holds other files ({', '.join(sorted(other)[:3])}); give a new "
+        raise ArtifactError(f"`explain_maps` {folder} holds other files ({', '.join(sorted(other)[:3])}); give a new "
                             "or empty folder, or one of earlier overlays only.")
     folder.mkdir(exist_ok=True)
 
@@ -256,12 +256,12 @@ def _kept_columns(data, keep: list[str], written: list[str]):
     names = [c for c in table.column_names if c not in written] if keep == ["all"] else keep
     missing = [c for c in names if c not in table.column_names]
     if missing:
-        raise ArtifactError(f"--keep names {', '.join(repr(c) for c in missing)}, which {data} does not have; "
-                            "fix the names, or give --keep all.")
+        raise ArtifactError(f"`keep` names {', '.join(repr(c) for c in missing)}, which {data} does not have; "
+                            "fix the names, or give `keep` all.")
     clash = [c for c in names if c in written]
     if clash:
-        raise ArtifactError(f"--keep names {', '.join(repr(c) for c in clash)}, which the scores already hold as "
-                            "their own columns; leave them out of --keep.")
+        raise ArtifactError(f"`keep` names {', '.join(repr(c) for c in clash)}, which the scores already hold as "
+                            "their own columns; leave them out of `keep`.")
     return table.select(names)
 
 
@@ -278,7 +278,7 @@ class ModelBatchScorer:
         from cance_cli import validate
 
         if threshold is not None:
-            validate.finite("--threshold", threshold)
+            validate.finite("`threshold`", threshold)
         self.model = str(model)
         self.est = CANCE.load(model, device=device)
         manifest = self.est.manifest_
@@ -288,8 +288,8 @@ class ModelBatchScorer:
         if self.encoding is not None:
             self.columns = self.encoding.input_columns
         if not self.columns:
-            raise ArtifactError(f"{model} was fitted on images or unnamed columns; --engine ray scores Parquet "
-                                "tables by column name, so use --engine local.")
+            raise ArtifactError(f"{model} was fitted on images or unnamed columns; `engine` ray scores Parquet "
+                                "tables by column name, so use `engine` local.")
         self.label_col = manifest.get("label_col")
         self.normal = manifest.get("normal_classes")
         self.threshold = float(self.est.threshold_ if threshold is None else threshold)
@@ -305,8 +305,8 @@ class ModelBatchScorer:
         for c in [] if self.encoding is not None else self.columns:
             t = schema.field(c).type
             if not (pat.is_integer(t) or pat.is_floating(t) or pat.is_boolean(t)):
-                raise ArtifactError(f"{path}: column '{c}' holds {t} values; --engine ray reads numeric columns "
-                                    "only, so use --engine local for this table.")
+                raise ArtifactError(f"{path}: column '{c}' holds {t} values; `engine` ray reads numeric columns "
+                                    "only, so use `engine` local for this table.")
 
     def provenance(self, source) -> dict[str, Any]:
         return {"stage": "scores", "method": "CANCE", "score_kind": "model", "model": self.model,

@@ -61,9 +61,9 @@ def feature_columns(path, schema, features: str = "composite") -> list[str]:
     if features == "latent":
         return latent
     if features != "composite":
-        raise ConfigError(f"--features must be composite or latent, got {features!r}.")
+        raise ConfigError(f"`features` must be composite or latent, got {features!r}.")
     recon = [f"{part}.{c}" if part else c for part in parts for c in RECON]
-    require_columns(path, schema, recon, "compute it with `cance features`, or use --features latent.")
+    require_columns(path, schema, recon, "compute it with `cance features`, or use `features` latent.")
     return latent + recon
 
 
@@ -125,7 +125,7 @@ def read_normal_rows(path, columns: list[str], max_rows: int, seed: int) -> tupl
     if group.active:
         moments = distributed.merge_moments(moments)
     if moments.count == 0:
-        raise DataError(f"{path} has no normal rows (is_anomaly == 0); check the table or --normal.")
+        raise DataError(f"{path} has no normal rows (is_anomaly == 0); check the table or `normal`.")
     if parts is None:
         chosen = np.sort(np.random.default_rng(seed).choice(moments.count, max_rows, replace=False))
         parts, seen = [], 0
@@ -160,12 +160,12 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
 
     epochs = params.pop("epochs", None)
     if epochs is not None:
-        validate.at_least("--epochs", epochs, 1)
-    validate.at_least("--knn", knn, 0)
+        validate.at_least("`epochs`", epochs, 1)
+    validate.at_least("`knn`", knn, 0)
     model = NCEDensity(**params)
     model.check_params(validate.option_names(["ratio", "epochs", "hidden", "batch_size", "lr", "val_fraction",
                                               "seed"]))  # the options of `fit-nce` (this stage's command)
-    validate.at_least("--max-rows", max_rows, 2)
+    validate.at_least("`max_rows`", max_rows, 2)
     check_output(out, inputs=[table], writes="safetensors")
     pf = open_table(table)
     columns = feature_columns(table, pf.schema_arrow, features)
@@ -175,8 +175,8 @@ def fit_nce_table(table, out, features: str = "composite", max_rows: int = 2_000
         model.augment = False
     model.epochs = epochs if epochs is not None else nce_epochs_for(len(rows), batch_size=model.batch_size)
     if knn and len(rows) <= knn:
-        raise DataError(f"{table} has {len(rows)} normal rows, too few for --knn {knn}; give more rows or a "
-                        "smaller --knn.")
+        raise DataError(f"{table} has {len(rows)} normal rows, too few for `knn` {knn}; give more rows or a "
+                        "smaller `knn`.")
     model.fit(rows, columns=columns, moments=moments if len(rows) < moments.count else None)
     name = method_name(features, model.augment_applied_, model.learn_noise)
     if knn:
@@ -212,7 +212,7 @@ def check_feature_source(table, meta: dict[str, Any], nce, density_meta: dict[st
     if fitted and current and fitted != current:
         raise ArtifactError(f"{table} was computed by another feature map than the one {nce} was fitted on "
                             "(checkpoint fingerprints differ); compute the features with the same checkpoint, "
-                            "or pass --force if you know they match.")
+                            "or pass `force` if you know they match.")
 
 
 def _unknown_latents(table, schema, columns: list[str], nce) -> None:
@@ -249,10 +249,10 @@ class BatchScorer:
         from cance_cli.training.common import resolve_device
 
         if method not in ("nce", "gauss", "error"):
-            raise ConfigError(f"--method must be nce, gauss or error, got {method!r}.")
-        validate.at_least("--batch-size", batch_size, 1)
+            raise ConfigError(f"`method` must be nce, gauss or error, got {method!r}.")
+        validate.at_least("`batch_size`", batch_size, 1)
         if method != "error" and nce is None:
-            raise ConfigError(f"--method {method} needs --nce CHECKPOINT (from `cance fit-nce`).")
+            raise ConfigError(f"`method` {method} needs `nce` CHECKPOINT (from `cance fit-nce`).")
         self.method, self.batch_size = method, batch_size
         # Scoring alone needs no estimator: LoadedDensity keeps scikit-learn out of `cance score`.
         self.model = None if method == "error" else LoadedDensity.load(nce, device=resolve_device(device))
@@ -299,7 +299,7 @@ class BatchScorer:
         if meta.get("stage") == "scores":
             raise ArtifactError(f"{table} is already a score table; score a feature table from `cance features`.")
         if self.model is None:
-            require_columns(table, schema, self.columns, "score it with --nce, or compute it with `cance features`.")
+            require_columns(table, schema, self.columns, "score it with `nce`, or compute it with `cance features`.")
             return
         require_columns(table, schema, self.columns, f"it was in the table {nce} was fitted on; "
                         "compute features the same way.")
@@ -362,7 +362,7 @@ def load_scores(path) -> tuple[str, np.ndarray, np.ndarray]:
         raise ArtifactError(f"{path} is a feature table; score it first with `cance score`.")
     require_columns(path, pf.schema_arrow, ["score"], "pass a table written by `cance score`.")
     require_columns(path, pf.schema_arrow, ["is_anomaly"],
-                    "evaluation needs labels: score features of labelled data made with --normal.")
+                    "evaluation needs labels: score features of labelled data made with `normal`.")
     t = read_columns(pf, path, ["is_anomaly", "score"])
     return meta.get("method") or Path(path).stem, anomaly_flags(path, t.column("is_anomaly")), \
         np.asarray(t.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -376,10 +376,10 @@ def evaluate_tables(paths: list, contamination: float | None = None, top_k: int 
     if not paths:
         raise ConfigError("Give at least one score table (from `cance score`).")
     if contamination is not None:
-        validate.fraction("--contamination", contamination, low_open=True, high_open=True)
+        validate.fraction("`contamination`", contamination, low_open=True, high_open=True)
     if top_k is not None:
-        validate.at_least("--top-k", top_k, 1)
-    check_output(plot, inputs=paths, option="--plot", writes="png")
+        validate.at_least("`top_k`", top_k, 1)
+    check_output(plot, inputs=paths, option="`plot`", writes="png")
     results, curves = [], []
     for path in paths:
         name, y, s = load_scores(path)

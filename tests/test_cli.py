@@ -38,6 +38,27 @@ def test_help_keeps_brackets_and_shows_switches_plainly():
     assert "[z, e, d]" in cli("fit", "--help").output
 
 
+def test_library_messages_name_parameters_and_the_cli_names_its_options(tmp_path):
+    """A Python caller reads the parameter's name; a command's user reads the option they typed."""
+    from cance_cli.data import load_data
+    from cance_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="`split` must be one of"):
+        load_data("builtin:digits", "bogus")
+    with pytest.raises(ConfigError, match="`split_seed` must be an integer"):
+        load_data("builtin:digits", "train", split_seed=-1)
+    for command in ("train-ae", "fit"):
+        result = cli(command, "builtin:digits", "--split", "bogus", "--out", tmp_path / command)
+        assert result.exit_code == 2
+        assert one_error_line(result).startswith("Error: --split must be one of"), result.output
+    result = cli("train-ae", "builtin:digits", "--split-seed", "-1", "--split", "train", "--out", tmp_path / "a")
+    assert "--split-seed must be an integer" in one_error_line(result) and "`" not in one_error_line(result)
+    # Warnings too: labelled rows without --normal.
+    result = cli("fit", "builtin:digits", "--out", tmp_path / "m", "--epochs", "1", "--decoder-epochs", "1",
+                 "--nce-epochs", "1", "--threshold-folds", "0", "-q")
+    assert result.exit_code == 0 and "no --normal was given" in result.output, result.output
+
+
 def test_train_ae_json_summary(trained):
     _, ae, summary = trained
     assert ae.exists()

@@ -109,7 +109,7 @@ def test_ray_input_is_parquet_files_named_as_such(tmp_path):
     from cance_cli.errors import DataError
 
     (tmp_path / "rows.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match="--engine local"):
+    with pytest.raises(DataError, match="`engine` local"):
         input_files(tmp_path / "rows.csv")
     (tmp_path / "p").mkdir()
     for name in ("b.parquet", "a.parquet", "notes.txt"):

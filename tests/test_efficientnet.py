@@ -44,7 +44,7 @@ def test_wrong_weights_and_options_are_one_sentence(tmp_path):
     save_file({"w": np.zeros(3, dtype=np.float32)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ArtifactError, match="EfficientNet-Lite0"):
         load_backbone("efficientnet-lite0", weights=str(tmp_path / "other.safetensors"))
-    with pytest.raises(ConfigError, match="--image-size"):
+    with pytest.raises(ConfigError, match="`image_size`"):
         load_backbone("pixels", image_size=64)
     result = cli("embed", "builtin:digits", "--backbone", "efficientnet-lite0", "--image-size", "8",
                  "--out", tmp_path / "x.parquet")

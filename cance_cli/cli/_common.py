@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import sys
 from typing import Any
 
@@ -60,7 +61,7 @@ class _StderrWarnings(logging.Handler):
     """Library warnings (logger ``cance``) as ``Warning: ...`` lines on the current stderr."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        sys.stderr.write(f"Warning: {record.getMessage()}\n")
+        sys.stderr.write(f"Warning: {translate_parameters(record.getMessage())}\n")
 
 
 def _route_warnings() -> None:
@@ -92,6 +93,30 @@ def _exit_interrupted(kind: type[BaseException]) -> None:
     word, code = ("Terminated", 143) if kind is Terminated else ("Interrupted", 130)
     typer.echo(f"{word}; no output was written (older outputs are unchanged).", err=True)
     raise typer.Exit(code) from None
+
+
+_PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def translate_parameters(message: str) -> str:
+    """A library message in the running command's words: each parameter the library named
+    (:func:`cance_cli.errors.param`) that is one of the command's options becomes that option
+    (``label_col`` -> ``--label-col``); other backquoted words stay as they are."""
+    try:  # typer >= 0.2x ships its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older typer depends on click
+        from click import get_current_context
+
+    context = get_current_context(silent=True)
+    if context is None:
+        return message
+    options: dict[str, str] = {}
+    for p in context.command.params:
+        flags = [o for o in p.opts if o.startswith("--")]
+        for name in (p.name, *(f[2:].replace("-", "_") for f in flags)):  # out_dir and out -> --out
+            if flags and name:
+                options.setdefault(name, flags[0])
+    return _PARAMETER.sub(lambda found: options.get(found.group(1)) or found.group(0), message)
 
 
 def handle_errors(func):
@@ -135,7 +160,7 @@ def handle_errors(func):
                 exc = resource
             if not isinstance(exc, CanceError):
                 raise
-            typer.echo(f"Error: {exc}", err=True)
+            typer.echo(f"Error: {translate_parameters(str(exc))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         finally:
             set_run_context(None)

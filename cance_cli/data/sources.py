@@ -17,7 +17,7 @@ from cance_cli.data.dataset import Dataset
 from cance_cli.data.encoding import needs_encoding, unsupported_columns
 from cance_cli.data.images import find_idx, load_cifar_dir, load_idx_dir, load_image_folder
 from cance_cli.data.roles import excluded_columns, id_like_columns
-from cance_cli.errors import ConfigError, DataError
+from cance_cli.errors import ConfigError, DataError, param
 
 SPLITS = ("train", "test", "all")
 COMPRESSED_CSV = (".csv.gz", ".csv.bz2")  # read as CSV (Arrow decompresses by the file name)
@@ -57,25 +57,25 @@ def load_data(spec: str, split: str | None = None, label_col: str | None = None,
     encode them.
     """
     if split is not None and split not in SPLITS:
-        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}.")
+        raise ConfigError(f"`split` must be one of {', '.join(SPLITS)}, got {split!r}.")
     if no_label and label_col is not None:
-        raise ConfigError("--label-col and --no-label contradict each other; give one of them.")
+        raise ConfigError("`label_col` and `no_label` contradict each other; give one of them.")
     if test_fraction is not None:
-        validate.fraction("--test-fraction", test_fraction, low_open=True, high_open=True)
-    validate.at_least("--split-seed", split_seed, 0)
+        validate.fraction(param("test_fraction"), test_fraction, low_open=True, high_open=True)
+    validate.at_least(param("split_seed"), split_seed, 0)
     table_options = {"exclude": exclude, "id_col": id_col, "default_id_col": default_id_col, "encode": encode,
                      "encoding": encoding}
     ds = _load_source(str(spec), split or "train", label_col, columns, no_label, default_label, required_columns,
                       table_options)
     if ds.split != "all" or split in (None, "all"):
         if test_fraction is not None:
-            raise ConfigError(f"--test-fraction applies to a single table or file with --split train|test, but "
+            raise ConfigError(f"`test_fraction` applies to a single table or file with `split` train|test, but "
                               f"{spec} {'already has train/test splits' if ds.split != 'all' else 'was read whole'}"
-                              "; drop --test-fraction.")
+                              "; drop `test_fraction`.")
         return ds
     if test_fraction is None:
-        raise ConfigError(f"{spec} is a single source without train/test splits, so --split {split} would be "
-                          "ignored; drop --split, or add --test-fraction F to carve a seeded split.")
+        raise ConfigError(f"{spec} is a single source without train/test splits, so `split` {split} would be "
+                          "ignored; drop `split`, or add `test_fraction` F to carve a seeded split.")
     return ds.carve(split, test_fraction, split_seed)
 
 
@@ -240,7 +240,7 @@ def _pick_columns(path: Path, names: list[str], patterns: list[str]) -> list[str
         hits = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         if not hits:
             raise DataError(f"{path} has no column matching '{pattern}' (columns: {', '.join(names[:12])}); "
-                            "fix --columns.")
+                            "fix `columns`.")
         picked += [h for h in hits if h not in picked]
     return picked
 
@@ -322,16 +322,16 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         raise DataError(f"{path} has a header but no rows; point to a table with data.")
     if label_col is not None and label_col not in names:
         raise DataError(f"{path} has no label column '{label_col}' (columns: {', '.join(names[:12])}); "
-                        "fix --label-col, or give --no-label.")
+                        "fix `label_col`, or give `no_label`.")
     if label_col is None and not no_label and default_label in names:
         label_col = default_label
     if id_col is None and default_id_col in names:
         id_col = default_id_col
     if id_col is not None and id_col not in names:
-        raise DataError(f"{path} has no column '{id_col}' for --id-col (columns: {', '.join(names[:12])}); fix "
+        raise DataError(f"{path} has no column '{id_col}' for `id_col` (columns: {', '.join(names[:12])}); fix "
                         "the name.")
     if id_col is not None and id_col == label_col:
-        raise DataError(f"--id-col and the label column are both '{id_col}'; name two different columns.")
+        raise DataError(f"`id_col` and the label column are both '{id_col}'; name two different columns.")
     reserved = (set(RESERVED_COLUMNS) | set(pandas_index_columns(table.schema)) | never_features(names)
                 | ({label_col, id_col} - {None}) | set(excluded_columns(path, names, exclude or [])))
     id_like = {} if required_columns is not None or columns else id_like_columns(
@@ -354,7 +354,7 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
     if required_columns is not None:
         if label_col in required_columns:
             raise DataError(f"{path}: the label column '{label_col}' is one of the columns the model was trained on "
-                            "as a feature; name the real label with --label-col, or give --no-label.")
+                            "as a feature; name the real label with `label_col`, or give `no_label`.")
         missing = [c for c in required_columns if c not in names]
         if missing:
             raise DataError(f"{path} lacks column '{missing[0]}' ({len(missing)} of the {len(required_columns)} "
@@ -363,7 +363,7 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
     elif columns:
         named = [c for c in columns if c in reserved]  # by its exact name, not through a wildcard
         if named:
-            raise DataError(f"--columns names '{named[0]}', a label, id or index column, which is never a feature; "
+            raise DataError(f"`columns` names '{named[0]}', a label, id or index column, which is never a feature; "
                             "rename the column if it really is one.")
         features = [c for c in _pick_columns(path, names, columns) if c not in reserved]
     else:
@@ -382,7 +382,7 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
         odd = unsupported_columns(table, features)
         if odd:
             raise DataError(f"{path}: {len(odd)} column{'s hold' if len(odd) > 1 else ' holds'} values cance cannot "
-                            f"encode: {', '.join(odd)}; leave {'them' if len(odd) > 1 else 'it'} out with --exclude.")
+                            f"encode: {', '.join(odd)}; leave {'them' if len(odd) > 1 else 'it'} out with `exclude`.")
         return Dataset(x=np.zeros((table.num_rows, 0), dtype=np.float32), feature_names=features,
                        raw=table.select(features), **common)
     # Every offending column at once: a user fixes them in one run, not one run each.
@@ -391,12 +391,12 @@ def load_table(path: Path, label_col: str | None = None, columns: list[str] | No
     if text:
         raise DataError(f"{path}: {len(text)} column{'s are' if len(text) > 1 else ' is'} not numeric: "
                         f"{', '.join(text)}; `cance fit` encodes such columns itself; for this command leave "
-                        f"{'them' if len(text) > 1 else 'it'} out with --exclude, or name the label with --label-col.")
+                        f"{'them' if len(text) > 1 else 'it'} out with `exclude`, or name the label with `label_col`.")
     missing = [f"{c} ({table.column(c).null_count})" for c in features if table.column(c).null_count]
     if missing:
         raise DataError(f"{path}: {len(missing)} column{'s have' if len(missing) > 1 else ' has'} NaN or missing "
                         f"values: {', '.join(missing)}; `cance fit` fills them itself; for this command clean or "
-                        "impute them, or leave them out with --exclude.")
+                        "impute them, or leave them out with `exclude`.")
     x = np.column_stack([pc.cast(table.column(c), "float64").to_numpy() for c in features])
     _check_finite(x, str(path))
     limit = np.finfo(np.float32).max  # per-column extremes: no temporary copy of the whole table

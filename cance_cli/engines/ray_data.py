@@ -43,8 +43,8 @@ def input_files(source: str | os.PathLike) -> list[str]:
         files = sorted(glob.glob(text))
     elif path.is_file():
         if path.suffix.lower() not in (".parquet", ".pq"):
-            raise DataError(f"{source} is not a Parquet file, and --engine ray reads Parquet only; convert it to "
-                            "Parquet or use --engine local.")
+            raise DataError(f"{source} is not a Parquet file, and `engine` ray reads Parquet only; convert it to "
+                            "Parquet or use `engine` local.")
         files = [text]
     else:
         raise DataError(f"{source} is neither a Parquet file, a folder of them nor a glob that matches any; check "
@@ -58,17 +58,17 @@ def check_output_folder(out: str | os.PathLike, inputs: list[str]) -> Path:
     """The output folder must be new, or an earlier `cance score --engine ray` output (replaced)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ArtifactError(f"--out {out} is a file; --engine ray writes a folder of Parquet files, so name a folder.")
+        raise ArtifactError(f"`out` {out} is a file; `engine` ray writes a folder of Parquet files, so name a folder.")
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
-        raise ArtifactError(f"--out {out} is a folder with other files in it; name a new or empty folder.")
+        raise ArtifactError(f"`out` {out} is a folder with other files in it; name a new or empty folder.")
     resolved = out.resolve()
     for f in inputs:
         if Path(f).resolve().parent == resolved:
-            raise ArtifactError(f"--out {out} holds the input {f}; writing there would destroy it, so choose another "
+            raise ArtifactError(f"`out` {out} holds the input {f}; writing there would destroy it, so choose another "
                                 "folder.")
     parent = resolved.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ArtifactError(f"Output folder {parent} does not exist or is not writable; choose another --out.")
+        raise ArtifactError(f"Output folder {parent} does not exist or is not writable; choose another `out`.")
     return out
 
 
@@ -91,7 +91,7 @@ def require_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError:
-        raise ConfigError("--engine ray needs Ray Data: pip install 'cance[ray]' (or ray[data]).") from None
+        raise ConfigError("`engine` ray needs Ray Data: pip install 'cance[ray]' (or ray[data]).") from None
     return ray
 
 
@@ -210,5 +210,5 @@ def read_scores(folder) -> Any:
 
     files = sorted(Path(folder).glob("*.parquet"))
     if not files:
-        raise ArtifactError(f"{folder} holds no Parquet part files; write it with an --engine ray command first.")
+        raise ArtifactError(f"{folder} holds no Parquet part files; write it with an `engine` ray command first.")
     return pa.concat_tables([pq.read_table(f) for f in files])

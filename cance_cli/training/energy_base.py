@@ -30,20 +30,20 @@ class EnergyAutoencoderModel(BaseEstimator):
     def settings(self) -> dict[str, Any]:
         """The schedule's values for every size left as None."""
         if self.schedule not in self.SCHEDULES:
-            raise ConfigError(f"--schedule must be one of {', '.join(self.SCHEDULES)}, got {self.schedule!r}.")
+            raise ConfigError(f"`schedule` must be one of {', '.join(self.SCHEDULES)}, got {self.schedule!r}.")
         base = self.SCHEDULES[self.schedule]
         return {k: (base[k] if getattr(self, k) is None else getattr(self, k)) for k in base}
 
     def check_params(self) -> None:
         s = self.settings()
-        validate.at_least("--latent", self.latent, 2)
-        validate.at_least("--steps", s["steps"], 1)
-        validate.at_least("--ae-epochs", s["ae_epochs"], 1)
-        validate.positive("--lr", s["lr"])
-        validate.at_least("--batch-size", self.batch_size, 2)
+        validate.at_least("`latent`", self.latent, 2)
+        validate.at_least("`steps`", s["steps"], 1)
+        validate.at_least("`ae_epochs`", s["ae_epochs"], 1)
+        validate.positive("`lr`", s["lr"])
+        validate.at_least("`batch_size`", self.batch_size, 2)
         validate.non_negative("gamma", self.gamma)
         validate.non_negative("l2", self.l2)
-        validate.at_least("--seed", self.seed, 0)
+        validate.at_least("`seed`", self.seed, 0)
 
     def pretrain(self, X) -> ConstrainedAutoencoder:
         """The spherical autoencoder ``fit`` would pre-train on ``X`` (pass it, or a copy, as
@@ -63,7 +63,7 @@ class EnergyAutoencoderModel(BaseEstimator):
                 batch_size=self.batch_size, hidden=(s["nh"],) if grey_28 else None, arch="reference",
                 seed=self.seed, device=self.device, verbose=self.verbose).fit(X)
         if autoencoder.config_.get("arch") not in SPHERICAL_ARCHES:
-            raise ConfigError(f"--ae must be an autoencoder with a spherical latent (trained with --arch reference); "
+            raise ConfigError(f"`ae` must be an autoencoder with a spherical latent (trained with `arch` reference); "
                               f"{self.NAME} runs its latent chain on that sphere.")
         autoencoder.check_input(X)
         return autoencoder
