@@ -148,7 +148,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
-    parser.add_argument("--variant", default="default", help="default, rarity, or views=V")
+    parser.add_argument("--variant", default="default",
+                        help="default, rarity, input-rest, codes=K, codes+number=K or views=V")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out and stop")
     args = parser.parse_args()
@@ -162,11 +163,15 @@ def main() -> None:
         from cance_cli.data import encoding
 
         encoding.RARITY = True
+    elif args.variant == "input-rest":  # an experiment: the input view's p_rest coordinate on wide tables
+        from cance_cli.views import input_map
+
+        input_map.INPUT_RESIDUAL = True
     elif args.variant.startswith(("codes=", "codes+number=")):  # an experiment: integer codes as categories
         global CODES, BOTH
         CODES, BOTH = int(args.variant.split("=", 1)[1]), args.variant.startswith("codes+number")
     elif args.variant != "default":
-        parser.error(f"unknown variant {args.variant!r} (default, rarity)")
+        parser.error(f"unknown variant {args.variant!r} (see --help)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = set()
     if args.out.exists():

@@ -41,16 +41,15 @@ from sklearn.metrics import roc_auc_score
 
 from cance_cli import CANCE
 from cance_cli.data import load_data
-from cance_cli.estimator import pca_auto_components
 from cance_cli.feature_join import join_feature_tables
 from cance_cli.features import write_feature_table
-from cance_cli.pca import PCAFeatureMap
+from cance_cli.pca import PCAFeatureMap, pca_auto_components
 from cance_cli.pipeline import fit_nce_table, score_table
 
 
 def pretrained_pca(embeddings) -> PCAFeatureMap:
     """The PCA that ``CANCE(feature_map="pca", pca="auto")`` fits, without its density."""
-    return PCAFeatureMap.fit_choosing(embeddings, lambda shares: pca_auto_components(shares, *embeddings.shape))
+    return PCAFeatureMap.fit_choosing(embeddings, lambda shares: (pca_auto_components(shares, *embeddings.shape), None))
 
 
 def joined_density(folder: Path, name: str, seed: int, knn: int, anomalous) -> list[tuple[str, object]]:

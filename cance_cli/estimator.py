@@ -35,17 +35,6 @@ from cance_cli.views.fusion import combine
 log = logging.getLogger("cance")
 
 ILL_CONDITIONED = 1e3  # latent covariance condition number above which a warning is logged
-PCA_AUTO_VARIANCE = 0.9  # --pca auto: the fewest components that explain this share of the variance
-
-
-def pca_auto_components(explained_variance_ratio: np.ndarray, n_rows: int, width: int) -> int:
-    """The rule of ``pca="auto"``: the fewest components explaining 90% of the
-    variance, at least 2 and at most min(64, rows - 1, width - 1) (all of a
-    table's components would reconstruct it exactly: zero error columns)."""
-    k = int(np.searchsorted(np.cumsum(explained_variance_ratio), PCA_AUTO_VARIANCE) + 1)
-    return int(min(max(k, 2), 64, n_rows - 1, width - 1))
-
-
 class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     """Constrained autoencoder (or a PCA, or precomputed features) + NCE density.
 
@@ -253,7 +242,7 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         if len(train) < 10 * self.n_features_in_ and self.feature_map == "autoencoder" \
                 and self.settings_["kind"] == "table":
             log.warning("%d training rows for %d features (fewer than 10 per feature): expect a noisy fit; "
-                        "more rows, or a narrower --pca, help.", len(train), self.n_features_in_)
+                        "more rows, or a narrower `pca`, help.", len(train), self.n_features_in_)
         self._fit_views(train)
         d = self.decision_scores_
         self.score_stats_ = {"min": float(d.min()), "max": float(d.max()), "mean": float(d.mean()),
@@ -273,8 +262,8 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
             return X, None
         n_cal = max(1, int(round(n * self.calibration_fraction)))
         if n - n_cal < 4:
-            raise DataError(f"{n} rows are too few to hold out {n_cal} for the --fpr threshold; give more rows or "
-                            "use --contamination.")
+            raise DataError(f"{n} rows are too few to hold out {n_cal} for the `fpr` threshold; give more rows or "
+                            "use `contamination`.")
         order = np.random.default_rng(self.seed).permutation(n)
         fit_idx, cal_idx = np.sort(order[n_cal:]), np.sort(order[:n_cal])
         return _take(X, fit_idx), _take(X, cal_idx)
@@ -315,10 +304,10 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
 
         if self.pca != "auto":
             return PCAFeatureMap(int(self.pca)).fit(X)
-        fmap = PCAFeatureMap.fit_choosing(X, lambda shares: pca_auto_components(shares, len(X),
-                                                                               int(self.n_features_in_)))
+        fmap = PCAFeatureMap.fit_auto(X)
         self.settings_["rule"] = [*self.settings_["rule"], f"PCA components: fewest explaining 90% of the "
-                                  f"variance, clip to [2, min(64, width - 1)] = {fmap.n_components}"]
+                                  f"variance, clip to [2, min(64, width - 1)] = {fmap.n_components}; the error "
+                                  f"columns against all {fmap.n_error_components_} of them"]
         return fmap
 
     def _warn_about_autoencoder(self) -> None:

@@ -183,7 +183,7 @@ def require_explainable(est) -> np.ndarray:
     typical = getattr(est, "typical_", None)
     if est.settings_.get("kind") != "table":
         raise DataError("explanations by column are for models fitted on tables; for an image model draw anomaly "
-                        "maps with --explain-maps DIR (CANCE.explain_maps).")
+                        "maps with `explain_maps` DIR (CANCE.explain_maps).")
     if typical is None:
         raise DataError("this model was written before cance kept the typical normal row that explanations "
                         "need; fit it again with this version.")

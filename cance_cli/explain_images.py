@@ -31,7 +31,7 @@ def require_image_model(est) -> None:
     """A DataError unless ``est`` is an image model that keeps the typical image maps compare with."""
     if est.settings_.get("kind") != "image":
         raise DataError("anomaly maps are drawn for models fitted on images; explain a table model's rows with "
-                        "--explain K (or CANCE.explain) instead.")
+                        "`explain` K (or CANCE.explain) instead.")
     if getattr(est, "typical_", None) is None:
         raise DataError("this model was written before cance kept the typical image that maps need; fit it again "
                         "with this version.")

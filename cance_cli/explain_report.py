@@ -37,11 +37,11 @@ def write_report(data, model, out, *, top: int = 20, read: dict[str, Any] | None
     ``progress(n_steps)`` returns a context manager yielding a per-step callback."""
     from cance_cli import validate
 
-    validate.at_least("--top", top, 1)
+    validate.at_least("`top`", top, 1)
     refuse_output_inside_model(out, model)
     check_output(out, inputs=[data, model], writes="html")
     if Path(out).suffix.lower() not in (".html", ".htm"):
-        raise ArtifactError(f"--out {out} must name an .html file; name it {Path(out).with_suffix('.html').name}.")
+        raise ArtifactError(f"`out` {out} must name an .html file; name it {Path(out).with_suffix('.html').name}.")
     est = CANCE.load(model, device=device)
     images = est.settings_.get("kind") == "image"
     if images:

@@ -105,10 +105,10 @@ def join_feature_tables(tables: list, out, names: list[str] | None = None) -> di
     _check_distinct_maps(tables, metas)
     names = list(names) if names else default_names(metas)
     if len(names) != len(tables):
-        raise ConfigError(f"--names gives {len(names)} names for {len(tables)} tables; give one per table.")
+        raise ConfigError(f"`names` gives {len(names)} names for {len(tables)} tables; give one per table.")
     bad = [n for n in names if not NAME.fullmatch(n)]
     if bad or len(set(names)) < len(names):
-        raise ConfigError(f"--names must be distinct words (letters, digits, _ or -), got {','.join(names)}.")
+        raise ConfigError(f"`names` must be distinct words (letters, digits, _ or -), got {','.join(names)}.")
     columns = [_part_columns(t, s) for t, s in zip(tables, schemas)]
     for t, s in zip(tables, schemas):
         if "id" not in s.names:

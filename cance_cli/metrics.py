@@ -36,14 +36,14 @@ def detection_metrics(is_anomaly: np.ndarray, scores: np.ndarray, contamination:
         which = "anomalous" if n_anom == 0 else "normal"
         raise DataError(f"The table has no {which} rows; AUROC and F1 need both classes.")
     if contamination is not None and top_k is not None:
-        raise ConfigError("Give --contamination or --top-k, not both.")
+        raise ConfigError("Give `contamination` or `top_k`, not both.")
     if contamination is not None:
         if not 0 < contamination < 1:
-            raise ConfigError(f"--contamination must be in (0, 1), got {contamination}.")
+            raise ConfigError(f"`contamination` must be in (0, 1), got {contamination}.")
         k = int(round(contamination * len(s)))
     elif top_k is not None:
         if not 0 < top_k <= len(s):
-            raise ConfigError(f"--top-k must be in 1..{len(s)}, got {top_k}.")
+            raise ConfigError(f"`top_k` must be in 1..{len(s)}, got {top_k}.")
         k = top_k
     else:
         k = n_anom

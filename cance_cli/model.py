@@ -51,7 +51,7 @@ FIT_FILES = frozenset(STAGE_FILES.values()) | {MANIFEST}  # all a fit ever write
 READ_ATTEMPTS = 5  # a model replaced while it is read is read again, this many times at most
 
 
-def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
+def check_model_folder(folder, inputs=(), option: str = "`out`") -> None:
     """:func:`_check_model_folder`, under the lock a model folder's swap holds: another fit replacing the
     folder at that moment is waited for instead of read half-way."""
     parent = Path(folder).parent if str(Path(folder).parent) else Path(".")
@@ -59,7 +59,7 @@ def check_model_folder(folder, inputs=(), option: str = "--out") -> None:
         _check_model_folder(folder, inputs, option)
 
 
-def _check_model_folder(folder, inputs=(), option: str = "--out") -> None:
+def _check_model_folder(folder, inputs=(), option: str = "`out`") -> None:
     """Refuse a model folder path that is a file, a dangling link, a new folder named like a file
     (model.safetensors), a folder with anything but a model in it, an input of the command, or in a missing or
     unwritable parent folder. A model folder is replaced whole, so one that also holds a user's files (notes,
@@ -92,7 +92,7 @@ def _check_model_folder(folder, inputs=(), option: str = "--out") -> None:
     check_output(folder.parent / ".cance-probe", option=option)  # parent exists and is writable
 
 
-def refuse_output_inside_model(out, model, option: str = "--out") -> None:
+def refuse_output_inside_model(out, model, option: str = "`out`") -> None:
     """Refuse an output at or anywhere below the model folder: it could replace a stage of the model, and the
     next `cance fit` into that folder would have to delete it."""
     out, model = Path(out).resolve(), Path(model).resolve()

@@ -60,7 +60,7 @@ def test_resnet18_embeddings_shape_and_weight_files(tmp_path):
 
 def test_missing_and_wrong_weights_give_clear_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    with pytest.raises(ArtifactError, match="No ResNet-18 weights.*--weights FILE"):
+    with pytest.raises(ArtifactError, match="No ResNet-18 weights.*`weights` FILE"):
         load_backbone("resnet18")
     from safetensors.torch import save_file
 
@@ -117,6 +117,40 @@ def test_pca_composite_matches_numpy_and_round_trips(tmp_path):
     np.testing.assert_allclose(white[:, 4:], feats[:, 4:], rtol=1e-5)
     with pytest.raises(DataError, match="fitted on 20"):
         fmap.composite_features(E[:, :7])
+
+
+def test_pca_error_columns_can_measure_against_more_components_than_z(tmp_path):
+    """pca="auto" on a wide embedding: z keeps at most 64 components, the error columns the whole 90 % subspace."""
+    from safetensors.numpy import load_file, save_file
+
+    from cance_cli.estimator import CANCE
+
+    rng = np.random.default_rng(0)
+    E = (rng.normal(size=(400, 200)) * np.linspace(1.0, 0.5, 200)).astype(np.float32)  # 90 % needs > 64
+    fmap = PCAFeatureMap(4, error_components=30).fit(E)
+    feats = fmap.composite_features(E)
+    assert feats.shape == (400, 6) and fmap.n_error_components_ == 30
+    np.testing.assert_allclose(feats[:, :4], PCAFeatureMap(4).fit(E).composite_features(E)[:, :4], atol=1e-4)
+    coords = (E - E.mean(0)) @ fmap.components_.T
+    np.testing.assert_allclose(feats[:, 4], ((E - coords @ fmap.components_ - E.mean(0)) ** 2).mean(1), rtol=1e-4)
+    save_part(fmap, tmp_path / "pca.safetensors")
+    np.testing.assert_array_equal(load_part(tmp_path / "pca.safetensors").composite_features(E), feats)
+    with pytest.raises(Exception, match="error_components must be between"):
+        PCAFeatureMap(4, error_components=3).fit(E)
+    est = CANCE(feature_map="pca", pca="auto", nce_epochs=2, views="composite", threshold_folds=0).fit(E)
+    assert est.pca_.n_components == 64 and est.pca_.n_error_components_ > 64
+    assert any("error columns against all" in line for line in est.settings_["rule"])
+    # A checkpoint written before error_components (z and the error from the same k axes) still loads.
+    old = PCAFeatureMap(4).fit(E)
+    save_part(old, tmp_path / "old.safetensors")
+    tensors = load_file(tmp_path / "old.safetensors")
+    with open(tmp_path / "old.safetensors", "rb") as fh:
+        header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))["__metadata__"]
+    meta = json.loads(header["cance"])
+    meta["params"].pop("error_components")
+    save_file(tensors, tmp_path / "old.safetensors", metadata={**header, "cance": json.dumps(meta)})
+    np.testing.assert_array_equal(load_part(tmp_path / "old.safetensors").composite_features(E),
+                                  old.composite_features(E))
 
 
 def test_pca_keeps_fewer_components_than_columns(tmp_path):

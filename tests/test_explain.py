@@ -195,7 +195,7 @@ def test_image_maps_point_at_a_pasted_patch(digits_model):
     assert maps["occlusion"].shape == maps["reconstruction"].shape == (6, 8, 8)
     corner = maps["reconstruction"][:, 0:2, 0:2].mean()
     assert corner > maps["reconstruction"][:, 3:5, 3:5].mean()  # the reconstruction misses the pasted corner
-    with pytest.raises(Exception, match="explain-maps"):
+    with pytest.raises(Exception, match="`explain_maps` DIR"):
         CANCE.load(digits_model / "m").explain(x)
 
 

@@ -35,7 +35,7 @@ def test_the_shape_rule_chooses_the_views(kind, width, fmap, expected):
 
 def test_given_views_are_parsed_in_canonical_order_and_checked():
     assert parse_views("knn+composite") == ["composite", "knn"]
-    with pytest.raises(ConfigError, match="--views"):
+    with pytest.raises(ConfigError, match="`views` must be"):
         parse_views("composite+lof")
     with pytest.raises(ConfigError, match="need a table"):
         choose_views("input", "image", 784, "autoencoder")
@@ -56,6 +56,21 @@ def test_input_map_drops_constant_and_duplicate_columns_and_round_trips(tmp_path
     np.testing.assert_allclose(load_part(tmp_path / "im.safetensors").transform(x), p)
     with pytest.raises(DataError, match="columns"):
         m.transform(x[:, :5])
+
+
+def test_input_map_rest_coordinate_is_the_length_outside_the_kept_directions(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 12))
+    m = InputCoordinates(max_components=5, residual=True).fit(x)
+    p = m.transform(x)
+    assert p.shape == (300, 6) and m.columns[-1] == "p_rest"
+    z = (x - m.mean_) / m.scale_
+    outside = z - (z @ m.components_.T) @ m.components_
+    np.testing.assert_allclose(p[:, 5], np.linalg.norm(outside, axis=1), rtol=1e-6)
+    save_part(m, tmp_path / "im.safetensors")
+    np.testing.assert_allclose(load_part(tmp_path / "im.safetensors").transform(x), p)
+    # Nothing outside when every usable direction is kept: no extra coordinate.
+    assert InputCoordinates(residual=True).fit(x).transform(x).shape == (300, 12)
 
 
 def test_knn_training_scores_leave_the_row_out_and_far_rows_score_higher(tmp_path):

@@ -107,7 +107,7 @@ class Dataset:
             is_test[members[: int(round(test_fraction * len(members)))]] = True
         keep = is_test if split == "test" else ~is_test
         if not keep.any():
-            raise DataError(f"--test-fraction {test_fraction} leaves the {split} part of {self.source} empty "
+            raise DataError(f"`test_fraction` {test_fraction} leaves the {split} part of {self.source} empty "
                             f"({n} rows); choose a fraction nearer 0.5.")
         part = self.subset(np.flatnonzero(keep))
         return replace(part, split=split, split_info={"test_fraction": test_fraction, "split_seed": seed})
@@ -133,14 +133,14 @@ class Dataset:
             return np.ones(len(self), dtype=bool)
         if self.y is None:
             raise ConfigError(
-                f"--normal needs labels, but {self.source} has none; drop --normal or give a label column."
+                f"`normal` needs labels, but {self.source} has none; drop `normal` or give a label column."
             )
         mask = np.isin(self.y.astype(str), normal)
         if not mask.any():
             present = ", ".join(self.label_values()[:20])
             raise DataError(
                 f"No rows of {self.source} ({self.split}) have label {','.join(normal)} "
-                f"(labels present: {present}); pick --normal from those."
+                f"(labels present: {present}); pick `normal` from those."
             )
         return mask
 
@@ -161,14 +161,14 @@ def parse_normal(spec: str | None) -> list[str] | None:
         return None
     classes = [part.strip() for part in str(spec).split(",") if part.strip()]
     if not classes:
-        raise ConfigError(f"--normal {spec!r} names no class; use e.g. --normal 3 or --normal 0,1.")
+        raise ConfigError(f"`normal` {spec!r} names no class; use e.g. `normal` 3 or `normal` 0,1.")
     return classes
 
 
 def train_val_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle ``range(n)`` with ``seed`` and carve off a validation part."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"--val-fraction must be in [0, 1), got {val_fraction}.")
+        raise ConfigError(f"`val_fraction` must be in [0, 1), got {val_fraction}.")
     order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * val_fraction))
     if val_fraction > 0 and n_val == 0:

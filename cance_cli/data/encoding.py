@@ -117,7 +117,7 @@ class TableEncoding:
         clash = next((name for name in encoding.output_names if name in seen or seen.add(name)), None)
         if clash is not None:  # e.g. a column named "shop=a" beside a column "shop" with the level "a"
             raise DataError(f"two encoded columns would both be named {clash!r}; rename the input column of that "
-                            "name, or leave one out with --exclude.")
+                            "name, or leave one out with `exclude`.")
         return encoding
 
     @classmethod
@@ -269,7 +269,7 @@ def _plan(column, name: str, n_rows: int) -> ColumnPlan:
         return ColumnPlan(name, "dropped", reason="every training cell is missing")
     if kind == "unsupported":
         raise DataError(f"column '{name}' holds {column.type} values, which cance cannot encode; leave it out with "
-                        "--exclude.")
+                        "`exclude`.")
     if kind == "category":
         fmt = _text_date_format(_text(column), name)
         if fmt is not None:
@@ -279,7 +279,7 @@ def _plan(column, name: str, n_rows: int) -> ColumnPlan:
         return _plan_dates(column, name, None)
     values = _numbers(column)
     if np.isinf(values).any():
-        raise DataError(f"column '{name}' holds infinite values; clean them or leave the column out with --exclude.")
+        raise DataError(f"column '{name}' holds infinite values; clean them or leave the column out with `exclude`.")
     present = values[~np.isnan(values)]
     if len(present) == 0:
         return ColumnPlan(name, "dropped", reason="every training cell is missing")
@@ -326,7 +326,7 @@ def _text_date_format(text, name: str) -> str | None:
              next(v for v, bad in zip(fails, read) if bad))
     raise DataError(f"column '{name}' looks like dates but not in one format that cance reads (e.g. "
                     f"{first[0]!r} and {first[1]!r}); re-save it in one format such as ISO 8601 (2024-01-31 or "
-                    "2024-01-31T08:15:00), or leave it out with --exclude.")
+                    "2024-01-31T08:15:00), or leave it out with `exclude`.")
 
 
 def _date_parts(column) -> dict[str, np.ndarray]:

@@ -18,7 +18,7 @@ RARE_LABEL_SHARE = 0.2  # a two-valued column whose rarer value is below this sh
 def label_like_columns(ds: Dataset) -> list[str]:
     """Feature columns that look like a label: named like one (label, target, class, y, outcome, is_*) and
     holding two values, one of them rare. Used as a feature, such a column gives the anomalies away in
-    training (or, with --normal, is constant there)."""
+    training (or, with `normal`, is constant there)."""
     found = []
     for j, name in enumerate(ds.feature_names or []):
         if _LABEL_NAME.fullmatch(name.strip()):
@@ -46,7 +46,7 @@ def excluded_columns(path: Path, names: list[str], patterns: list[str]) -> list[
 
     unmatched = [p for p in patterns if not any(fnmatchcase(n, p) for n in names)]
     if unmatched:
-        raise DataError(f"--exclude names no column of {path}: {', '.join(repr(p) for p in unmatched)} (columns: "
+        raise DataError(f"`exclude` names no column of {path}: {', '.join(repr(p) for p in unmatched)} (columns: "
                         f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}); fix the names or patterns.")
     return [n for n in names if any(fnmatchcase(n, p) for p in patterns)]
 

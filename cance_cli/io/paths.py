@@ -110,7 +110,7 @@ OTHER_FORMAT_SUFFIXES = {".csv", ".tsv", ".txt", ".json", ".jsonl", ".npz", ".np
                          ".parquet", ".pq", ".safetensors", ".html", ".htm"}
 
 
-def check_output(path: str | os.PathLike | None, inputs=(), option: str = "--out", writes: str | None = None) -> None:
+def check_output(path: str | os.PathLike | None, inputs=(), option: str = "`out`", writes: str | None = None) -> None:
     """Refuse an output path that cannot or must not be written, before any work.
 
     Raises for a path that is a folder, equals one of ``inputs`` (writing it

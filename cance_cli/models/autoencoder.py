@@ -38,7 +38,7 @@ def default_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[int,
             channels = list(hidden) if hidden else list(default)
             if h % (2 ** len(channels)) != 0:
                 raise ConfigError(f"Image side {h} is not divisible by 2^{len(channels)}; "
-                                  f"give --hidden with fewer conv stages.")
+                                  f"give `hidden` with fewer conv stages.")
             return {"arch": "conv", "input_shape": list(input_shape), "latent": latent,
                     "channels": channels, "output": output}
     n_in = int(math.prod(input_shape))
@@ -120,11 +120,11 @@ def reference_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[in
     if kind == "image" and tuple(input_shape) == INPUT_SHAPE:
         nh = int(hidden[0]) if hidden else 8
         if hidden and len(hidden) != 1:
-            raise ConfigError("--arch reference on 28x28 images takes --hidden NH (one number, the channel unit; "
+            raise ConfigError("`arch` reference on 28x28 images takes `hidden` NH (one number, the channel unit; "
                               "the references use 8).")
         return {"arch": "reference", "input_shape": list(input_shape), "latent": latent, "nh": nh}
     if kind == "image":
-        raise ConfigError(f"--arch reference is defined for 1 x 28 x 28 images (or tables), not images of shape "
+        raise ConfigError(f"`arch` reference is defined for 1 x 28 x 28 images (or tables), not images of shape "
                           f"{tuple(input_shape)}.")
     n_in = int(math.prod(input_shape))
     widths = [int(h) for h in hidden] if hidden else [max(64, 2 * n_in), max(32, n_in)]

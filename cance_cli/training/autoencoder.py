@@ -190,11 +190,11 @@ class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
             self.input_scale_ = np.where(std > 1e-12, std, 1.0).astype(np.float32)
         n_inputs = int(np.prod(self.input_shape_))
         if self.latent > n_inputs:
-            raise ConfigError(f"--latent {self.latent} is wider than the {n_inputs} input values, so the "
-                              f"autoencoder would not compress; choose --latent <= {n_inputs}.")
+            raise ConfigError(f"`latent` {self.latent} is wider than the {n_inputs} input values, so the "
+                              f"autoencoder would not compress; choose `latent` <= {n_inputs}.")
         configure = reference_config if self.arch == "reference" else default_config
         self.config_ = configure(tuple(self.input_shape_), self.latent, self.hidden, kind)
-        hint = "choose smaller --hidden widths or --batch-size."
+        hint = "choose smaller `hidden` widths or `batch_size`."
         with memory_guard(hint):
             self.model_ = build_autoencoder(self.config_).to(self.device_)
         self.train_fingerprint_ = array_fingerprint(np.asarray(stored))
@@ -377,7 +377,7 @@ class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
     # ------------------------------------------------------------------ persistence
 
     def summary(self) -> dict[str, Any]:
-        """Losses per stage and latent conditioning, for reports and --json."""
+        """Losses per stage and latent conditioning, for reports and `json`."""
         h = self.history_
         return {
             "stage1": {"epochs": len(h["stage1"]["train"]), "best_epoch": h["stage1"]["best_epoch"] + 1,

@@ -19,9 +19,9 @@ def resolve_device(device: str = "auto"):
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto.")
+        raise ConfigError("`device` cuda was asked for but no CUDA GPU is available; use `device` cpu or auto.")
     if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ConfigError(f"--device must be auto, cpu or cuda[:N], got {device!r}.")
+        raise ConfigError(f"`device` must be auto, cpu or cuda[:N], got {device!r}.")
     return torch.device(device)
 
 

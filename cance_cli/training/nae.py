@@ -96,7 +96,7 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
 
     def check_params(self) -> None:
         super().check_params()
-        validate.at_least("--buffer-size", self.buffer_size, 1)
+        validate.at_least("`buffer_size`", self.buffer_size, 1)
         validate.fraction("buffer_reuse", self.buffer_reuse)
 
     # ------------------------------------------------------------------ fit

@@ -78,9 +78,9 @@ class ViewFitting:
 
         P = None
         if "input" in self.views_ or "knn" in self.views_:
-            from cance_cli.views.input_map import InputCoordinates
+            from cance_cli.views import input_map
 
-            self.input_map_ = InputCoordinates().fit(X)
+            self.input_map_ = input_map.InputCoordinates(residual=input_map.INPUT_RESIDUAL).fit(X)
             P = self.input_map_.transform(X)
         verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
         composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below

@@ -27,7 +27,7 @@ NARROW_TABLE = 16
 DENSITY_VIEWS = ("composite", "input")
 
 
-def parse_views(spec: str, name: str = "--views") -> list[str]:
+def parse_views(spec: str, name: str = "`views`") -> list[str]:
     """``"composite+input+knn"`` -> the views in canonical order; ``auto`` -> []. ``name``: what errors call it."""
     if spec == "auto":
         return []
@@ -43,10 +43,10 @@ def choose_views(spec: str, kind: str, width: int, feature_map: str) -> tuple[li
     given = parse_views(spec)
     if given:
         if kind != "table" and set(given) != {"composite"}:
-            raise ConfigError("The input and knn views need a table; images use --views composite.")
+            raise ConfigError("The input and knn views need a table; images use `views` composite.")
         if feature_map == "precomputed" and set(given) != {"composite"}:
             raise ConfigError("The input and knn views read the table itself, which precomputed composite features "
-                              "are not; use --views composite.")
+                              "are not; use `views` composite.")
         return given, f"views {'+'.join(given)} (given)"
     if kind != "table" or feature_map != "autoencoder":
         return ["composite"], "views: composite (images, embeddings and precomputed features)"

@@ -7,6 +7,12 @@ axes and keeps the directions whose singular value is at least 1e-4 of the
 largest (at most ``max_components`` of them, and at most half the rows).
 Rotation does not change distances, so the k-nearest-neighbour view uses the
 same coordinates.
+
+With ``residual=True``, a table with more usable directions than are kept
+gets one more coordinate, ``p_rest``: the length of the standardised row
+outside the kept directions (the input's own "reconstruction error"), so a
+wide table's rows that differ only in its minor directions are not scored as
+typical.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from cance_cli.parts import Part
 
 STAGE = "input-map"
 RELATIVE_RANK_TOL = 1e-4
+INPUT_RESIDUAL = False  # the input view's p_rest coordinate (docs/defaults.md, "Views": measured, see there)
 
 
 class InputCoordinates(Part):
@@ -36,10 +43,12 @@ class InputCoordinates(Part):
     """
 
     STAGE, KIND = STAGE, "feature_map"
-    _parameter_constraints = {"max_components": [Interval(Integral, 1, None, closed="left")]}
+    _parameter_constraints = {"max_components": [Interval(Integral, 1, None, closed="left")],
+                              "residual": ["boolean"]}
 
-    def __init__(self, max_components: int = 64):
+    def __init__(self, max_components: int = 64, residual: bool = False):
         self.max_components = max_components
+        self.residual = residual
 
     def fit(self, X, y=None) -> InputCoordinates:
         self.check_params()
@@ -56,6 +65,7 @@ class InputCoordinates(Part):
         # At most half as many directions as rows: a table with fewer rows than columns (50 x 200) still leaves
         # its density more rows than dimensions after the validation split, instead of failing the fit.
         self.components_ = vt[: min(keep, self.max_components, max(1, len(rows) // 2))]
+        self.has_rest_ = bool(self.residual and len(self.components_) < keep)
         self.input_width_ = rows.shape[1]
         self.fingerprint_ = array_fingerprint(rows.astype(np.float32))
         return self
@@ -66,18 +76,24 @@ class InputCoordinates(Part):
 
     @property
     def columns(self) -> list[str]:
-        return [f"p_{i}" for i in range(self.n_components_)]
+        return [f"p_{i}" for i in range(self.n_components_)] + (["p_rest"] if self.has_rest_ else [])
 
     def transform(self, X) -> np.ndarray:
         rows = flat_rows(X)
         if rows.shape[1] != self.input_width_:
             raise DataError(f"The rows have {rows.shape[1]} columns but the input view was fitted on "
                             f"{self.input_width_}; pass the training columns.")
-        return ((rows - self.mean_) / self.scale_) @ self.components_.T
+        centred = (rows - self.mean_) / self.scale_
+        P = centred @ self.components_.T
+        if not self.has_rest_:
+            return P
+        # |row|^2 - |kept part|^2 is the squared length outside the kept (orthonormal) directions
+        rest = np.sqrt(np.maximum((centred ** 2).sum(axis=1) - (P ** 2).sum(axis=1), 0.0))
+        return np.column_stack([P, rest])
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return ({"mean": self.mean_, "scale": self.scale_, "components": self.components_},
-                {"input_width": self.input_width_, "fingerprint": self.fingerprint_})
+                {"input_width": self.input_width_, "fingerprint": self.fingerprint_, "has_rest": self.has_rest_})
 
     def set_state(self, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.mean_, self.scale_, self.components_ = tensors["mean"], tensors["scale"], tensors["components"]
@@ -86,3 +102,4 @@ class InputCoordinates(Part):
                 or self.components_.shape[1] != w:
             raise ValueError("shapes")
         self.fingerprint_ = str(meta["fingerprint"])
+        self.has_rest_ = bool(meta.get("has_rest", False))  # maps written before the residual had none
