@@ -90,7 +90,8 @@ def main() -> None:
 
         for name, scores in {"composite-r90": dens_t, "composite-r90+knn": fused(dens_x, dens_t),
                              "residual-r90+knn": fused(np.log(ex), np.log(et))}.items():
-            row = {"variant": f"unit:{name}" if args.unit else name, "normal": normal, "seed": args.seed, "k90": k90, "latent": k,
+            row = {"variant": f"unit:{name}" if args.unit else name, "normal": normal, "seed": args.seed,
+                   "k90": k90, "latent": k,
                    "auroc": float(roc_auc_score(y, scores)), "seconds": seconds, "train_rows": len(x),
                    "date": str(date.today()), "machine": platform.node()}
             print(json.dumps(row), flush=True)
