@@ -355,16 +355,41 @@ def _with_offsets(batches):
 
 
 def load_scores(path) -> tuple[str, np.ndarray, np.ndarray]:
-    """(method name, is_anomaly, score) of a score table."""
+    """(method name, is_anomaly, score) of a score table: Parquet, or the CSV `cance predict --out x.csv`
+    writes (no provenance there: the method is the file's name)."""
+    if Path(path).name.lower().endswith((".csv", ".csv.gz", ".csv.bz2")):
+        return _load_csv_scores(Path(path))
     pf = open_table(path)
     meta = table_meta(pf.schema_arrow)
     if meta.get("stage") == "features":
         raise ArtifactError(f"{path} is a feature table; score it first with `cance score`.")
     require_columns(path, pf.schema_arrow, ["score"], "pass a table written by `cance score`.")
     require_columns(path, pf.schema_arrow, ["is_anomaly"],
-                    "evaluation needs labels: score features of labelled data made with `normal`.")
+                    "evaluation needs labels: score labelled data (a label column; `cance features --normal`).")
     t = read_columns(pf, path, ["is_anomaly", "score"])
     return meta.get("method") or Path(path).stem, anomaly_flags(path, t.column("is_anomaly")), \
+        np.asarray(t.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _load_csv_scores(path: Path) -> tuple[str, np.ndarray, np.ndarray]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; pass a score table written by `cance predict` or `cance score`.")
+    try:
+        header = pacsv.open_csv(str(path)).schema.names
+        missing = [c for c in ("score", "is_anomaly") if c not in header]
+        if missing:
+            raise DataError(f"{path} has no {' or '.join(missing)} column; evaluation needs the scores of labelled "
+                            "rows (a label column when the rows were scored).")
+        t = pacsv.read_csv(str(path), convert_options=pacsv.ConvertOptions(
+            include_columns=["is_anomaly", "score"],
+            column_types={"is_anomaly": pa.int64(), "score": pa.float64()}))
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"{path} is not a readable score table ({str(exc).splitlines()[0]}); pass a CSV written "
+                        "by `cance predict`.") from None
+    return path.name.split(".")[0], anomaly_flags(path, t.column("is_anomaly")), \
         np.asarray(t.column("score").to_numpy(zero_copy_only=False), dtype=np.float64)
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -21,6 +23,7 @@ def run_example(script: str, work: Path, **env: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # about 40 s; the README's own commands (tests/test_readme.py) run the same flow in CI
 def test_two_commands_fits_a_csv_and_scores_new_rows(tmp_path):
     # Shorter training than the defaults (the example runs them; 47 s here): the commands are what is tested.
     out = run_example("two_commands.sh", tmp_path / "work", FIT_OPTIONS="--nce-epochs 20 --threshold-folds 2")
