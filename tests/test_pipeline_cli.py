@@ -197,6 +197,20 @@ def test_evaluate_matches_sklearn_and_compares_tables(fitted):
     assert cli("evaluate", folder / "e.parquet", "--min-auroc", "1.0").exit_code == 1
 
 
+def test_evaluate_reads_the_csv_scores_predict_writes(tmp_path):
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.2).astype(int)
+    s = y * 2 + rng.normal(size=200)
+    rows = ["id,label,is_anomaly,score,is_flagged"] + [f"r{i},{v},{v},{x},0" for i, (v, x) in enumerate(zip(y, s))]
+    (tmp_path / "scores.csv").write_text("\n".join(rows) + "\n")
+    result = cli("evaluate", tmp_path / "scores.csv", "--auroc")
+    assert result.exit_code == 0, result.output
+    assert float(result.stdout.strip()) == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+    (tmp_path / "unlabelled.csv").write_text("id,score\na,1.0\n")
+    result = cli("evaluate", tmp_path / "unlabelled.csv")
+    assert result.exit_code == 2 and "no is_anomaly column" in one_error_line(result)
+
+
 def test_evaluate_keeps_table_names_readable_in_an_80_column_terminal(fitted, monkeypatch):
     folder, feats, nce, _ = fitted
     names = [folder / "pixels-pca-test-scores.parquet", folder / "pretrained-pca-test-scores.parquet"]
