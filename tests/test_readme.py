@@ -1,5 +1,5 @@
-"""The README's commands run as written on a fresh checkout (no data beyond the repository), and the
-generated CLI reference is up to date."""
+"""The README's commands run as written on a fresh checkout (no data beyond the repository); the
+documentation site's generated pages are up to date and the site builds with no warning."""
 
 from __future__ import annotations
 
@@ -60,10 +60,19 @@ def test_the_readme_python_block_runs(tmp_path, monkeypatch):
     assert (tmp_path / "model" / "manifest.json").is_file()
 
 
-def test_the_cli_reference_is_generated_from_the_app():
-    done = subprocess.run([sys.executable, str(ROOT / "docs" / "gen_cli_reference.py"), "--check"],
+def test_the_generated_pages_are_up_to_date():
+    """docs/index.md (the README), the CLI and API references and the results page."""
+    done = subprocess.run([sys.executable, str(ROOT / "docs" / "gen_pages.py"), "--check"],
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_documentation_site_builds_with_no_warning(tmp_path):
+    pytest.importorskip("mkdocs", reason="the test extra installs mkdocs; pip install '.[test]'")
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir",
+                           str(tmp_path / "site")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "site" / "reference" / "cli" / "index.html").is_file()
 
 
 @pytest.mark.parametrize("page", sorted(p.relative_to(ROOT).as_posix() for p in
