@@ -309,7 +309,7 @@ def test_estimator_fit_predict_save_load(tmp_path):
 
 
 def test_demo_runs_on_two_digits(tmp_path):
-    result = cli("demo", "--out-dir", tmp_path / "demo", "--classes", "0,1", "--json")
+    result = cli("demo", "--out", tmp_path / "demo", "--classes", "0,1", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout[result.stdout.index("{"):])
     assert set(doc["auroc"]["mean"]) == {"Error", "Gauss", "LatNCE", "CNCE", "CANCE"}

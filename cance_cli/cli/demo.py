@@ -29,14 +29,15 @@ def _has_matplotlib() -> bool:
 
 @handle_errors
 def demo(
-    out_dir: Path = typer.Option(Path("cance-demo"), "--out-dir", help="Folder for every artifact of the run."),
+    out_dir: Path = typer.Option(Path("cance-demo"), "--out", "-o", help="Folder for every artifact of the run."),
+    old_out_dir: Path | None = typer.Option(None, "--out-dir", hidden=True),  # the name before session 19
     classes: str = typer.Option("0,1,2,3,4,5,6,7,8,9", help="Digits to take in turn as the normal class."),
     seed: int = typer.Option(0, help=SEED_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """One-class anomaly detection on the bundled 8x8 digits: Error, Gauss, LatNCE, CNCE and CANCE AUROCs.
 
-    Example: cance demo --out-dir demo-run
+    Example: cance demo --out demo-run
     """
     import torch
 
@@ -51,8 +52,9 @@ def demo(
     from cance_cli import validate
 
     validate.at_least("--seed", seed, 0)
+    out_dir = old_out_dir or out_dir
     if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out-dir {out_dir} is a file; give a folder (it is created if missing).")
+        raise ConfigError(f"--out {out_dir} is a file; give a folder (it is created if missing).")
     train, test = load_data("builtin:digits", "train"), load_data("builtin:digits", "test")
     chosen = parse_normal(classes) or []
     unknown = sorted(set(chosen) - set(train.label_values()), key=str)
@@ -61,7 +63,7 @@ def demo(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"Cannot create --out-dir {out_dir} ({exc.strerror}); choose another folder.") from None
+        raise ConfigError(f"Cannot create --out {out_dir} ({exc.strerror}); choose another folder.") from None
     rows = []
     with progress_bar(len(chosen), "demo", True) as advance:
         for cls in chosen:
