@@ -58,7 +58,7 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     views : str
         ``auto`` (the rule of :func:`cance_cli.views.fusion.choose_views`:
         tables of at most 16 columns -> ``input``, wider tables ->
-        ``composite+input+knn``, images and embeddings -> ``composite``), or a
+        ``composite+input+knn``, embeddings -> ``composite+knn``, images -> ``composite``), or a
         ``+``-joined choice of ``composite``, ``input`` and ``knn``.
     knn : int
         k of the neighbour view (distance to the k-th nearest training row).

@@ -25,7 +25,7 @@ SMALL = {"ae_epochs": 2, "decoder_epochs": 1, "nce_epochs": 3, "hidden": 16, "de
     ("table", 5, "autoencoder", ["input"]),
     ("table", 16, "autoencoder", ["input"]),
     ("table", 17, "autoencoder", ["composite", "input", "knn"]),
-    ("table", 300, "pca", ["composite"]),
+    ("table", 300, "pca", ["composite", "knn"]),
     ("image", 784, "autoencoder", ["composite"]),
 ])
 def test_the_shape_rule_chooses_the_views(kind, width, fmap, expected):

@@ -80,7 +80,10 @@ class ViewFitting:
         if "input" in self.views_ or "knn" in self.views_:
             from cance_cli.views import input_map
 
-            self.input_map_ = input_map.InputCoordinates(residual=input_map.INPUT_RESIDUAL).fit(X)
+            # An embedding's neighbours are found in every usable direction (docs/defaults.md, "PCA"); a
+            # table's input view keeps at most 64, what its density can model.
+            directions = int(self.n_features_in_) if self.feature_map == "pca" else 64
+            self.input_map_ = input_map.InputCoordinates(directions, residual=input_map.INPUT_RESIDUAL).fit(X)
             P = self.input_map_.transform(X)
         verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
         composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below

@@ -7,8 +7,12 @@ The rule (``choose_views``), measured on the 15 development tables of
   the NCE density of the table itself sees everything, while the
   autoencoder's bottleneck (2 latents there) throws information away;
 * wider tables: ``composite``, ``input`` and ``knn`` together;
-* images, embedding tables (PCA feature map) and precomputed features: the
-  ``composite`` view (the paper's method).
+* embedding tables (PCA feature map): ``composite`` and ``knn``, the
+  neighbour distance taken in every usable direction of the standardised
+  embedding (not only the first 64: the signal of a new kind of image lies
+  in the minor directions; docs/defaults.md, "PCA");
+* images and precomputed features: the ``composite`` view (the paper's
+  method).
 
 Combination: each view's score is standardised by the median and
 interquartile range of its training rows' scores; the density views are
@@ -48,8 +52,11 @@ def choose_views(spec: str, kind: str, width: int, feature_map: str) -> tuple[li
             raise ConfigError("The input and knn views read the table itself, which precomputed composite features "
                               "are not; use `views` composite.")
         return given, f"views {'+'.join(given)} (given)"
+    if kind == "table" and feature_map == "pca":
+        return ["composite", "knn"], ("views: composite + knn (embeddings: the density of the PCA's [z, e, d] and "
+                                      "the distance to the k-th nearest training embedding in every direction)")
     if kind != "table" or feature_map != "autoencoder":
-        return ["composite"], "views: composite (images, embeddings and precomputed features)"
+        return ["composite"], "views: composite (images and precomputed features)"
     if width <= NARROW_TABLE:
         return ["input"], f"views: input (F = {width} <= {NARROW_TABLE}: the density of the table itself)"
     return list(VIEWS), f"views: composite + input + knn (F = {width} > {NARROW_TABLE})"
