@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
     parser.add_argument("--variant", default="default",
-                        help="default, rarity, input-rest, codes=K, codes+number=K or views=V")
+                        help="default, rarity, input-rest, knn-all, input-rest+knn-all, codes=K, codes+number=K, views=V")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out and stop")
     args = parser.parse_args()
@@ -163,10 +163,11 @@ def main() -> None:
         from cance_cli.data import encoding
 
         encoding.RARITY = True
-    elif args.variant == "input-rest":  # an experiment: the input view's p_rest coordinate on wide tables
-        from cance_cli.views import input_map
+    elif args.variant in ("input-rest", "knn-all", "input-rest+knn-all"):  # experiments on wide tables: the
+        from cance_cli.views import input_map  # input density's p_rest coordinate; neighbours in every direction
 
-        input_map.INPUT_RESIDUAL = True
+        input_map.INPUT_RESIDUAL = "input-rest" in args.variant
+        input_map.NEIGHBOURS_EVERY_DIRECTION = "knn-all" in args.variant
     elif args.variant.startswith(("codes=", "codes+number=")):  # an experiment: integer codes as categories
         global CODES, BOTH
         CODES, BOTH = int(args.variant.split("=", 1)[1]), args.variant.startswith("codes+number")

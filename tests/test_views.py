@@ -62,15 +62,24 @@ def test_input_map_rest_coordinate_is_the_length_outside_the_kept_directions(tmp
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 12))
     m = InputCoordinates(max_components=5, residual=True).fit(x)
-    p = m.transform(x)
+    p = m.density_coordinates(x)
     assert p.shape == (300, 6) and m.columns[-1] == "p_rest"
     z = (x - m.mean_) / m.scale_
     outside = z - (z @ m.components_.T) @ m.components_
     np.testing.assert_allclose(p[:, 5], np.linalg.norm(outside, axis=1), rtol=1e-6)
     save_part(m, tmp_path / "im.safetensors")
-    np.testing.assert_allclose(load_part(tmp_path / "im.safetensors").transform(x), p)
+    np.testing.assert_allclose(load_part(tmp_path / "im.safetensors").density_coordinates(x), p)
     # Nothing outside when every usable direction is kept: no extra coordinate.
-    assert InputCoordinates(residual=True).fit(x).transform(x).shape == (300, 12)
+    assert InputCoordinates(residual=True).fit(x).density_coordinates(x).shape == (300, 12)
+    # The neighbour view may read every direction while the density reads 5: distances as in the table.
+    every = InputCoordinates(max_components=5, all_directions=True).fit(x)
+    assert every.transform(x).shape == (300, 12) and every.density_coordinates(x).shape == (300, 5)
+    z = (x - x.mean(0)) / x.std(0)
+    d = lambda a: np.linalg.norm(a[:, None] - a[None], axis=2)  # noqa: E731
+    np.testing.assert_allclose(d(every.transform(x[:20])), d(z[:20]), atol=1e-8)
+    save_part(every, tmp_path / "every.safetensors")
+    back = load_part(tmp_path / "every.safetensors")
+    assert back.n_density_ == 5 and back.transform(x).shape == (300, 12)
 
 
 def test_knn_training_scores_leave_the_row_out_and_far_rows_score_higher(tmp_path):

@@ -76,15 +76,17 @@ class ViewFitting:
         from cance_cli.runtime import concurrent
         from cance_cli.runtime.progress import progress_bar
 
-        P = None
+        P = D = None  # the neighbour view's coordinates, the input density's
         if "input" in self.views_ or "knn" in self.views_:
             from cance_cli.views import input_map
 
-            # An embedding's neighbours are found in every usable direction (docs/defaults.md, "PCA"); a
-            # table's input view keeps at most 64, what its density can model.
-            directions = int(self.n_features_in_) if self.feature_map == "pca" else 64
-            self.input_map_ = input_map.InputCoordinates(directions, residual=input_map.INPUT_RESIDUAL).fit(X)
-            P = self.input_map_.transform(X)
+            # An embedding's neighbours are found in every usable direction (docs/defaults.md, "PCA"); the
+            # input density reads at most 64, what it can model.
+            every = self.feature_map == "pca" or input_map.NEIGHBOURS_EVERY_DIRECTION
+            self.input_map_ = input_map.InputCoordinates(residual=input_map.INPUT_RESIDUAL,
+                                                         all_directions=every).fit(X)
+            P = self.input_map_.transform(X) if "knn" in self.views_ else None
+            D = self.input_map_.density_coordinates(X) if "input" in self.views_ else None
         verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
         composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below
 
@@ -96,7 +98,7 @@ class ViewFitting:
 
         def input_density() -> None:
             if "input" in self.views_:
-                self.input_density_ = self._fit_input_density(P, verbose)
+                self.input_density_ = self._fit_input_density(D, verbose)
 
         def neighbours() -> None:
             if "knn" in self.views_:
@@ -111,7 +113,7 @@ class ViewFitting:
             with progress_bar(1, "fit (2 views' models side by side)", self.verbose) as advance:
                 if concurrent.can_fork():
                     concurrent.beside_in_child(lambda: (composite(), neighbours()),
-                                               lambda folder: self._fit_input_density_to(P, folder),
+                                               lambda folder: self._fit_input_density_to(D, folder),
                                                self._load_input_density)
                 else:
                     concurrent.run_side_by_side([composite, lambda: (input_density(), neighbours())], "cpu", 2)
@@ -120,20 +122,20 @@ class ViewFitting:
         if self.density_ is not None:
             training["composite"] = self.density_.score_samples(composite_rows["C"])
         if self.input_density_ is not None:
-            training["input"] = self.input_density_.score_samples(P)
+            training["input"] = self.input_density_.score_samples(D)
         if self.knn_ is not None:
             training["knn"] = self.knn_.training_scores_
         return training
 
-    def _fit_input_density(self, P: np.ndarray, verbose: bool):
-        return self._density(augment=False, verbose=verbose).fit(P, columns=self.input_map_.columns)
+    def _fit_input_density(self, D: np.ndarray, verbose: bool):
+        return self._density(augment=False, verbose=verbose).fit(D, columns=self.input_map_.columns)
 
-    def _fit_input_density_to(self, P: np.ndarray, folder: Path) -> None:
+    def _fit_input_density_to(self, D: np.ndarray, folder: Path) -> None:
         """The forked child's part: fit the input density, save it for the parent."""
         from cance_cli.io.model_layout import STAGE_FILES
         from cance_cli.registry import save_part
 
-        save_part(self._fit_input_density(P, verbose=False), folder / STAGE_FILES["input_density"])
+        save_part(self._fit_input_density(D, verbose=False), folder / STAGE_FILES["input_density"])
 
     def _load_input_density(self, folder: Path) -> None:
         from cance_cli.io.model_layout import STAGE_FILES
@@ -160,11 +162,10 @@ class ViewFitting:
         if self.density_ is not None:
             out["composite"] = self.density_.score_samples(self._select(*self._composite(X))[0])
         if self.input_map_ is not None:
-            P = self.input_map_.transform(X)
             if self.input_density_ is not None:
-                out["input"] = self.input_density_.score_samples(P)
+                out["input"] = self.input_density_.score_samples(self.input_map_.density_coordinates(X))
             if self.knn_ is not None:
-                out["knn"] = self.knn_.score_samples(P)
+                out["knn"] = self.knn_.score_samples(self.input_map_.transform(X))
         return out
 
     def _density(self, augment: bool = True, verbose: bool = True):

@@ -8,11 +8,13 @@ largest (at most ``max_components`` of them, and at most half the rows).
 Rotation does not change distances, so the k-nearest-neighbour view uses the
 same coordinates.
 
-With ``residual=True``, a table with more usable directions than are kept
-gets one more coordinate, ``p_rest``: the length of the standardised row
-outside the kept directions (the input's own "reconstruction error"), so a
-wide table's rows that differ only in its minor directions are not scored as
-typical.
+Two readers take different shares of those coordinates. The input density
+reads the first ``max_components`` (what a density of a few thousand rows can
+model); with ``residual=True`` it also reads ``p_rest``, the length of the
+standardised row outside them (the input's own "reconstruction error"). The
+neighbour view reads every kept direction when ``all_directions=True`` (a
+distance needs no model, and on a wide table or an embedding the minor
+directions are where a new kind of row shows), else the density's.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from cance_cli.parts import Part
 
 STAGE = "input-map"
 RELATIVE_RANK_TOL = 1e-4
-INPUT_RESIDUAL = False  # the input view's p_rest coordinate (docs/defaults.md, "Views": measured, see there)
+INPUT_RESIDUAL = False  # the input density's p_rest coordinate (docs/defaults.md, "Views": measured, see there)
+NEIGHBOURS_EVERY_DIRECTION = False  # a table's neighbour view in every direction (docs/defaults.md, "Views")
 
 
 class InputCoordinates(Part):
@@ -39,16 +42,18 @@ class InputCoordinates(Part):
     Attributes
     ----------
     mean_, scale_ : ndarray (width,), the training columns' mean and std (0 -> 1)
-    components_ : ndarray (k, width), the kept principal axes
+    components_ : ndarray (k, width), the kept principal axes (the neighbour view's; the density's are the
+        first ``n_density_``)
     """
 
     STAGE, KIND = STAGE, "feature_map"
     _parameter_constraints = {"max_components": [Interval(Integral, 1, None, closed="left")],
-                              "residual": ["boolean"]}
+                              "residual": ["boolean"], "all_directions": ["boolean"]}
 
-    def __init__(self, max_components: int = 64, residual: bool = False):
+    def __init__(self, max_components: int = 64, residual: bool = False, all_directions: bool = False):
         self.max_components = max_components
         self.residual = residual
+        self.all_directions = all_directions
 
     def fit(self, X, y=None) -> InputCoordinates:
         self.check_params()
@@ -64,27 +69,39 @@ class InputCoordinates(Part):
             raise DataError("Every column is constant on the training rows; nothing to learn from.")
         # At most half as many directions as rows: a table with fewer rows than columns (50 x 200) still leaves
         # its density more rows than dimensions after the validation split, instead of failing the fit.
-        self.components_ = vt[: min(keep, self.max_components, max(1, len(rows) // 2))]
-        self.has_rest_ = bool(self.residual and len(self.components_) < keep)
+        usable = min(keep, max(1, len(rows) // 2))
+        self.n_density_ = min(usable, self.max_components)
+        self.components_ = vt[: usable if self.all_directions else self.n_density_]
+        self.has_rest_ = bool(self.residual and self.n_density_ < keep)
         self.input_width_ = rows.shape[1]
         self.fingerprint_ = array_fingerprint(rows.astype(np.float32))
         return self
 
     @property
     def n_components_(self) -> int:
+        """Coordinates of :meth:`transform` (the neighbour view's)."""
         return int(self.components_.shape[0])
 
     @property
     def columns(self) -> list[str]:
-        return [f"p_{i}" for i in range(self.n_components_)] + (["p_rest"] if self.has_rest_ else [])
+        """Names of :meth:`density_coordinates`' columns."""
+        return [f"p_{i}" for i in range(self.n_density_)] + (["p_rest"] if self.has_rest_ else [])
 
-    def transform(self, X) -> np.ndarray:
+    def _centred(self, X) -> np.ndarray:
         rows = flat_rows(X)
         if rows.shape[1] != self.input_width_:
             raise DataError(f"The rows have {rows.shape[1]} columns but the input view was fitted on "
                             f"{self.input_width_}; pass the training columns.")
-        centred = (rows - self.mean_) / self.scale_
-        P = centred @ self.components_.T
+        return (rows - self.mean_) / self.scale_
+
+    def transform(self, X) -> np.ndarray:
+        """Every kept principal coordinate: what the neighbour view measures distances in."""
+        return self._centred(X) @ self.components_.T
+
+    def density_coordinates(self, X) -> np.ndarray:
+        """What the input density reads: the first ``n_density_`` coordinates (and ``p_rest``)."""
+        centred = self._centred(X)
+        P = centred @ self.components_[: self.n_density_].T
         if not self.has_rest_:
             return P
         # |row|^2 - |kept part|^2 is the squared length outside the kept (orthonormal) directions
@@ -93,7 +110,8 @@ class InputCoordinates(Part):
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return ({"mean": self.mean_, "scale": self.scale_, "components": self.components_},
-                {"input_width": self.input_width_, "fingerprint": self.fingerprint_, "has_rest": self.has_rest_})
+                {"input_width": self.input_width_, "fingerprint": self.fingerprint_, "has_rest": self.has_rest_,
+                 "n_density": self.n_density_})
 
     def set_state(self, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         self.mean_, self.scale_, self.components_ = tensors["mean"], tensors["scale"], tensors["components"]
@@ -103,3 +121,7 @@ class InputCoordinates(Part):
             raise ValueError("shapes")
         self.fingerprint_ = str(meta["fingerprint"])
         self.has_rest_ = bool(meta.get("has_rest", False))  # maps written before the residual had none
+        # maps written before all_directions: the density read every kept direction
+        self.n_density_ = int(meta.get("n_density", self.components_.shape[0]))
+        if not 1 <= self.n_density_ <= self.components_.shape[0]:
+            raise ValueError("n_density")
