@@ -149,7 +149,8 @@ def main() -> None:
     parser.add_argument("--tables", default=",".join(TABLES))
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
     parser.add_argument("--variant", default="default",
-                        help="default, rarity, input-rest, knn-all, input-rest+knn-all, codes=K, codes+number=K, views=V")
+                        help="default, rarity, input-rest, knn-all, input-rest+knn-all, codes=K, "
+                             "codes+number=K, views=V")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out and stop")
     args = parser.parse_args()
