@@ -146,7 +146,9 @@ def _bench_summary(folder: str, title: str) -> list[str]:
             break
         table.append(line)
     keep = [table[0], table[1]] + [r for r in table[2:] if r.startswith(("| **mean", "| **avg rank"))]
-    return [f"### {title}", "", f"`docs/results/bench/{folder}/results.md` (every split there).", "", *keep, ""]
+    out = [f"### {title}", "", f"`docs/results/bench/{folder}/results.md` (every split there).", "", *keep, ""]
+    figures = sorted((RESULTS / "bench" / folder).glob("roc-*.png"))[:1]  # the run's own ROC figure
+    return out + [f"![ROC curves, {title}](results/bench/{folder}/{f.name})" for f in figures] + [""] * bool(figures)
 
 
 def _jsonl(path: Path) -> list[dict]:
