@@ -207,3 +207,19 @@ def test_the_scoring_path_of_the_density_network_equals_its_forward():
         kept = u.clone()
         np.testing.assert_allclose(net.scoring_correction(u).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
         assert torch.equal(u, kept)  # the in-place activations never touch the input
+
+
+def test_collinear_columns_are_named_in_a_warning(caplog):
+    """L2-normalised rows make the error and the dissimilarity one column up to scale; the density of such
+    columns ranked rows in reverse (docs/benchmarks.md), so the fit says so instead of scoring silently."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(600, 3))
+    e = np.abs(rng.normal(1, 0.2, 600))
+    with caplog.at_level("WARNING", logger="cance"):
+        NCEDensity(**FAST).fit(np.column_stack([z, e, 0.5 * e]), columns=["z_0", "z_1", "z_2", "recon_error",
+                                                                          "cos_dissim"])
+    assert any("recon_error and cos_dissim are one up to scale" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="cance"):
+        NCEDensity(**FAST).fit(np.column_stack([z, e, 0.5 * e + rng.normal(0, 0.05, 600)]))
+    assert not any("up to scale" in r.getMessage() for r in caplog.records)

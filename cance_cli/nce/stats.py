@@ -45,3 +45,17 @@ class StreamingMoments:
         if self.count < 2:
             raise ValueError("covariance needs at least two rows")
         return self.scatter / (self.count - 1)
+
+
+COLLINEAR = 0.9999  # |correlation| above which two density columns are one (measured: docs/defaults.md)
+
+
+def most_collinear_pair(covariance: np.ndarray) -> tuple[int, int, float] | None:
+    """The two columns of largest |correlation| when it exceeds :data:`COLLINEAR`, else None."""
+    sd = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    if len(sd) < 2 or not np.all(sd > 0):
+        return None
+    corr = np.abs(covariance / np.outer(sd, sd))
+    np.fill_diagonal(corr, 0.0)
+    i, j = np.unravel_index(int(np.argmax(corr)), corr.shape)
+    return (int(min(i, j)), int(max(i, j)), float(corr[i, j])) if corr[i, j] > COLLINEAR else None

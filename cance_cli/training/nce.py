@@ -8,6 +8,7 @@ updates, and augmentation of the reconstruction columns.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -22,12 +23,14 @@ from cance_cli.errors import ConfigError, DataError
 from cance_cli.io.checkpoints import load_checkpoint, rebuilding, save_checkpoint
 from cance_cli.io.provenance import array_fingerprint
 from cance_cli.nce.scoring import REQUIRED_META, STAGE, DensityScoring, check_rows, rebuild_parts
-from cance_cli.nce.stats import StreamingMoments
+from cance_cli.nce.stats import StreamingMoments, most_collinear_pair
 from cance_cli.runtime import distributed
 from cance_cli.runtime.progress import progress_bar
 from cance_cli.training.common import resolve_device, torch_generator
 from cance_cli.training.optim import adamw
 from cance_cli.training.trainer import epoch_order, fit_epochs
+
+log = logging.getLogger("cance")
 
 
 class NCEDensity(DensityScoring, BaseEstimator):
@@ -154,6 +157,12 @@ class NCEDensity(DensityScoring, BaseEstimator):
         self.n_train_, self.n_val_ = len(train_idx), len(val_idx)
         self.fingerprint_ = array_fingerprint(C.astype(np.float32))
 
+        pair = most_collinear_pair(moments.covariance)
+        if pair is not None:
+            a, b, r = pair
+            log.warning("the density's columns %s and %s are one up to scale (|correlation| %.6f): an NCE density "
+                        "of collinear columns can rank rows wrongly (measured: an inverted ranking on L2-normalised "
+                        "embeddings); drop one, or do not normalise the rows.", self.columns_[a], self.columns_[b], r)
         dev = self.device_
         self.whitener_ = Whitener(moments.mean, moments.covariance).to(dev)
         self.noise_ = LearnedGaussianNoise(dim, learn=self.learn_noise).to(dev)
