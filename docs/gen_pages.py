@@ -187,22 +187,24 @@ def _categorical() -> list[str]:
 
 
 def _cifar() -> list[str]:
-    old = {r["normal"]: r["auroc"] for r in _jsonl(RESULTS / "cifar10" / "diagnosis.jsonl")
-           if r["variant"] == "cance-fit-pca-auto"}
-    knn = {r["normal"]: r["auroc"] for r in _jsonl(RESULTS / "cifar10" / "diagnosis.jsonl")
-           if r["variant"] == "knn5-cosine"}
-    new = {r["normal"]: r["auroc"] for r in _jsonl(RESULTS / "cifar10" / "pca-error90.jsonl")
-           if r["variant"] == "cance-fit-pca-auto"}
-    classes = [c for c in old if c in new and c in knn]
+    def variant(name: str, file: str) -> dict[str, float]:
+        return {r["normal"]: r["auroc"] for r in _jsonl(RESULTS / "cifar10" / file) if r["variant"] == name}
+
+    columns = {"cance (session 18)": variant("cance-fit-pca-auto", "diagnosis.jsonl"),
+               "error at k90, composite view": variant("cance-fit-pca-auto", "pca-error90.jsonl"),
+               "cance now (composite + kNN)": variant("cance-fit-pca-auto", "views-knn.jsonl"),
+               "kNN-5 cosine": variant("knn5-cosine", "diagnosis.jsonl")}
+    classes = [c for c in columns["cance (session 18)"] if all(c in d for d in columns.values())]
     out = ["### One-class CIFAR-10 (JPEG q75 copy), frozen EfficientNet-Lite0 embeddings", "",
-           "`docs/results/cifar10/` (seed 0). `cance fit --pca auto` before and after session 19's rule (the error "
-           "columns against the whole 90 %-variance subspace), and cosine kNN-5 on the same embeddings.", "",
-           "| class | cance (session 18) | cance | kNN-5 cosine |", "|---|---|---|---|"]
+           "`docs/results/cifar10/` (seed 0): `cance fit --pca auto` as it was, with session 19's error rule (the "
+           "error columns against the whole 90 %-variance subspace), and with the neighbour view beside it (the "
+           "default since session 19); cosine kNN-5 on the same embeddings.", "",
+           "| class | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for c in classes:
-        out.append(f"| {c} | {old[c]:.3f} | {new[c]:.3f} | {knn[c]:.3f} |")
+        out.append(f"| {c} | " + " | ".join(f"{d[c]:.3f}" for d in columns.values()) + " |")
     if classes:
-        mean = [sum(d[c] for c in classes) / len(classes) for d in (old, new, knn)]
-        out.append(f"| **mean ({len(classes)})** | {mean[0]:.3f} | {mean[1]:.3f} | {mean[2]:.3f} |")
+        out.append(f"| **mean ({len(classes)})** | " + " | ".join(
+            f"{sum(d[c] for c in classes) / len(classes):.3f}" for d in columns.values()) + " |")
     return out + [""]
 
 
