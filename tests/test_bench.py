@@ -243,6 +243,7 @@ def test_corrupted_splits_train_once_and_reuse_the_models(tmp_path, digits):
     assert 0 < second[0] < first[0]  # the later split counts its features and scoring, not the training
 
 
+@pytest.mark.slow  # reads and one-hot encodes KDDCUP99: about 12 s
 def test_kddcup99_normal_traffic_is_the_anomaly_class_and_categories_are_one_hot():
     from cance_cli.data.tabular import load_tabular
 

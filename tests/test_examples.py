@@ -34,6 +34,7 @@ def test_two_commands_fits_a_csv_and_scores_new_rows(tmp_path):
     assert "<section>" in (tmp_path / "work" / "report.html").read_text()
 
 
+@pytest.mark.slow  # five commands, each importing torch: about 35 s (tests/test_pipeline_cli.py covers each stage)
 def test_stage_pipeline_writes_every_stage_and_compares_cance_with_error(tmp_path):
     out = run_example("stage_pipeline.sh", tmp_path / "work", EPOCHS="3", NCE_EPOCHS="5")
     names = {p.name for p in (tmp_path / "work").iterdir()}

@@ -459,7 +459,7 @@ def test_a_full_disk_is_one_sentence_and_older_outputs_survive(w, tmp_path):
                       "2"),
                      ("features", w / "train.parquet", "--ae", w / "model" / "ae.safetensors", "--out",
                       disk / "f.parquet"),
-                     ("predict", _write_table(tmp_path / "many.parquet", n=20_000), "--model", disk / "model",
+                     ("predict", _write_table(tmp_path / "many.parquet", n=2_000), "--model", disk / "model",
                       "--out", disk / "s.parquet")):
             proc = subprocess.run([sys.executable, "-m", "cance_cli", *map(str, args)], capture_output=True,
                                   text=True, timeout=300)

@@ -104,6 +104,7 @@ def test_augmented_samples_in_batches_stay_in_zero_to_mode():
     torch.testing.assert_close(out[:, :2], batch[:, :2])  # real latents kept
 
 
+@pytest.mark.slow  # two densities of 80 epochs: about 22 s
 def test_score_does_not_fall_as_error_falls_below_mode_with_augmentation():
     rng = np.random.default_rng(0)
     data = _toy_composite(3000, rng)

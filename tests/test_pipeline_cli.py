@@ -58,6 +58,7 @@ def test_fit_nce_trains_on_normal_rows_and_records_columns(fitted):
     assert len(meta["table_sha256"]) == 64 and meta["seed"] == 0
 
 
+@pytest.mark.slow  # a full default schedule: about 12 s
 def test_fit_nce_without_epochs_takes_about_the_step_budget_of_cance_fit(tmp_path):
     from cance_cli.defaults import nce_epochs_for
 
