@@ -93,8 +93,9 @@ class PCAFeatureMap(Part):
         self.check_params()
         E = _rows(X)
         self._check_components(E)
-        r = self.error_components or self.n_components
-        return self._keep(PCA(n_components=max(r, self.n_components), svd_solver="full").fit(E), E)
+        # error_components >= n_components (checked above): the decomposition the reconstruction needs
+        pca = PCA(n_components=self.error_components or self.n_components, svd_solver="full")
+        return self._keep(pca.fit(E), E)
 
     @classmethod
     def fit_choosing(cls, X, choose: Callable[[np.ndarray], tuple[int, int | None]],

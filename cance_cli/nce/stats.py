@@ -47,7 +47,7 @@ class StreamingMoments:
         return self.scatter / (self.count - 1)
 
 
-COLLINEAR = 0.9999  # |correlation| above which two density columns are one (measured: docs/defaults.md)
+COLLINEAR = 0.9999  # |correlation| above which two density columns are one (docs/benchmarks.md, "CIFAR-10")
 
 
 def most_collinear_pair(covariance: np.ndarray) -> tuple[int, int, float] | None:
