@@ -74,6 +74,24 @@ def test_a_short_nae_run_raises_the_energy_off_the_data_manifold():
     assert len(nae.history_["negative"]) > 0 and nae.history_["buffer_share"][-1] > 0.8
 
 
+def test_the_ablation_samplers_start_where_they_say_and_a_wrong_one_is_refused():
+    from cance_cli.errors import ConfigError
+    from cance_cli.training.nae import NormalizedAutoencoder
+
+    x = _ring(300)
+    ae = NormalizedAutoencoder(latent=2, ae_epochs=2, batch_size=32, device="cpu").pretrain(x)
+    runs = {s: NormalizedAutoencoder(latent=2, steps=12, batch_size=32, sampling=s, device="cpu").fit(x, autoencoder=ae)
+            for s in ("cd", "pcd")}
+    cd, pcd = runs["cd"].history_, runs["pcd"].history_
+    # CD starts every chain at the step's positive rows; PCD draws most starts from its buffer of chain ends.
+    np.testing.assert_allclose(cd["negative_start"], cd["positive"], rtol=1e-5)
+    assert cd["buffer_share"][-1] == 0 and pcd["buffer_share"][-1] > 0.8
+    assert sorted(runs["pcd"].negative_snapshots_) == [1, 10, 12]
+    assert runs["pcd"].negative_snapshots_[12].shape == (16, 2)
+    with pytest.raises(ConfigError, match="`sampling` must be one of on-manifold, cd, pcd"):
+        NormalizedAutoencoder(sampling="langevin").fit(x)
+
+
 def test_train_nae_checkpoint_goes_through_features_score_and_fit_nce(tmp_path):
     x = _ring(600)
     path = tmp_path / "ring.csv"
