@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
     parser.add_argument("--variant", default="default",
                         help="default, rarity, input-rest, knn-all, input-rest+knn-all, codes=K, "
-                             "codes+number=K, views=V")
+                             "codes+number=K, views=V, set:PARAM=VALUE;PARAM=VALUE")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out and stop")
     args = parser.parse_args()
@@ -160,6 +160,10 @@ def main() -> None:
     options = {}
     if args.variant.startswith("views="):  # an experiment: other views than the rule's
         options["views"] = args.variant.split("=", 1)[1]
+    elif args.variant.startswith("set:"):  # an experiment: estimator parameters, set:latent=16;views=composite
+        for pair in args.variant[4:].split(";"):
+            key, value = pair.split("=", 1)
+            options[key] = int(value) if value.lstrip("-").isdigit() else value
     elif args.variant == "rarity":  # an experiment: categories with a -log(share) column as well
         from cance_cli.data import encoding
 

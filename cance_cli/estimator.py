@@ -352,10 +352,16 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         return fmap.composite_features(X).astype(np.float64), cols
 
     def _select(self, C: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:
+        """The composite columns the density reads: z only for LatNCE; once fitted, the density's own columns
+        by name (it may have left out a repeated column: ``_drop_collinear``)."""
+        fitted = getattr(getattr(self, "density_", None), "columns_", None)
         if self.features == "latent":
             keep = [i for i, c in enumerate(cols) if c.startswith("z_")]
-            return C[:, keep], [cols[i] for i in keep]
-        return C, cols
+        elif fitted is not None and list(fitted) != list(cols) and set(fitted) <= set(cols):
+            keep = [cols.index(c) for c in fitted]
+        else:
+            return C, cols
+        return C[:, keep], [cols[i] for i in keep]
 
     # ------------------------------------------------------------------ scores
 

@@ -225,3 +225,23 @@ def test_latent_only_density_keeps_to_the_composite_view():
     x, _ = _blobs(n_normal=200, n_anom=0, width=6, seed=7)
     est = CANCE(features="latent", **SMALL).fit(x)
     assert est.views_ == ["composite"] and est.density_.columns_ == ["z_0", "z_1"]
+
+
+def test_the_composite_density_leaves_out_a_column_that_repeats_another(tmp_path, caplog):
+    """L2-normalised embeddings made the error and dissimilarity columns one up to scale, and the density over
+    both ranked rows in reverse; the density keeps one of them, says so, and scores the same after a reload."""
+    from cance_cli.estimator import CANCE
+
+    rng = np.random.default_rng(0)
+    e = 0.1 * np.exp(0.3 * rng.normal(size=800))
+    C = np.c_[rng.normal(size=(800, 3)), e, 0.5 * e]  # cos_dissim = recon_error / 2
+    with caplog.at_level("WARNING", logger="cance"):
+        est = CANCE(feature_map="precomputed", nce_epochs=3, threshold_folds=0, device="cpu").fit(C)
+    assert est.density_.columns_ == ["z_0", "z_1", "z_2", "recon_error"]
+    assert "leaves out cos_dissim" in caplog.text and any("cos_dissim" in r for r in est.settings_["rule"])
+    scores = est.score_samples(C[:50])
+    est.save(tmp_path / "model")
+    np.testing.assert_allclose(CANCE.load(tmp_path / "model").score_samples(C[:50]), scores, rtol=1e-6)
+    kept = CANCE(feature_map="precomputed", nce_epochs=3, threshold_folds=0, device="cpu").fit(
+        np.c_[C[:, :4], rng.gamma(2.0, 0.05, size=800)])  # a dissimilarity of its own stays
+    assert kept.density_.columns_[-1] == "cos_dissim"

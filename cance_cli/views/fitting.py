@@ -92,7 +92,7 @@ class ViewFitting:
 
         def composite() -> None:
             if "composite" in self.views_:
-                C, cols = self._fit_feature_map(X, verbose)
+                C, cols = self._drop_collinear(*self._fit_feature_map(X, verbose))
                 self.density_ = self._density(verbose=verbose).fit(C, columns=cols)
                 composite_rows["C"] = C
 
@@ -126,6 +126,24 @@ class ViewFitting:
         if self.knn_ is not None:
             training["knn"] = self.knn_.training_scores_
         return training
+
+    def _drop_collinear(self, C: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:
+        """The composite columns without those that repeat an earlier one up to scale (|correlation| >
+        0.9999). Measured on L2-normalised CIFAR-10 embeddings: the PCA's error and dissimilarity columns
+        were one (0.99999) and the density over both ranked the classes in reverse (AUROC 0.26 against 0.80
+        without the repeat; docs/benchmarks.md, "CIFAR-10"). The density keeps the names of the columns it
+        reads (``density_.columns_``, in its checkpoint); scoring selects them by name."""
+        from cance_cli.nce.stats import collinear_columns
+
+        dropped = collinear_columns(C)
+        if not dropped:
+            return C, cols
+        reason = ", ".join(f"{cols[j]} (|correlation| {r:.6f} with {cols[i]})" for j, i, r in dropped)
+        self.settings_["rule"] = [*self.settings_["rule"], f"composite density without the repeated column(s) "
+                                  f"{reason}: a density over collinear columns can rank rows in reverse"]
+        log.warning("the composite density leaves out %s: one up to scale with a column it keeps.", reason)
+        keep = [k for k in range(len(cols)) if k not in {j for j, _, _ in dropped}]
+        return C[:, keep], [cols[k] for k in keep]
 
     def _fit_input_density(self, D: np.ndarray, verbose: bool):
         return self._density(augment=False, verbose=verbose).fit(D, columns=self.input_map_.columns)
