@@ -344,6 +344,24 @@ def test_novelty_caps_large_tables_with_a_stratified_sample(tmp_path, monkeypatc
     assert len(s.x_train) + len(s.x_test) == 100 and int(s.y_test.sum()) == 10  # 10% anomalies kept
 
 
+def test_the_contaminated_setting_trains_on_half_of_every_class_and_keeps_its_rows_apart(tmp_path):
+    from cance_cli.bench.novelty import novelty_split
+    from cance_cli.bench.run import read_results
+
+    folder = _novelty_folder(tmp_path / "tables")
+    s = novelty_split(folder / "1_alpha.npz", 0, contaminated=True)
+    assert len(s.x_train) == 150 + 15 and len(s.x_test) == 150 + 15 and int(s.y_test.sum()) == 15
+    out = tmp_path / "run"
+    for extra in ([], ["--contaminated"]):  # one results folder, both settings: rows never replace each other
+        result = cli("bench", "novelty", folder, "--out", out, "--methods", "IsolationForest", "--datasets", "beta",
+                     *extra)
+        assert result.exit_code == 0, result.output
+    rows = read_results(out / "results.csv")
+    assert sorted((r["protocol"], r["n_test"]) for r in rows) == [("novelty", 180), ("novelty-contaminated", 165)]
+    line = one_error_line(cli("bench", "one-class", "builtin:digits", "--out", out, "--contaminated"))
+    assert "--contaminated is a setting of the novelty protocol" in line
+
+
 def test_cli_bench_novelty_runs_every_method_on_the_same_splits(tmp_path):
     from cance_cli.bench.run import read_results
 

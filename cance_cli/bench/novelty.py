@@ -5,6 +5,10 @@ normal rows and every anomaly test; columns are standardised with the
 training rows' mean and standard deviation (a zero std becomes 1). Tables of
 more than 20,000 rows are first reduced to a seeded, stratified sample of
 20,000 rows.
+
+With ``contaminated=True`` (ADBench's main, unsupervised setting): a seeded half
+of *every* class trains, anomalies included and unlabelled; the other half
+tests. Training rows are standardised the same way.
 """
 
 from __future__ import annotations
@@ -61,8 +65,8 @@ def _stratified_cap(y: np.ndarray, rng: np.random.Generator, cap: int) -> np.nda
     return np.sort(np.concatenate(keep))
 
 
-def novelty_split(path: Path, seed: int) -> NoveltySplit:
-    """One seeded split of one table, as the protocol states it."""
+def novelty_split(path: Path, seed: int, contaminated: bool = False) -> NoveltySplit:
+    """One seeded split of one table, as the protocol states it (``contaminated``: the unsupervised setting)."""
     x, y = read_xy(path)
     if x.ndim != 2 or len(x) != len(y) or not set(np.unique(y)) <= {0, 1}:
         raise DataError(f"{path}: expected X of shape (rows, features) and y of 0/1 with one label per row.")
@@ -73,8 +77,13 @@ def novelty_split(path: Path, seed: int) -> NoveltySplit:
     rng = np.random.default_rng(seed)
     rows = _stratified_cap(y, rng, MAX_ROWS)
     x, y = x[rows], y[rows]
-    normal = rng.permutation(np.flatnonzero(y == 0))
-    train = np.sort(normal[: len(normal) // 2])
+    if contaminated:  # a stratified half of all rows, anomalies included (at least one anomaly tests)
+        anomalies = rng.permutation(np.flatnonzero(y == 1))
+        normal = rng.permutation(np.flatnonzero(y == 0))
+        train = np.sort(np.concatenate([normal[: len(normal) // 2], anomalies[: len(anomalies) // 2]]))
+    else:
+        normal = rng.permutation(np.flatnonzero(y == 0))
+        train = np.sort(normal[: len(normal) // 2])
     test = np.setdiff1d(np.arange(len(y)), train)
     mean = x[train].mean(axis=0)
     std = x[train].std(axis=0)

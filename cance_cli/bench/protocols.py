@@ -196,18 +196,22 @@ def tabular(name: str, folder: str | Path, seed: int, train_fraction: float = 0.
                  {"train_fraction": train_fraction})
 
 
-def novelty(path: Path, seed: int) -> Split:
-    """One table of a folder under the ADBench novelty protocol (already standardised)."""
+def novelty(path: Path, seed: int, contaminated: bool = False) -> Split:
+    """One table of a folder under the ADBench novelty protocol (already standardised); ``contaminated``: the
+    unsupervised setting (training rows include unlabelled anomalies)."""
     from cance_cli.bench.novelty import novelty_split
 
-    ns = novelty_split(path, seed)
+    ns = novelty_split(path, seed, contaminated)
     names = [f"x_{j}" for j in range(ns.x_train.shape[1])]
     train = Dataset(x=ns.x_train, y=np.zeros(len(ns.x_train), dtype=np.int64),
                     ids=np.arange(len(ns.x_train), dtype=np.int64), kind="table", source=str(path), split="train",
                     feature_names=names)
     test = Dataset(x=ns.x_test, y=ns.y_test.astype(np.int64), ids=np.arange(len(ns.x_test), dtype=np.int64),
                    kind="table", source=str(path), split="test", feature_names=names)
-    return Split("novelty", ns.name, train, test, ["0"], seed, {"protocol_source": "adbench-novelty"})
+    # Its own protocol name: work folders and finished rows of the two settings never mix.
+    source = "adbench-unsupervised" if contaminated else "adbench-novelty"
+    return Split("novelty-contaminated" if contaminated else "novelty", ns.name, train, test, ["0"], seed,
+                 {"protocol_source": source, "contaminated": contaminated})
 
 
 def _novelty_files(data: str, datasets: list[str] | None) -> list[Path]:
@@ -228,14 +232,17 @@ def _novelty_files(data: str, datasets: list[str] | None) -> list[Path]:
 def make_splits(protocol: str, data: str, classes: list[str] | None = None,
                 sets: list[list[str]] | None = None, corruptions: list[str] | None = None,
                 datasets: list[str] | None = None, max_test: int | None = None,
-                ood_sets: list[str] | None = None):
+                ood_sets: list[str] | None = None, contaminated: bool = False):
     """``seed -> splits`` for ``protocol`` on ``data`` (a source spec, or the
-    folder of the tabular files). Image data is read once, here."""
+    folder of the tabular files). Image data is read once, here. ``contaminated``: novelty's unsupervised
+    setting."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"Unknown protocol '{protocol}'; choose from {', '.join(PROTOCOLS)}.")
+    if contaminated and protocol != "novelty":
+        raise ConfigError("`contaminated` is a setting of the novelty protocol; drop it or use novelty.")
     if protocol == "novelty":
         files = _novelty_files(data, datasets)
-        return lambda seed: (novelty(path, seed) for path in files)
+        return lambda seed: (novelty(path, seed, contaminated) for path in files)
     if protocol == "tabular":
         from cance_cli.data.tabular import FILES
 

@@ -266,9 +266,10 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 
 def merge_results(rows: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` with ``new`` added; a new row replaces an old one of the same (split, seed, method)."""
-    keys = {(r["split"], r["seed"], r["method"]) for r in new}
-    return [r for r in rows if (r["split"], r["seed"], r["method"]) not in keys] + list(new)
+    """``rows`` with ``new`` added; a new row replaces an old one of the same (protocol, split, seed, method)."""
+    key = lambda r: (r.get("protocol"), r["split"], r["seed"], r["method"])  # noqa: E731
+    keys = {key(r) for r in new}
+    return [r for r in rows if key(r) not in keys] + list(new)
 
 
 def write_results(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -315,7 +316,7 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.csv"
     rows = read_results(results)
-    done = {(r["split"], r["seed"], r["method"]) for r in rows}
+    done = {(r.get("protocol", protocol), r["split"], r["seed"], r["method"]) for r in rows}
     fitted: dict = {}
     run_doc = {"protocol": protocol, "data": data, "options": options or {}, "methods": methods, "seeds": seeds,
                "config": config.to_json(), "versions": versions(), "machine": machine(),
@@ -324,7 +325,7 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
     logged = False
     for seed in seeds:
         for split in splits(seed):
-            todo = [m for m in methods if (split.name, seed, m) not in done]
+            todo = [m for m in methods if (split.protocol, split.name, seed, m) not in done]
             if not todo:
                 continue
             new, scores = run_split(split, todo, seed, work, config, log, fitted)
@@ -336,9 +337,10 @@ def run_protocol(splits: Callable[[int], Iterable[Split]], methods: list[str], s
             rows = merge_results(read_results(results), new)  # keeps rows another invocation wrote meanwhile
             write_results(results, rows)
             if seed == seeds[0]:
-                save_scores(work / "scores" / f"{protocol}-{split.name}-s{seed}.parquet", split, scores)
+                save_scores(work / "scores" / f"{split.protocol}-{split.name}-s{seed}.parquet", split, scores)
             log(f"{split.name} seed {seed}: " + " ".join(f"{r['method']}={r['auroc']:.3f}" for r in new))
     rows = read_results(results) or rows  # with the rows of any invocation that ran beside this one
+    rows = [r for r in rows if r.get("protocol", protocol) == protocol]  # a folder may hold both novelty settings
     write_report(out, rows, protocol, data)
     return rows
 

@@ -58,6 +58,9 @@ def bench(
     max_train: int = typer.Option(10000, help="Training-row cap for LOF, OCSVM, KDE and KNN."),
     quick: bool = typer.Option(False, "--quick", help="A reduced run for CI-sized checks: 2 classes / data sets, "
                                                      "3 corruptions, 1,000 test rows, a few epochs."),
+    contaminated: bool = typer.Option(False, "--contaminated",
+                                      help="novelty: ADBench's unsupervised setting; a stratified half of all "
+                                           "rows trains, anomalies included and unlabelled, the other half tests."),
     roc: Path = typer.Option(None, help="Write the ROC curves of the first split and seed to this PNG."),
     device: str = typer.Option("cpu", help=DEVICE_HELP),
     threads: int = typer.Option(1, help="torch threads (small networks run fastest on 1)."),
@@ -128,26 +131,28 @@ def bench(
     ood_list = _csv(ood)
     if ood_list and protocol != "ood":
         raise ConfigError("--ood names the out-of-distribution sets of the ood protocol; drop it or use ood.")
-    splits = make_splits(protocol, data, class_list, set_list, corruption_list, dataset_list, max_test, ood_list)
+    splits = make_splits(protocol, data, class_list, set_list, corruption_list, dataset_list, max_test, ood_list,
+                         contaminated)
     from rich.console import Console
 
     err = Console(stderr=True)
     options = {"classes": class_list, "sets": set_list, "corruptions": corruption_list, "datasets": dataset_list,
-               "ood": ood_list, "max_test": max_test, "quick": quick}
+               "ood": ood_list, "max_test": max_test, "quick": quick, "contaminated": contaminated}
     work = work or out / "work"
-    rows = run_protocol(splits, chosen, seed_list, out, work, config, protocol, data,
+    name = "novelty-contaminated" if contaminated else protocol  # the splits' own protocol name
+    rows = run_protocol(splits, chosen, seed_list, out, work, config, name, data,
                         log=lambda message: err.print(f"[dim]{message}[/]"), options=options)
     if roc is not None and rows:
         first = rows[0]
-        table = work / "scores" / f"{protocol}-{first['split']}-s{first['seed']}.parquet"
+        table = work / "scores" / f"{first['protocol']}-{first['split']}-s{first['seed']}.parquet"
         if table.exists():
             roc_figure(table, roc, f"{protocol}: {first['split']}")
         else:
             err.print(f"No ROC plot: {table} is missing (scores are kept for the first seed of the run "
                       "that scored the split); rerun that split with another --work or --out.")
     if json_out:
-        print_json({"protocol": protocol, "out": str(out), "rows": rows})
+        print_json({"protocol": name, "out": str(out), "rows": rows})
         return
     metric = "f1" if protocol == "tabular" else "auroc"
-    typer.echo(f"{metric.upper()} ({protocol}; mean ± std over seeds; results in {out}/results.csv)")
+    typer.echo(f"{metric.upper()} ({name}; mean ± std over seeds; results in {out}/results.csv)")
     typer.echo(summary_table(rows, metric, chosen))
