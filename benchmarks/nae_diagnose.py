@@ -53,13 +53,40 @@ def draw_snapshots(snapshots: dict[int, np.ndarray], title: str, path: Path) -> 
     plt.close(fig)
 
 
+def draw_energies(results: Path, path: Path) -> None:
+    """Per run of ``results`` (this script's JSON lines): the energy of the positives and of the negatives where
+    their chain starts, after the latent chain and after the input chain, over the training steps."""
+    import json
+
+    runs = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 3.0), squeeze=False, sharey=True)
+    for ax, run in zip(axes[0], runs):
+        h = run["history"]
+        for key, style in (("positive", "k-"), ("negative_start", "C0:"), ("negative_latent", "C1--"),
+                           ("negative", "C3-")):
+            ax.plot(h["step"], h[key], style, label=key.replace("_", " "))
+        ax.set_yscale("log")
+        extra = " ".join(f"{k}={v:g}" for k, v in (run.get("set") or {}).items())
+        ax.set_title(f"{run['sampling']} x{run['budget']} {extra}\nheld-out {run['digit']}, seed {run['seed']}: "
+                     f"AUROC {run['auroc']:.3f}", fontsize=8)
+        ax.set_xlabel("step")
+    axes[0, 0].set_ylabel("energy (mean squared error)")
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("data")
+    ap.add_argument("data", nargs="?")
+    ap.add_argument("--plot-energies", default=None, help="draw the energies of the runs in --out to this PNG, stop")
     ap.add_argument("--digit", default="1")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sampling", default="on-manifold,cd,pcd")
     ap.add_argument("--budgets", default="1", help="comma-separated multipliers of the reduced schedule's steps")
+    ap.add_argument("--set", default="", help="other NAE parameters, e.g. buffer_reuse=0.5;latent_noise=0.1")
     ap.add_argument("--steps", type=int, default=None, help="steps at budget 1 (default: the reduced schedule's)")
     ap.add_argument("--max-train", type=int, default=None, help="first N training rows (smoke runs)")
     ap.add_argument("--threads", type=int, default=1)
@@ -67,6 +94,10 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--figures", default=None, help="folder for the negatives' grids (PNG)")
     args = ap.parse_args()
+    if args.plot_energies:
+        return draw_energies(Path(args.out), Path(args.plot_energies))
+    if not args.data:
+        ap.error("give DATA (an MNIST source) or --plot-energies")
     torch.set_num_threads(args.threads)
     train, test = load_data(args.data, "train"), load_data(args.data, "test")
     normal = [str(d) for d in range(10) if str(d) != args.digit]
@@ -85,21 +116,24 @@ def main() -> None:
         ae.save(ae_path, {"normal_classes": normal, "seed": args.seed})
     error = roc_auc_score(y, np.concatenate([e for _, _, e, _ in ae.iter_composite(test)]))
     steps = args.steps or base.settings()["steps"]
+    extra = {k: float(v) for k, v in (pair.split("=", 1) for pair in args.set.split(";") if pair)}
     for budget in map(int, args.budgets.split(",")):
         for sampling in args.sampling.split(","):
-            model = NormalizedAutoencoder(sampling=sampling, steps=steps * budget, seed=args.seed, device="cpu")
+            model = NormalizedAutoencoder(sampling=sampling, steps=steps * budget, seed=args.seed, device="cpu",
+                                          **extra)
             model.fit(rows, autoencoder=copy.deepcopy(ae))
             auroc = roc_auc_score(y, model.score_samples(test))
-            tag = f"digit{args.digit}-seed{args.seed}-{sampling}-x{budget}"
+            tag = f"digit{args.digit}-seed{args.seed}-{sampling}-x{budget}" + "".join(f"-{k}{v:g}"
+                                                                                      for k, v in extra.items())
             if args.figures:
                 draw_snapshots(model.negative_snapshots_, f"NAE negatives ({sampling}, {steps * budget} steps), "
                                f"held-out {args.digit}, seed {args.seed}: AUROC {auroc:.3f}",
                                Path(args.figures) / f"nae-negatives-{tag}.png")
-            emit({"digit": args.digit, "seed": args.seed, "sampling": sampling, "budget": budget,
+            emit({"digit": args.digit, "seed": args.seed, "sampling": sampling, "budget": budget, "set": extra,
                   "steps": steps * budget, "auroc": auroc, "error_auroc": error,
                   "fit_seconds": round(model.fit_seconds_, 1), "history": model.history_,
                   "threads": args.threads, "machine": platform.machine(), "date": str(date.today())}, args.out)
-            model.save(folder / f"nae-{sampling}-x{budget}.safetensors", {"normal_classes": normal})
+            model.save(folder / f"nae-{tag}.safetensors", {"normal_classes": normal})
             print(f"{tag}: AUROC {auroc:.4f} (plain AE {error:.4f}), {time.strftime('%H:%M:%S')}", flush=True)
 
 

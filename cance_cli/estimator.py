@@ -34,7 +34,6 @@ from cance_cli.views.fusion import combine
 
 log = logging.getLogger("cance")
 
-ILL_CONDITIONED = 1e3  # latent covariance condition number above which a warning is logged
 class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     """Constrained autoencoder (or a PCA, or precomputed features) + NCE density.
 
@@ -53,6 +52,10 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     pca : int or "auto"
         Components of the PCA feature map; ``auto`` takes the fewest that
         explain 90% of the variance (2 to 64).
+    row_norm : {"auto", "unit", "none"}
+        ``unit``: every row scaled to unit length before anything else (the cosine geometry of frozen-feature
+        embeddings); ``auto``: ``unit`` for tables with ``feature_map="pca"`` (embedding tables; measured on
+        CIFAR-10, docs/defaults.md "PCA"), else ``none``. Recorded in the model; applied at predict.
     features : {"composite", "latent"}
         Fit the density on [z, e, d] or on z alone (LatNCE).
     views : str
@@ -122,8 +125,8 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     def __init__(self, feature_map: str = "autoencoder", latent: int | None = None, lam: float = 0.01,
                  ae_hidden: tuple[int, ...] | None = None, ae_epochs: int | None = None,
                  decoder_epochs: int | None = None, ae_batch_size: int | None = None, pca: int | str = "auto",
-                 features: str = "composite", views: str = "auto", knn: int = 5, ratio: float = 10.0,
-                 nce_epochs: int | None = None,
+                 row_norm: str = "auto", features: str = "composite", views: str = "auto", knn: int = 5,
+                 ratio: float = 10.0, nce_epochs: int | None = None,
                  nce_batch_size: int | None = None, hidden: int | None = None, augment: bool = True,
                  learn_noise: bool = True, density: str = "nce", contamination: float = 0.1, fpr: float | None = None,
                  calibration_fraction: float = 0.1, threshold_folds: int | str = "auto", seed: int = 0,
@@ -136,6 +139,7 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         self.decoder_epochs = decoder_epochs
         self.ae_batch_size = ae_batch_size
         self.pca = pca
+        self.row_norm = row_norm
         self.features = features
         self.views = views
         self.knn = knn
@@ -166,7 +170,17 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         """``X`` as the feature map takes it: a Dataset, an image array, or a checked float32 table. A table
         of text, dates, booleans or missing cells (a Dataset read with ``encode=True``, a pandas DataFrame or
         an Arrow table) is encoded by ``encoding_``, learned here at fit."""
-        X = self._encoded(X, reset)
+        return self._normalised_rows(self._checked_inputs(self._encoded(X, reset), reset), reset)
+
+    def _normalised_rows(self, X, reset: bool):
+        """Rows scaled to unit length where ``row_norm`` says so (decided at fit: ``row_norm_``)."""
+        from cance_cli import row_norm
+
+        if reset:
+            self.row_norm_ = row_norm.decide(self.row_norm, self.feature_map, X)
+        return row_norm.unit_rows(X) if getattr(self, "row_norm_", "none") == "unit" else X
+
+    def _checked_inputs(self, X, reset: bool):
         if isinstance(X, Dataset):
             width = int(math.prod(X.sample_shape))
             if reset:
@@ -237,6 +251,9 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         X = self._inputs(X, reset=True)
         train, calibration = self._calibration_split(X)
         self._choose_settings(train)
+        if self.row_norm_ == "unit":
+            self.settings_["rule"].append(f"rows scaled to unit length (row_norm {self.row_norm}: "
+                                          "the cosine geometry of embeddings)")
         # Tables only: a PCA keeps <= 64 components, and an image's pixels are not independent
         # features for a convolutional autoencoder (one-class MNIST has 6,000 images of 784 pixels).
         if len(train) < 10 * self.n_features_in_ and self.feature_map == "autoencoder" \
@@ -283,42 +300,6 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         settings["rule"] = chosen["rule"]
         settings["kind"] = kind
         self.settings_ = settings
-
-    def _fit_feature_map(self, X, verbose: bool = True) -> tuple[np.ndarray, list[str]]:
-        from cance_cli.training.autoencoder import ConstrainedAutoencoder
-
-        s = self.settings_
-        if self.feature_map == "autoencoder":
-            self.autoencoder_ = ConstrainedAutoencoder(
-                latent=s["latent"], lam=self.lam, epochs=s["ae_epochs"], decoder_epochs=s["decoder_epochs"],
-                batch_size=s["ae_batch_size"], hidden=None if s["hidden"] is None else tuple(s["hidden"]),
-                seed=self.seed, device=self.device, verbose=self.verbose and verbose).fit(X)
-            self._warn_about_autoencoder()
-        elif self.feature_map == "pca":
-            self.pca_ = self._fit_pca(X)
-            s["latent"] = self.pca_.n_components
-        return self._select(*self._composite(X))
-
-    def _fit_pca(self, X):
-        from cance_cli.pca import PCAFeatureMap
-
-        if self.pca != "auto":
-            return PCAFeatureMap(int(self.pca)).fit(X)
-        fmap = PCAFeatureMap.fit_auto(X)
-        self.settings_["rule"] = [*self.settings_["rule"], f"PCA components: fewest explaining 90% of the "
-                                  f"variance, clip to [2, min(64, width - 1)] = {fmap.n_components}; the error "
-                                  f"columns against all {fmap.n_error_components_} of them"]
-        return fmap
-
-    def _warn_about_autoencoder(self) -> None:
-        ae = self.autoencoder_
-        if ae.latent_condition_number_ is not None and ae.latent_condition_number_ > ILL_CONDITIONED:
-            log.warning("the latent covariance is ill-conditioned (condition number %.3g): the latent is wider than "
-                        "the data supports; a smaller latent helps.", ae.latent_condition_number_)
-        stage1 = ae.history_["stage1"]
-        if len(stage1["train"]) > 1 and stage1["best_epoch"] == len(stage1["train"]) - 1:
-            log.warning("the autoencoder's best validation epoch is its last (%d): it may be under-trained; more "
-                        "epochs may help.", len(stage1["train"]))
 
     def _set_threshold(self, calibration, train) -> None:
         folds = self._folds(len(train))

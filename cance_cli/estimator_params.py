@@ -11,6 +11,7 @@ from cance_cli.errors import ConfigError
 from cance_cli.views.fusion import parse_views
 
 FEATURE_MAPS = ("autoencoder", "pca", "precomputed")
+ROW_NORMS = ("auto", "unit", "none")
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 # Sizes left to the data-shape rule when None, with their smallest value.
 RULE_SIZES = (("latent", 1), ("ae_epochs", 1), ("decoder_epochs", 0), ("ae_batch_size", 2), ("nce_epochs", 1),
@@ -26,6 +27,8 @@ def check_cance_params(p: dict[str, Any], names: dict[str, str] | None = None) -
     if p["feature_map"] not in FEATURE_MAPS:
         raise ConfigError(f"{name('feature_map')} must be one of {', '.join(FEATURE_MAPS)}, got "
                           f"{p['feature_map']!r}.")
+    if p.get("row_norm", "auto") not in ROW_NORMS:
+        raise ConfigError(f"{name('row_norm')} must be one of {', '.join(ROW_NORMS)}, got {p['row_norm']!r}.")
     if p["features"] not in ("composite", "latent"):
         raise ConfigError(f"{name('features')} must be composite or latent, got {p['features']!r}.")
     parse_views(p["views"], name("views"))

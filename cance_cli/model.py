@@ -300,7 +300,8 @@ def save_estimator(est, folder, provenance: dict[str, Any]) -> Path:
               "kind": est.settings_["kind"],
               "input_shape": (list(feature_map.input_shape_) if hasattr(feature_map, "input_shape_") else
                               [int(est.n_features_in_)]),
-              "input_dtypes": getattr(feature_map, "input_dtypes_", None)}
+              "input_dtypes": getattr(feature_map, "input_dtypes_", None),
+              "row_norm": getattr(est, "row_norm_", "none")}
     if getattr(est, "encoding_", None) is not None:  # how the table's columns become `columns`
         schema["encoding"] = est.encoding_.to_json()
     stages = {"feature_map": map_file, "density": STAGE_FILES["density"] if est.density_ is not None else None,
@@ -356,6 +357,9 @@ def _rebuild_estimator(cls, folder: Path, doc: dict[str, Any], device: str):
         est.threshold_ = float(doc["threshold"]["value"])
         est.threshold_info_ = {k: v for k, v in doc["threshold"].items() if k != "value"}
         est.n_features_in_ = int(doc["schema"]["n_features_in"])
+        est.row_norm_ = doc["schema"].get("row_norm", "none")  # folders before it: rows as given
+        if est.row_norm_ not in ("unit", "none"):
+            raise ValueError("row_norm")
         if doc["schema"].get("columns"):
             est.feature_names_in_ = np.asarray(doc["schema"]["columns"], dtype=object)
         est.encoding_ = None

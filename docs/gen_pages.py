@@ -193,13 +193,15 @@ def _cifar() -> list[str]:
 
     columns = {"cance (session 18)": variant("cance-fit-pca-auto", "diagnosis.jsonl"),
                "error at k90, composite view": variant("cance-fit-pca-auto", "pca-error90.jsonl"),
-               "cance now (composite + kNN)": variant("cance-fit-pca-auto", "views-knn.jsonl"),
+               "composite + kNN (session 19)": variant("cance-fit-pca-auto", "views-knn.jsonl"),
+               "cance now (unit-length rows)": variant("cance-fit-pca-auto", "unit-rows.jsonl"),
                "kNN-5 cosine": variant("knn5-cosine", "diagnosis.jsonl")}
     classes = [c for c in columns["cance (session 18)"] if all(c in d for d in columns.values())]
     out = ["### One-class CIFAR-10 (JPEG q75 copy), frozen EfficientNet-Lite0 embeddings", "",
            "`docs/results/cifar10/` (seed 0): `cance fit --pca auto` as it was, with session 19's error rule (the "
-           "error columns against the whole 90 %-variance subspace), and with the neighbour view beside it (the "
-           "default since session 19); cosine kNN-5 on the same embeddings.", "",
+           "error columns against the whole 90 %-variance subspace), with the neighbour view beside it (session 19), "
+           "and on rows scaled to unit length (the default since session 20); cosine kNN-5 on the same "
+           "embeddings.", "",
            "| class | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for c in classes:
         out.append(f"| {c} | " + " | ".join(f"{d[c]:.3f}" for d in columns.values()) + " |")

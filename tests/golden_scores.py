@@ -3,7 +3,8 @@
 The golden file (tests/fixtures/golden_scores.json) was recorded before the detector-contract
 restructuring; tests/test_golden.py recomputes these scores and compares them to 1e-6, so a move
 that changes any result is caught. Regenerate only for an intended change of results (session 19:
-``predict.emb`` alone, embeddings now scored by the composite and neighbour views):
+``predict.emb`` alone, embeddings now scored by the composite and neighbour views; session 20:
+``predict.emb`` alone again, embedding rows scaled to unit length):
 
     python tests/golden_scores.py --write
 """

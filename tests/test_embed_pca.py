@@ -236,3 +236,27 @@ def test_whitening_the_pca_changes_nothing_downstream():
         s = model.score_samples(C[300:])
         scores.append(s - s.mean())
     np.testing.assert_allclose(scores[0], scores[1], atol=1e-3)
+
+
+def test_embedding_tables_are_scored_on_unit_length_rows_and_the_model_remembers_it(tmp_path):
+    """`row_norm` auto scales the rows of an embedding table (the PCA feature map) to unit length at fit and at
+    every later score; a row's length then no longer matters. Other tables keep their rows; images refuse it."""
+    from cance_cli.errors import ConfigError
+    from cance_cli.estimator import CANCE
+
+    rng = np.random.default_rng(0)
+    x = np.abs(rng.normal(size=(300, 12))).astype(np.float32)
+    est = CANCE(feature_map="pca", pca=4, nce_epochs=2, threshold_folds=0, device="cpu").fit(x)
+    assert est.row_norm_ == "unit" and any("unit length" in line for line in est.settings_["rule"])
+    np.testing.assert_allclose(est.score_samples(3 * x[:20]), est.score_samples(x[:20]), rtol=1e-4, atol=1e-4)
+    est.save(tmp_path / "model")
+    back = CANCE.load(tmp_path / "model")
+    assert back.manifest_["schema"]["row_norm"] == "unit"
+    np.testing.assert_allclose(back.score_samples(x[:20]), est.score_samples(x[:20]), rtol=1e-6)
+    plain = CANCE(feature_map="pca", pca=4, row_norm="none", nce_epochs=2, threshold_folds=0, device="cpu").fit(x)
+    assert plain.row_norm_ == "none" and not np.allclose(plain.score_samples(3 * x[:20]), plain.score_samples(x[:20]))
+    assert CANCE(views="input", nce_epochs=2, threshold_folds=0, device="cpu").fit(x).row_norm_ == "none"
+    with pytest.raises(ConfigError, match="`row_norm` unit scales table rows"):
+        CANCE(row_norm="unit", device="cpu").fit(rng.random((20, 1, 8, 8)).astype(np.float32))
+    with pytest.raises(ConfigError, match="row_norm must be one of auto, unit, none"):
+        CANCE(row_norm="l2").fit(x)

@@ -31,7 +31,7 @@ OPTION_NAMES = {"latent": "--latent", "lam": "--lam", "ae_hidden": "--hidden", "
                 "decoder_epochs": "--decoder-epochs", "ae_batch_size": "--batch-size", "nce_epochs": "--nce-epochs",
                 "ratio": "--ratio", "views": "--views", "knn": "--knn", "contamination": "--contamination",
                 "fpr": "--fpr", "pca": "--pca", "seed": "--seed", "device": "--device",
-                "threshold_folds": "--threshold-folds"}
+                "threshold_folds": "--threshold-folds", "row_norm": "--row-norm"}
 # CANCE's defaults of the parameters this command does not set (tests/test_fit_predict.py checks they match).
 FIT_DEFAULTS = {"features": "composite", "nce_batch_size": None, "hidden": None, "augment": True, "learn_noise": True,
                 "density": "nce", "calibration_fraction": 0.1}
@@ -46,6 +46,8 @@ def fit(
     normal: str = typer.Option(None, help=NORMAL_HELP),
     pca: str = typer.Option(None, help="Use a PCA with K components (or 'auto') as the feature map instead of the "
                                        "autoencoder: for embedding tables."),
+    row_norm: str = typer.Option("auto", help="Scale every row to unit length: unit, none, or auto (unit for "
+                                              "embedding tables, i.e. with --pca)."),
     columns: str = typer.Option(None, help="Feature columns of a table, names or patterns, e.g. 'e_*' "
                                            "(default: every numeric non-reserved column)."),
     latent: int = typer.Option(None, help="Latent width. " + AUTO),
@@ -103,7 +105,8 @@ def fit(
                 k = int(pca)
             except ValueError:
                 raise ConfigError(f"--pca must be an integer >= 1 or 'auto', got {pca!r}.") from None
-    params = dict(feature_map=feature_map, pca=k, latent=latent, ae_hidden=parse_widths("--hidden", hidden),
+    params = dict(feature_map=feature_map, pca=k, row_norm=row_norm, latent=latent,
+                  ae_hidden=parse_widths("--hidden", hidden),
                   ae_epochs=epochs, decoder_epochs=decoder_epochs, ae_batch_size=batch_size, lam=lam,
                   nce_epochs=nce_epochs, ratio=ratio, views=views, knn=knn, contamination=contamination, fpr=fpr,
                   threshold_folds=folds, seed=seed, device=device, verbose=not quiet)

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from cance_cli.views.fusion import choose_views, combine, robust_scale
 
 log = logging.getLogger("cance")
+ILL_CONDITIONED = 1e3  # latent covariance condition number above which a warning is logged
 
 
 class ViewFitting:
@@ -126,6 +127,42 @@ class ViewFitting:
         if self.knn_ is not None:
             training["knn"] = self.knn_.training_scores_
         return training
+
+    def _fit_feature_map(self, X, verbose: bool = True) -> tuple[np.ndarray, list[str]]:
+        from cance_cli.training.autoencoder import ConstrainedAutoencoder
+
+        s = self.settings_
+        if self.feature_map == "autoencoder":
+            self.autoencoder_ = ConstrainedAutoencoder(
+                latent=s["latent"], lam=self.lam, epochs=s["ae_epochs"], decoder_epochs=s["decoder_epochs"],
+                batch_size=s["ae_batch_size"], hidden=None if s["hidden"] is None else tuple(s["hidden"]),
+                seed=self.seed, device=self.device, verbose=self.verbose and verbose).fit(X)
+            self._warn_about_autoencoder()
+        elif self.feature_map == "pca":
+            self.pca_ = self._fit_pca(X)
+            s["latent"] = self.pca_.n_components
+        return self._select(*self._composite(X))
+
+    def _fit_pca(self, X):
+        from cance_cli.pca import PCAFeatureMap
+
+        if self.pca != "auto":
+            return PCAFeatureMap(int(self.pca)).fit(X)
+        fmap = PCAFeatureMap.fit_auto(X)
+        self.settings_["rule"] = [*self.settings_["rule"], f"PCA components: fewest explaining 90% of the "
+                                  f"variance, clip to [2, min(64, width - 1)] = {fmap.n_components}; the error "
+                                  f"columns against all {fmap.n_error_components_} of them"]
+        return fmap
+
+    def _warn_about_autoencoder(self) -> None:
+        ae = self.autoencoder_
+        if ae.latent_condition_number_ is not None and ae.latent_condition_number_ > ILL_CONDITIONED:
+            log.warning("the latent covariance is ill-conditioned (condition number %.3g): the latent is wider than "
+                        "the data supports; a smaller latent helps.", ae.latent_condition_number_)
+        stage1 = ae.history_["stage1"]
+        if len(stage1["train"]) > 1 and stage1["best_epoch"] == len(stage1["train"]) - 1:
+            log.warning("the autoencoder's best validation epoch is its last (%d): it may be under-trained; more "
+                        "epochs may help.", len(stage1["train"]))
 
     def _drop_collinear(self, C: np.ndarray, cols: list[str]) -> tuple[np.ndarray, list[str]]:
         """The composite columns without those that repeat an earlier one up to scale (|correlation| >
