@@ -34,6 +34,7 @@ from cance_cli.views.fusion import combine
 
 log = logging.getLogger("cance")
 
+
 class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     """Constrained autoencoder (or a PCA, or precomputed features) + NCE density.
 
