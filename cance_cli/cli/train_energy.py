@@ -28,7 +28,9 @@ DOCS = {
     "nae": """Train a Normalized Autoencoder on the normal rows of DATA: negatives from a latent
     Langevin chain on the sphere (replay buffer) and a short input chain; loss
     E(x+) - E(x-) + E(x-)^2 + encoder L2. The checkpoint is an autoencoder checkpoint:
-    `cance features` reads it, and its recon_error column is the NAE energy.
+    `cance features` reads it, and its recon_error column is the NAE energy. The short
+    (reduced) run is sensitive to torch's thread count: OMP_NUM_THREADS=1 reproduces the
+    documented figures; the checkpoint records the count.
 
     Example: cance train-nae ../shared/data/mnist --normal 0,2,3,4,5,6,7,8,9 --out nae-no1.safetensors
     """,
@@ -104,6 +106,8 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
                        seed: int) -> dict[str, Any]:
     """Fit ``model`` on the normal rows of ``data`` (from the autoencoder ``ae`` if given),
     write the checkpoint ``out``; return the summary."""
+    import torch
+
     from cance_cli.data import load_data, parse_normal
     from cance_cli.errors import ConfigError
     from cance_cli.io.paths import check_output
@@ -136,5 +140,8 @@ def train_energy_model(model, data: str, out: Path, ae: Path | None, normal: str
         "label_col": (label_col or "label") if ds.kind == "table" and ds.y is not None else None,
         **(ds.split_info or {}), "data_fingerprint": train.fingerprint(), "seed": seed,
         "device": str(model.autoencoder_.device_), "initial_autoencoder": str(ae) if ae else None,
+        # The reduced NAE's result moves with the float summation order: 0.343 on 2 threads and 0.552 on 1 for
+        # the same seed (docs/benchmarks.md, NAE diagnosis); the count is part of what reproduces a run.
+        "torch_threads": torch.get_num_threads(),
     })
     return summary
