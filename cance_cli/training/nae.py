@@ -40,6 +40,7 @@ SCHEDULES: dict[str, dict[str, Any]] = {
     "reference": {"nh": 8, "ae_epochs": 100, "steps": 17_600, "latent_steps": 10, "input_steps": 50, "lr": 1e-5},
 }
 SAMPLINGS = ("on-manifold", "cd", "pcd")
+LOG_EVERY = 10  # history_ records every 10th step and the last
 SNAPSHOT_ROWS = 16  # negatives kept per snapshot (``negative_snapshots_``)
 
 
@@ -158,20 +159,24 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         model.train()
         chain_noise = lambda k: self.input_noise if k < 2 else self.input_noise / k  # noqa: E731
 
-        def negatives(x_pos):
-            """(negatives, energy at the chain's start, energy after the latent chain, rows from the buffer)"""
+        def negatives(x_pos, logged: bool):
+            """(negatives, energy at the chain's start, energy after the latent chain, rows from the buffer); the
+            two diagnostic energies only on a step the history records (else None: two passes saved)."""
+            start = after_latent = None
             if self.sampling == "on-manifold":
                 z0, reused = buffer.starts(batch, fresh)
                 z = sphere_chain(latent_energy, z0, s["latent_steps"], self.latent_step, self.latent_noise, dev_gen)
                 buffer.push(z)
                 with torch.no_grad():
                     x0 = model.decode(z)
-                    start, after_latent = energy(model.decode(sphere(z0))), energy(x0)
+                    if logged:
+                        start, after_latent = energy(model.decode(sphere(z0))), energy(x0)
                 steps = s["input_steps"]
             else:  # the ablation: an input chain as long as both chains of the method, from data or a buffer
                 x0, reused = (x_pos, 0) if self.sampling == "cd" else buffer.starts(batch, uniform_box)
-                with torch.no_grad():
-                    start = after_latent = energy(x0)
+                if logged:
+                    with torch.no_grad():
+                        start = after_latent = energy(x0)
                 steps = s["latent_steps"] + s["input_steps"]
             x_neg = input_chain(energy, x0, steps, self.input_step, self.input_grad_clip, noise=chain_noise,
                                 generator=dev_gen, low=low, high=high)
@@ -187,7 +192,8 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         def step_loss(step: int):
             pick = rows[torch.randint(len(rows), (batch,), generator=gen).numpy()]
             x_pos = ae._to_tensor(stored[np.sort(pick)], scale)
-            x_neg, start, after_latent, reused = negatives(x_pos)
+            logged = step % LOG_EVERY == 0 or step == s["steps"] - 1  # the steps fit_steps records
+            x_neg, start, after_latent, reused = negatives(x_pos, logged)
             if step + 1 in snapshot_at:
                 self.negative_snapshots_[step + 1] = x_neg[:SNAPSHOT_ROWS].detach().cpu().numpy()
             e_pos, e_neg = energy(x_pos), energy(x_neg)
@@ -209,7 +215,7 @@ class NormalizedAutoencoder(EnergyAutoencoderModel):
         with progress_bar(s["steps"], "train-nae", self.verbose) as advance:
             # the energy is evaluated through encode/decode, not forward: gradients are averaged by hand
             fit_steps(s["steps"], step_loss, opt, self.history_, advance, on_diverge=keep_last_good,
-                      average=list(model.parameters()), after_step=remember, group=group)
+                      average=list(model.parameters()), after_step=remember, group=group, every=LOG_EVERY)
         model.eval()
         self.world_size_ = group.world_size
         self.fit_seconds_ = time.perf_counter() - started
