@@ -47,5 +47,6 @@ def test_python_api_example_fits_scores_and_round_trips(capsys):
     spec = importlib.util.spec_from_file_location("python_api_example", EXAMPLES / "python_api.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.main(ae_epochs=3) > 0.8
+    # Two threshold folds, not the rule's five on 124 rows: the code is what is tested (26 s -> about 12 s).
+    assert module.main(ae_epochs=3, threshold_folds=2) > 0.8
     assert "AUROC" in capsys.readouterr().out
