@@ -150,7 +150,8 @@ def main() -> None:
     parser.add_argument("--methods", default="CANCE," + ",".join(PEERS))
     parser.add_argument("--variant", default="default",
                         help="default, rarity, input-rest, knn-all, input-rest+knn-all, codes=K, "
-                             "codes+number=K, views=V, set:PARAM=VALUE;PARAM=VALUE")
+                             "codes+number=K, views=V, set:PARAM=VALUE;PARAM=VALUE, "
+                             "ae:dropout=P;noise=S;PARAM=VALUE, switch:MODULE.NAME=VALUE;...")
     parser.add_argument("--out", type=Path, default=Path("docs/results/categorical/results.jsonl"))
     parser.add_argument("--report", action="store_true", help="print the tables of --out and stop")
     args = parser.parse_args()
@@ -176,6 +177,23 @@ def main() -> None:
     elif args.variant.startswith(("codes=", "codes+number=")):  # an experiment: integer codes as categories
         global CODES, BOTH
         CODES, BOTH = int(args.variant.split("=", 1)[1]), args.variant.startswith("codes+number")
+    elif args.variant.startswith("ae:"):  # experiments on the autoencoder: ae:dropout=0.2;noise=0.1;ae_epochs=30
+        from cance_cli.models import autoencoder as ae_module
+        from cance_cli.training import autoencoder as ae_training
+
+        for pair in args.variant[3:].split(";"):
+            key, value = pair.split("=", 1)
+            if key == "dropout":
+                ae_module.MLP_DROPOUT = float(value)
+            elif key == "noise":
+                ae_training.INPUT_NOISE = float(value)
+            else:
+                options[key] = int(value) if value.lstrip("-").isdigit() else value
+    elif args.variant.startswith("switch:"):  # experiment switches: switch:views.input_map.DEQUANTIZE=true;...
+        from with_switches import set_switch
+
+        for setting in args.variant[7:].split(";"):
+            set_switch(setting)
     elif args.variant != "default":
         parser.error(f"unknown variant {args.variant!r} (see --help)")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -117,3 +117,24 @@ def test_cpu_training_stays_float32_and_says_so():
     ae = ConstrainedAutoencoder(latent=2, epochs=1, decoder_epochs=0, device="cpu").fit(x)
     assert ae.summary()["mixed_precision"] is None  # bfloat16 autocast only on CUDA
     assert all(p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in ae.model_.parameters())
+
+
+def test_measured_switches_dropout_and_input_noise_train_and_round_trip(tmp_path, monkeypatch):
+    """The autoencoder switches measured on the categorical tables (docs/benchmarks.md, "The autoencoder's
+    regularisation"): a table's MLP with dropout records it in its config, so a saved checkpoint rebuilds the
+    same module and scores the same; the denoising noise changes training, not the module."""
+    from cance_cli.models import autoencoder as ae_module
+    from cance_cli.training import autoencoder as ae_training
+
+    x = np.random.default_rng(0).normal(size=(300, 12)).astype(np.float32)
+    plain = ConstrainedAutoencoder(latent=3, epochs=2, decoder_epochs=1, seed=0, verbose=False).fit(x)
+    monkeypatch.setattr(ae_module, "MLP_DROPOUT", 0.2)
+    monkeypatch.setattr(ae_training, "INPUT_NOISE", 0.3)
+    model = ConstrainedAutoencoder(latent=3, epochs=2, decoder_epochs=1, seed=0, verbose=False).fit(x)
+    assert model.config_["dropout"] == 0.2 and "dropout" not in plain.config_
+    assert any(isinstance(m, torch.nn.Dropout) for m in model.model_.modules())
+    assert not np.allclose(model.composite_features(x), plain.composite_features(x))
+    model.save(tmp_path / "ae.safetensors")
+    monkeypatch.setattr(ae_module, "MLP_DROPOUT", 0.0)  # the checkpoint, not the switch, says what to build
+    back = ConstrainedAutoencoder.load(tmp_path / "ae.safetensors")
+    np.testing.assert_array_equal(back.composite_features(x), model.composite_features(x))

@@ -245,3 +245,19 @@ def test_the_composite_density_leaves_out_a_column_that_repeats_another(tmp_path
     kept = CANCE(feature_map="precomputed", nce_epochs=3, threshold_folds=0, device="cpu").fit(
         np.c_[C[:, :4], rng.gamma(2.0, 0.05, size=800)])  # a dissimilarity of its own stays
     assert kept.density_.columns_[-1] == "cos_dissim"
+
+
+def test_dequantised_rows_spread_lattice_columns_over_their_cells_and_leave_the_rest():
+    """The measured (not adopted) dequantisation switch of the input density (docs/benchmarks.md)."""
+    from cance_cli.views.input_map import dequantized
+
+    rng = np.random.default_rng(0)
+    codes = rng.integers(1, 5, 500).astype(float)  # a lattice of step 1
+    binary = rng.integers(0, 2, 500) * 2.0  # step 2
+    floats = rng.normal(size=500)
+    counts = rng.integers(0, 1000, 500).astype(float)  # integers, but more levels than a lattice of codes
+    out = dequantized(np.column_stack([codes, binary, floats, counts]), seed=0)
+    assert np.all(np.abs(out[:, 0] - codes) <= 0.5) and out[:, 0].std() > codes.std()
+    assert np.all(np.abs(out[:, 1] - binary) <= 1.0) and len(np.unique(out[:, 1])) == 500
+    np.testing.assert_array_equal(out[:, 2:], np.column_stack([floats, counts]))
+    np.testing.assert_array_equal(out, dequantized(np.column_stack([codes, binary, floats, counts]), seed=0))

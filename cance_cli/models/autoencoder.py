@@ -17,6 +17,9 @@ from cance_cli.models.base import _Autoencoder
 
 DEFAULT_CONV_CHANNELS = (32, 64)
 DEFAULT_CONV_CHANNELS_RGB = (32, 64, 128)
+# An experiment switch (raw-tables issue): dropout after every hidden layer of a table's MLP, as PyOD's
+# AutoEncoder has (0.2 there). Recorded in the config when set, so a checkpoint rebuilds the same module.
+MLP_DROPOUT = 0.0
 
 
 def default_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[int, ...] | None = None,
@@ -44,8 +47,11 @@ def default_config(input_shape: tuple[int, ...], latent: int, hidden: tuple[int,
     n_in = int(math.prod(input_shape))
     if hidden is None:
         hidden = (max(2 * latent, min(512, 2 * n_in)), max(latent, min(256, n_in)))
-    return {"arch": "mlp", "input_shape": list(input_shape), "latent": latent,
-            "hidden": [int(h) for h in hidden], "output": output}
+    config = {"arch": "mlp", "input_shape": list(input_shape), "latent": latent,
+              "hidden": [int(h) for h in hidden], "output": output}
+    if kind == "table" and MLP_DROPOUT > 0:
+        config["dropout"] = float(MLP_DROPOUT)
+    return config
 
 
 class LatentNorm(nn.BatchNorm1d):
@@ -89,20 +95,22 @@ class ConvAutoencoder(_Autoencoder):
 class MLPAutoencoder(_Autoencoder):
     """Fully connected autoencoder for rows (or small, flattened images)."""
 
-    def __init__(self, input_shape: list[int], latent: int, hidden: list[int], output: str = "linear"):
+    def __init__(self, input_shape: list[int], latent: int, hidden: list[int], output: str = "linear",
+                 dropout: float = 0.0):
         super().__init__()
         self.input_shape = tuple(input_shape)
         n_in = int(math.prod(input_shape))
+        drop = [nn.Dropout(dropout)] if dropout > 0 else []
         enc: list[nn.Module] = [nn.Flatten()]
         prev = n_in
         for h in hidden:
-            enc += [nn.Linear(prev, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.2)]
+            enc += [nn.Linear(prev, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.2), *drop]
             prev = h
         self.encoder = nn.Sequential(*enc, nn.Linear(prev, latent), LatentNorm(latent))
         dec: list[nn.Module] = []
         prev = latent
         for h in reversed(hidden):
-            dec += [nn.Linear(prev, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.2)]
+            dec += [nn.Linear(prev, h), nn.BatchNorm1d(h), nn.LeakyReLU(0.2), *drop]
             prev = h
         dec.append(nn.Linear(prev, n_in))
         if output == "sigmoid":
@@ -143,5 +151,6 @@ def build_autoencoder(config: dict[str, Any]) -> nn.Module:
     if config["arch"] == "conv":
         return ConvAutoencoder(config["input_shape"], config["latent"], config["channels"], config["output"])
     if config["arch"] == "mlp":
-        return MLPAutoencoder(config["input_shape"], config["latent"], config["hidden"], config["output"])
+        return MLPAutoencoder(config["input_shape"], config["latent"], config["hidden"], config["output"],
+                              config.get("dropout", 0.0))
     raise ValueError(f"unknown autoencoder architecture {config['arch']!r}")

@@ -39,6 +39,9 @@ from cance_cli.training.optim import Adam
 from cance_cli.training.trainer import epoch_order, fit_epochs
 
 ARCHES = ("constrained", "reference")
+# An experiment switch (raw-tables issue): a table's stage 1 reconstructs each row from a copy with Gaussian
+# noise of this standard deviation (the columns are standardised), a denoising autoencoder.
+INPUT_NOISE = 0.0
 
 
 class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
@@ -283,9 +286,12 @@ class ConstrainedAutoencoder(AutoencoderCheckpoint, BaseEstimator):
                 continue
             x = self._to_tensor(stored[idx], scale)
             if stage == 1:
+                noisy = x
+                if INPUT_NOISE > 0 and self.kind_ == "table":  # denoising: reconstruct x from a corrupted copy
+                    noisy = x + INPUT_NOISE * torch.randn(x.shape, generator=gen, device="cpu").to(x.device)
                 with (torch.autocast("cuda", dtype=torch.bfloat16) if self.mixed_precision_
                       else contextlib.nullcontext()):
-                    z, x_hat = runner(x)
+                    z, x_hat = runner(noisy)
                 z, x_hat = z.float(), x_hat.float()  # losses in float32
                 loss = F.mse_loss(x_hat, x)
                 if self.lam > 0:

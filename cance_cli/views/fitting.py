@@ -77,7 +77,7 @@ class ViewFitting:
         from cance_cli.runtime import concurrent
         from cance_cli.runtime.progress import progress_bar
 
-        P = D = None  # the neighbour view's coordinates, the input density's
+        P = D = D_fit = None  # the neighbour view's coordinates, the input density's
         if "input" in self.views_ or "knn" in self.views_:
             from cance_cli.views import input_map
 
@@ -88,6 +88,9 @@ class ViewFitting:
                                                          all_directions=every).fit(X)
             P = self.input_map_.transform(X) if "knn" in self.views_ else None
             D = self.input_map_.density_coordinates(X) if "input" in self.views_ else None
+            D_fit = D  # what the input density trains on (dequantised rows under the experiment switch)
+            if D is not None and input_map.DEQUANTIZE:
+                D_fit = self.input_map_.density_coordinates(input_map.dequantized(X, self.seed))
         verbose = not side_by_side  # one bar for both, below: two live bars cannot share a terminal
         composite_rows: dict[str, np.ndarray] = {}  # the feature map's training rows, scored below
 
@@ -99,7 +102,7 @@ class ViewFitting:
 
         def input_density() -> None:
             if "input" in self.views_:
-                self.input_density_ = self._fit_input_density(D, verbose)
+                self.input_density_ = self._fit_input_density(D_fit, verbose)
 
         def neighbours() -> None:
             if "knn" in self.views_:
@@ -114,7 +117,7 @@ class ViewFitting:
             with progress_bar(1, "fit (2 views' models side by side)", self.verbose) as advance:
                 if concurrent.can_fork():
                     concurrent.beside_in_child(lambda: (composite(), neighbours()),
-                                               lambda folder: self._fit_input_density_to(D, folder),
+                                               lambda folder: self._fit_input_density_to(D_fit, folder),
                                                self._load_input_density)
                 else:
                     concurrent.run_side_by_side([composite, lambda: (input_density(), neighbours())], "cpu", 2)

@@ -34,6 +34,26 @@ STAGE = "input-map"
 RELATIVE_RANK_TOL = 1e-4
 INPUT_RESIDUAL = False  # the input density's p_rest coordinate (docs/defaults.md, "Views": measured, see there)
 NEIGHBOURS_EVERY_DIRECTION = False  # a table's neighbour view in every direction (docs/defaults.md, "Views")
+# An experiment switch (docs/benchmarks.md, "Dequantised input density": measured, not adopted): the input
+# density trains on dequantised rows (a column of integer training values, MIN to MAX levels of them, gets
+# uniform noise one lattice step wide), so it models how rows spread over the lattice, not the lattice.
+DEQUANTIZE = False
+DEQUANTIZE_MAX_LEVELS = 32
+DEQUANTIZE_MIN_LEVELS = 2  # 3: leave two-valued (binary, one-hot) columns as they are
+
+
+def dequantized(X, seed: int) -> np.ndarray:
+    """``X``'s rows with every lattice column (integer values, ``DEQUANTIZE_MIN_LEVELS`` to
+    ``DEQUANTIZE_MAX_LEVELS`` distinct) spread over its cell: value + U(-step/2, step/2), step the smallest gap
+    between its values."""
+    rows = np.array(flat_rows(X), dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    for j in range(rows.shape[1]):
+        levels = np.unique(rows[:, j])
+        if DEQUANTIZE_MIN_LEVELS <= len(levels) <= DEQUANTIZE_MAX_LEVELS and np.all(levels == np.round(levels)):
+            step = float(np.min(np.diff(levels)))
+            rows[:, j] += rng.uniform(-step / 2, step / 2, len(rows))
+    return rows
 
 
 class InputCoordinates(Part):
