@@ -56,18 +56,22 @@ def main() -> None:
 CROSSFIT_LIMIT = 10_000  # training rows above which the cross-fit (6 fits) is not measured
 
 
-def crossfit_threshold(x: np.ndarray, level: float, seed: int, folds: int = 5) -> float:
-    """The (1 - level) quantile of out-of-fold scores (the library's own cross-fit, any number of folds)."""
-    from cance_cli.thresholds import out_of_fold_scores
+def crossfit_thresholds(x: np.ndarray, training_scores: np.ndarray, level: float, seed: int,
+                        folds: int = 5) -> dict[str, float]:
+    """The library's cross-fit (any number of folds): the threshold of each rule (``scores``: the pooled
+    out-of-fold quantile; ``levels``: its level read off the full model's ``training_scores``), same folds."""
+    from cance_cli.thresholds import out_of_fold_scores, threshold_of
 
-    scores = out_of_fold_scores(CANCE(seed=seed, threshold_folds=0), x, folds, lambda rows, index: rows[index])
-    return float(np.quantile(scores, 1 - level))
+    out = out_of_fold_scores(CANCE(seed=seed, threshold_folds=0), x, folds, lambda rows, index: rows[index])
+    return {rule: threshold_of(out, training_scores, level, rule) for rule in ("scores", "levels")}
 
 
 def compare_rules(folder: Path, seed: int, folds: int = 5, min_rows: int = 0) -> None:
-    """Share of new normal rows flagged at a stated 10 % under three rules, per table (cross-fit: ``folds``)."""
+    """Share of new normal rows flagged at a stated 10 % under four rules, per table (cross-fit: ``folds``,
+    its out-of-fold scores' quantile and the same quantile of their levels)."""
     torch.set_num_threads(1)
-    print(f"{'table':16} {'train':>6} {'in-sample':>9} {'hold-out':>9} {'cross-fit':>9} {'2 sd':>6}", flush=True)
+    print(f"{'table':16} {'train':>6} {'in-sample':>9} {'hold-out':>9} {'cross-fit':>9} {'levels':>9} {'2 sd':>6}",
+          flush=True)
     for path in table_files(folder):
         split = novelty_split(path, seed)
         if len(split.x_train) < min_rows:
@@ -78,11 +82,13 @@ def compare_rules(folder: Path, seed: int, folds: int = 5, min_rows: int = 0) ->
         insample = float((test > full.threshold_).mean())
         held = CANCE(seed=seed, fpr=0.10, threshold_folds=0).fit(split.x_train)
         holdout = float((held.score_samples(normal) > held.threshold_).mean())
-        cross = (float((test > crossfit_threshold(split.x_train, 0.10, seed, folds)).mean())
-                 if len(split.x_train) <= CROSSFIT_LIMIT else float("nan"))
+        cross = {"scores": float("nan"), "levels": float("nan")}
+        if len(split.x_train) <= CROSSFIT_LIMIT:
+            cross = {rule: float((test > t).mean()) for rule, t in
+                     crossfit_thresholds(split.x_train, full.decision_scores_, 0.10, seed, folds).items()}
         noise = 2 * np.sqrt(0.1 * 0.9 / len(normal))  # the share's own sampling noise on this many rows
-        print(f"{split.name:16} {len(split.x_train):6d} {insample:9.3f} {holdout:9.3f} {cross:9.3f} {noise:6.3f}",
-              flush=True)
+        print(f"{split.name:16} {len(split.x_train):6d} {insample:9.3f} {holdout:9.3f} {cross['scores']:9.3f} "
+              f"{cross['levels']:9.3f} {noise:6.3f}", flush=True)
 
 
 if __name__ == "__main__":

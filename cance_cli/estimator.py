@@ -22,13 +22,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from cance_cli import thresholds
 from cance_cli.columns import composite_columns
 from cance_cli.data.dataset import Dataset
 from cance_cli.defaults import choose_settings
 from cance_cli.errors import ConfigError, DataError
 from cance_cli.estimator_params import check_cance_params
 from cance_cli.explain import Explaining, reference_rows
-from cance_cli.thresholds import crossfit_folds, out_of_fold_scores
+from cance_cli.thresholds import crossfit_folds, out_of_fold_scores, threshold_of
 from cance_cli.views.fitting import ViewFitting
 from cance_cli.views.fusion import combine
 
@@ -115,7 +116,8 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
     settings_ : dict
         The sizes and schedules used, and the rule that chose them.
     threshold_info_ : dict
-        How the threshold was set (method, level, rows).
+        How the threshold was set (method, level, rows; for the cross-fit also its folds, the ``rule`` that set
+        it and ``by_rule``, the threshold of each rule of :func:`cance_cli.thresholds.threshold_of`).
     encoding_ : TableEncoding or None
         How a table's columns (text, dates, booleans, missing cells) become the numeric columns the model
         reads (:mod:`cance_cli.data.encoding`); None for images and arrays.
@@ -304,12 +306,16 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
 
     def _set_threshold(self, calibration, train) -> None:
         folds = self._folds(len(train))
-        scores = out_of_fold_scores(self, train, folds, _take) if folds else None
-        if scores is not None:
+        out = out_of_fold_scores(self, train, folds, _take) if folds else None
+        if out is not None:
             level = self.contamination if self.fpr is None else self.fpr
-            self.threshold_ = float(np.quantile(scores, 1 - level))
+            self.threshold_ = threshold_of(out, self.decision_scores_, level)
             self.threshold_info_ = {"method": "contamination" if self.fpr is None else "fpr", "level": level,
-                                    "rows": int(len(scores)), "folds": folds, "scores": "out-of-fold"}
+                                    "rows": int(len(out.scores)), "folds": folds, "scores": "out-of-fold",
+                                    "rule": thresholds.THRESHOLD_RULE,
+                                    # both rules' thresholds, so either can be checked against new rows
+                                    "by_rule": {r: threshold_of(out, self.decision_scores_, level, r)
+                                                for r in ("scores", "levels")}}
         elif calibration is None:
             self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
             self.threshold_info_ = {"method": "contamination", "level": self.contamination,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ log = logging.getLogger("cance")
 
 CROSSFIT_FOLDS = 5  # threshold_folds="auto": folds of the cross-fit below CROSSFIT_LARGE rows
 CROSSFIT_LARGE = 10_000  # training rows from which 2 folds are used (5 measured up to 9,285; 2 to bound the cost)
+THRESHOLD_RULE = "scores"  # "levels": read the out-of-fold quantile off the model's own scores (measured, see there)
 CROSSFIT_MIN = 40  # fewer training rows: no cross-fit (fold models of a handful of rows say nothing)
 
 
@@ -38,9 +40,40 @@ def _fold_warnings_silenced():
         log.setLevel(level)
 
 
-def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray], Any]) -> np.ndarray | None:
+@dataclass(frozen=True)
+class OutOfFold:
+    """Each training row's out-of-fold score, and its level: where that score falls among the fold model's
+    scores of its own training rows (0: below all of them, 1: above all; ties count half)."""
+
+    scores: np.ndarray
+    levels: np.ndarray
+
+
+def _levels(own: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    ranked = np.sort(own)
+    below = np.searchsorted(ranked, scores, "left") + np.searchsorted(ranked, scores, "right")
+    return below / (2.0 * len(ranked))
+
+
+def threshold_of(out: OutOfFold, training_scores: np.ndarray, level: float, rule: str | None = None) -> float:
+    """The threshold meant to flag ``level`` of new normal rows, for a model whose training rows scored
+    ``training_scores``. ``levels`` (THRESHOLD_RULE): the (1 - level) quantile of the out-of-fold levels, read
+    off the model's own training scores, so each fold model is compared with itself and differences in the
+    scale of its scores (an offset between fold models) do not add up; ``scores``: the (1 - level) quantile of
+    the pooled out-of-fold scores. The levels' rule falls back to the scores' when that quantile lies above
+    every training score (nothing to read it off)."""
+    rule = rule or THRESHOLD_RULE
+    raw = float(np.quantile(out.scores, 1 - level))
+    if rule == "scores":
+        return raw
+    q = float(np.quantile(out.levels, 1 - level))
+    return raw if q >= 1.0 else float(np.quantile(training_scores, q))
+
+
+def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray], Any]) -> OutOfFold | None:
     """Each row's score by a copy of ``estimator`` (same parameters, its own sizes) fitted on the other
-    folds; ``take(X, rows)`` selects rows. The folds are drawn with the estimator's seed. None, with a
+    folds, and its level among that copy's scores of its own training rows (``decision_scores_``);
+    ``take(X, rows)`` selects rows. The folds are drawn with the estimator's seed. None, with a
     warning, when a fold's rows are too few for the model (the full fit had just enough)."""
     from sklearn.base import clone
 
@@ -48,7 +81,7 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
     from cance_cli.runtime.progress import progress_bar
 
     order = np.random.default_rng(estimator.seed).permutation(len(X))
-    scores = np.empty(len(X))
+    scores, levels = np.empty(len(X)), np.empty(len(X))
     with progress_bar(folds, f"threshold ({folds}-fold cross-fit)", estimator.verbose) as advance:
         for part in np.array_split(order, folds):
             part = np.sort(part)
@@ -57,10 +90,11 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
             try:
                 with _fold_warnings_silenced():  # the full fit already said them once; each fold would repeat them
                     scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
+                levels[part] = _levels(model.decision_scores_, scores[part])
             except DataError as exc:
                 log.warning("the threshold comes from the training rows' own scores (it flags more new normal "
                             "rows than it states): %d of %d rows are too few to cross-fit it (%s)", len(rest),
                             len(X), str(exc).split(";")[0])
                 return None
             advance()
-    return scores
+    return OutOfFold(scores, levels)
