@@ -16,6 +16,7 @@ log = logging.getLogger("cance")
 
 CROSSFIT_FOLDS = 5  # threshold_folds="auto": folds of the cross-fit below CROSSFIT_LARGE rows
 CROSSFIT_LARGE = 10_000  # training rows from which 2 folds are used (5 measured up to 9,285; 2 to bound the cost)
+RULES = ("scores", "centred", "levels")
 THRESHOLD_RULE = "scores"  # "levels": read the out-of-fold quantile off the model's own scores (measured, see there)
 CROSSFIT_MIN = 40  # fewer training rows: no cross-fit (fold models of a handful of rows say nothing)
 
@@ -42,11 +43,13 @@ def _fold_warnings_silenced():
 
 @dataclass(frozen=True)
 class OutOfFold:
-    """Each training row's out-of-fold score, and its level: where that score falls among the fold model's
-    scores of its own training rows (0: below all of them, 1: above all; ties count half)."""
+    """Each training row's out-of-fold score, its level (where that score falls among the fold model's
+    scores of its own training rows; 0: below all of them, 1: above all; ties count half) and the median of
+    those scores (the fold model's centre)."""
 
     scores: np.ndarray
     levels: np.ndarray
+    centres: np.ndarray  # the median of the fold model's scores of its own training rows, per row
 
 
 def _levels(own: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -57,15 +60,21 @@ def _levels(own: np.ndarray, scores: np.ndarray) -> np.ndarray:
 
 def threshold_of(out: OutOfFold, training_scores: np.ndarray, level: float, rule: str | None = None) -> float:
     """The threshold meant to flag ``level`` of new normal rows, for a model whose training rows scored
-    ``training_scores``. ``levels`` (THRESHOLD_RULE): the (1 - level) quantile of the out-of-fold levels, read
-    off the model's own training scores, so each fold model is compared with itself and differences in the
-    scale of its scores (an offset between fold models) do not add up; ``scores``: the (1 - level) quantile of
-    the pooled out-of-fold scores. The levels' rule falls back to the scores' when that quantile lies above
-    every training score (nothing to read it off)."""
+    ``training_scores``, by ``rule`` (default THRESHOLD_RULE):
+
+    - ``scores``: the (1 - level) quantile of the pooled out-of-fold scores;
+    - ``centred``: the same after each fold model's scores are shifted so that its own training rows' median
+      is the model's (offsets between fits removed, scale kept);
+    - ``levels``: the (1 - level) quantile of the out-of-fold levels, read off the model's own training
+      scores (each fold model compared with itself: offset and scale removed). It falls back to ``scores``
+      when that quantile lies above every training score (nothing to read it off).
+    """
     rule = rule or THRESHOLD_RULE
     raw = float(np.quantile(out.scores, 1 - level))
     if rule == "scores":
         return raw
+    if rule == "centred":  # each fold's scores shifted by its own centre, placed at the model's centre
+        return float(np.quantile(out.scores - out.centres, 1 - level) + np.median(training_scores))
     q = float(np.quantile(out.levels, 1 - level))
     return raw if q >= 1.0 else float(np.quantile(training_scores, q))
 
@@ -81,7 +90,7 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
     from cance_cli.runtime.progress import progress_bar
 
     order = np.random.default_rng(estimator.seed).permutation(len(X))
-    scores, levels = np.empty(len(X)), np.empty(len(X))
+    scores, levels, centres = np.empty(len(X)), np.empty(len(X)), np.empty(len(X))
     with progress_bar(folds, f"threshold ({folds}-fold cross-fit)", estimator.verbose) as advance:
         for part in np.array_split(order, folds):
             part = np.sort(part)
@@ -91,10 +100,11 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
                 with _fold_warnings_silenced():  # the full fit already said them once; each fold would repeat them
                     scores[part] = model.fit(take(X, rest)).score_samples(take(X, part))
                 levels[part] = _levels(model.decision_scores_, scores[part])
+                centres[part] = np.median(model.decision_scores_)
             except DataError as exc:
                 log.warning("the threshold comes from the training rows' own scores (it flags more new normal "
                             "rows than it states): %d of %d rows are too few to cross-fit it (%s)", len(rest),
                             len(X), str(exc).split(";")[0])
                 return None
             advance()
-    return OutOfFold(scores, levels)
+    return OutOfFold(scores, levels, centres)

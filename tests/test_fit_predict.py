@@ -220,7 +220,7 @@ def test_the_default_threshold_comes_from_out_of_fold_scores_and_flags_the_state
     info = est.threshold_info_
     assert {k: info[k] for k in ("method", "level", "rows", "folds", "scores")} == {
         "method": "contamination", "level": 0.1, "rows": 1000, "folds": 5, "scores": "out-of-fold"}
-    assert est.threshold_ == info["by_rule"][info["rule"]] and set(info["by_rule"]) == {"scores", "levels"}
+    assert est.threshold_ == info["by_rule"][info["rule"]] and set(info["by_rule"]) == {"scores", "centred", "levels"}
     assert abs(est.predict(x[1000:]).mean() - 0.1) < 0.03  # new normal rows
     for threshold in info["by_rule"].values():  # either rule flags about the stated share here
         assert abs((est.score_samples(x[1000:]) > threshold).mean() - 0.1) < 0.03

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from cance_cli.thresholds import OutOfFold, _levels, threshold_of
+from cance_cli.thresholds import RULES, OutOfFold, _levels, threshold_of
 
 
 def test_levels_place_a_score_among_the_fold_models_own_scores_with_ties_halved():
@@ -13,7 +13,7 @@ def test_levels_place_a_score_among_the_fold_models_own_scores_with_ties_halved(
 def test_the_levels_rule_ignores_an_offset_between_fold_models_that_the_scores_rule_adds_up():
     """Five fold models score new rows alike up to an offset each (an NCE density's constant is learned per
     fit): pooled raw scores widen by the offsets, so their 90 % quantile flags fewer than 10 % of new rows of
-    the full model; the levels, each fold against itself, do not see the offsets."""
+    the full model; the levels and the centred scores, each fold against itself, do not see the offsets."""
     rng = np.random.default_rng(0)
     full_train = rng.normal(size=4000)  # the full model: new normal rows score like N(0.3, 1), its own rows N(0, 1)
     new_rows = rng.normal(0.3, 1.0, 20_000)
@@ -23,12 +23,13 @@ def test_the_levels_rule_ignores_an_offset_between_fold_models_that_the_scores_r
         held = rng.normal(0.3, 1.0, 800) + offset
         scores.append(held)
         levels.append(_levels(own, held))
-    out = OutOfFold(np.concatenate(scores), np.concatenate(levels))
-    flagged = {rule: (new_rows > threshold_of(out, full_train, 0.1, rule)).mean() for rule in ("scores", "levels")}
-    assert abs(flagged["levels"] - 0.1) < 0.015
+    centres = np.repeat([-2.0, -1.0, 0.0, 1.0, 2.0], 800)  # each fold's median own score, about its offset
+    out = OutOfFold(np.concatenate(scores), np.concatenate(levels), centres)
+    flagged = {rule: (new_rows > threshold_of(out, full_train, 0.1, rule)).mean() for rule in RULES}
+    assert abs(flagged["levels"] - 0.1) < 0.015 and abs(flagged["centred"] - 0.1) < 0.015
     assert flagged["scores"] < 0.07
 
 
 def test_the_levels_rule_falls_back_to_the_scores_when_its_quantile_is_above_every_training_score():
-    out = OutOfFold(scores=np.arange(10.0), levels=np.ones(10))
+    out = OutOfFold(scores=np.arange(10.0), levels=np.ones(10), centres=np.zeros(10))
     assert threshold_of(out, np.zeros(5), 0.1, "levels") == threshold_of(out, np.zeros(5), 0.1, "scores")
