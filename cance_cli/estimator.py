@@ -315,7 +315,8 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
                                     "rule": thresholds.THRESHOLD_RULE,
                                     # both rules' thresholds, so either can be checked against new rows
                                     "by_rule": {r: threshold_of(out, self.decision_scores_, level, r)
-                                                for r in thresholds.RULES}}
+                                                for r in thresholds.RULES},
+                                    "levels_read_at": thresholds.levels_quantile(out, level)}
         elif calibration is None:
             self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
             self.threshold_info_ = {"method": "contamination", "level": self.contamination,

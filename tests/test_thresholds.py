@@ -30,6 +30,8 @@ def test_the_levels_rule_ignores_an_offset_between_fold_models_that_the_scores_r
     assert flagged["scores"] < 0.07
 
 
-def test_the_levels_rule_falls_back_to_the_scores_when_its_quantile_is_above_every_training_score():
-    out = OutOfFold(scores=np.arange(10.0), levels=np.ones(10), centres=np.zeros(10))
-    assert threshold_of(out, np.zeros(5), 0.1, "levels") == threshold_of(out, np.zeros(5), 0.1, "scores")
+def test_the_levels_rule_falls_back_to_the_scores_when_few_training_scores_lie_above_its_quantile():
+    out = OutOfFold(scores=np.arange(10.0), levels=np.full(10, 0.95), centres=np.zeros(10))
+    train = np.arange(100.0)  # read at 0.95: 5 training scores above it, fewer than 10
+    assert threshold_of(out, train, 0.1, "levels") == threshold_of(out, train, 0.1, "scores") == 8.1
+    assert threshold_of(out, np.arange(1000.0), 0.1, "levels") == np.quantile(np.arange(1000.0), 0.95)
