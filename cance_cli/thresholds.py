@@ -1,6 +1,8 @@
 """Where a model's threshold comes from: out-of-fold scores of the training rows (docs/defaults.md,
 "Threshold"), so that it flags the stated share of *new* normal rows. A model scores the rows it was
-fitted on lower than new ones (measured: 10-29 % of new normal rows above a 10 % in-sample quantile)."""
+fitted on lower than new ones (measured: 10-29 % of new normal rows above a 10 % in-sample quantile), and
+each fold model scores on a scale of its own, so an out-of-fold score is read as its level among its own
+fold model's training scores, and the threshold is read off the full model's at that level."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ log = logging.getLogger("cance")
 CROSSFIT_FOLDS = 5  # threshold_folds="auto": folds of the cross-fit below CROSSFIT_LARGE rows
 CROSSFIT_LARGE = 10_000  # training rows from which 2 folds are used (5 measured up to 9,285; 2 to bound the cost)
 RULES = ("scores", "centred", "levels")
-THRESHOLD_RULE = "scores"  # which of RULES sets the threshold (docs/defaults.md, "Threshold")
+THRESHOLD_RULE = "levels"  # which of RULES sets the threshold (docs/defaults.md, "Threshold")
 LEVELS_MIN_ROWS_ABOVE = 10  # the levels rule reads its quantile off at least this many training scores above it
 CROSSFIT_MIN = 40  # fewer training rows: no cross-fit (fold models of a handful of rows say nothing)
 
