@@ -457,3 +457,16 @@ def test_the_cli_checks_fit_options_with_the_estimators_own_defaults():
     signature = inspect.signature(CANCE).parameters
     assert {k: signature[k].default for k in FIT_DEFAULTS} == FIT_DEFAULTS
     assert set(OPTION_NAMES) <= set(signature)
+
+
+def test_the_measured_trim_switch_refits_without_the_highest_scoring_rows_and_scores_every_row(monkeypatch):
+    """The robust refit measured in the unsupervised setting (docs/benchmarks.md): a switch, off by default."""
+    from cance_cli import CANCE, estimator
+
+    x, _ = _blobs(n_normal=300, n_anom=0, width=6, seed=5)
+    plain = CANCE(**SMALL).fit(x)
+    monkeypatch.setattr(estimator, "TRIM_SHARE", 0.2)
+    trimmed = CANCE(**SMALL).fit(x)
+    assert trimmed.decision_scores_.shape == (300,) and np.isfinite(trimmed.decision_scores_).all()
+    np.testing.assert_allclose(trimmed.decision_scores_, trimmed.score_samples(x), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(trimmed.decision_scores_, plain.decision_scores_)
