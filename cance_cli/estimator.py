@@ -319,7 +319,7 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
             self.threshold_ = threshold_of(out, self.decision_scores_, level)
             self.threshold_info_ = {"method": "contamination" if self.fpr is None else "fpr", "level": level,
                                     "rows": int(len(out.scores)), "folds": folds, "scores": "out-of-fold",
-                                    "rule": thresholds.THRESHOLD_RULE,
+                                    "rule": _effective_rule(out, len(self.decision_scores_), level),
                                     # both rules' thresholds, so either can be checked against new rows
                                     "by_rule": {r: threshold_of(out, self.decision_scores_, level, r)
                                                 for r in thresholds.RULES},
@@ -418,6 +418,11 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+
+def _effective_rule(out, n_training: int, level: float) -> str:
+    rule = thresholds.THRESHOLD_RULE
+    return "scores" if rule == "levels" and thresholds.levels_fall_back(out, n_training, level) else rule
 
 
 def _take(X, index: np.ndarray):

@@ -79,10 +79,14 @@ def threshold_of(out: OutOfFold, training_scores: np.ndarray, level: float, rule
         return raw
     if rule == "centred":  # each fold's scores shifted by its own centre, placed at the model's centre
         return float(np.quantile(out.scores - out.centres, 1 - level) + np.median(training_scores))
-    q = levels_quantile(out, level)
-    if (1.0 - q) * len(training_scores) < LEVELS_MIN_ROWS_ABOVE:
+    if levels_fall_back(out, len(training_scores), level):
         return raw
-    return float(np.quantile(training_scores, q))
+    return float(np.quantile(training_scores, levels_quantile(out, level)))
+
+
+def levels_fall_back(out: OutOfFold, n_training: int, level: float) -> bool:
+    """Whether the ``levels`` rule gives way to ``scores``: too few training scores above its read-off point."""
+    return (1.0 - levels_quantile(out, level)) * n_training < LEVELS_MIN_ROWS_ABOVE
 
 
 def levels_quantile(out: OutOfFold, level: float) -> float:

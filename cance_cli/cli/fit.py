@@ -135,8 +135,7 @@ def fit(
     console.print(f"model -> {out}: views {' + '.join(est.views_)}; threshold {est.threshold_:.4g} "
                   f"({info['method']} {info['level']})")
     console.print(f"  expected on new normal rows: about {100 * info['level']:.3g} % flagged "
-                  + (f"(the threshold is the {100 * (1 - info['level']):.3g} % quantile of {info['rows']} "
-                     f"out-of-fold scores, {info['folds']} folds)" if info.get("folds") else
+                  + (_crossfit_words(info) if info.get("folds") else
                      f"(calibrated on {info['rows']} held-out rows)" if info["method"] == "fpr" else
                      "or more: the threshold comes from the training rows' own scores, which a model fits "
                      "better than new rows (--threshold-folds)"))
@@ -150,3 +149,12 @@ def fit(
     if summary["encoded"]:
         console.print("  encoded: " + "; ".join(f"{c} ({how})" for c, how in summary["encoded"].items()))
     console.print(f"next: cance predict DATA --model {out} --out scores.parquet")
+
+
+def _crossfit_words(info: dict) -> str:
+    """How a cross-fitted threshold was set, in one parenthesis (docs/defaults.md, "Threshold")."""
+    share = f"{100 * (1 - info['level']):.3g} %"
+    if info.get("rule") == "levels":
+        return (f"(the threshold is read off this model's training scores at the level under which {share} of "
+                f"{info['rows']} out-of-fold scores fall among their own fold model's; {info['folds']} folds)")
+    return f"(the threshold is the {share} quantile of {info['rows']} out-of-fold scores, {info['folds']} folds)"
