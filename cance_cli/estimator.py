@@ -316,14 +316,13 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         out = out_of_fold_scores(self, train, folds, _take) if folds else None
         if out is not None:
             level = self.contamination if self.fpr is None else self.fpr
-            self.threshold_ = threshold_of(out, self.decision_scores_, level)
+            # every rule's threshold is kept, so each can be checked against new rows; the default rule's is used
+            by_rule = {r: threshold_of(out, self.decision_scores_, level, r) for r in thresholds.RULES}
+            self.threshold_ = by_rule[thresholds.THRESHOLD_RULE]
             self.threshold_info_ = {"method": "contamination" if self.fpr is None else "fpr", "level": level,
                                     "rows": int(len(out.scores)), "folds": folds, "scores": "out-of-fold",
-                                    "rule": _effective_rule(out, len(self.decision_scores_), level),
-                                    # both rules' thresholds, so either can be checked against new rows
-                                    "by_rule": {r: threshold_of(out, self.decision_scores_, level, r)
-                                                for r in thresholds.RULES},
-                                    "levels_read_at": thresholds.levels_quantile(out, level)}
+                                    "rule": thresholds.rule_in_effect(out, len(self.decision_scores_), level),
+                                    "by_rule": by_rule, "levels_read_at": thresholds.levels_quantile(out, level)}
         elif calibration is None:
             self.threshold_ = float(np.quantile(self.decision_scores_, 1 - self.contamination))
             self.threshold_info_ = {"method": "contamination", "level": self.contamination,
@@ -418,11 +417,6 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
-
-
-def _effective_rule(out, n_training: int, level: float) -> str:
-    rule = thresholds.THRESHOLD_RULE
-    return "scores" if rule == "levels" and thresholds.levels_fall_back(out, n_training, level) else rule
 
 
 def _take(X, index: np.ndarray):

@@ -84,6 +84,13 @@ def threshold_of(out: OutOfFold, training_scores: np.ndarray, level: float, rule
     return float(np.quantile(training_scores, levels_quantile(out, level)))
 
 
+def rule_in_effect(out: OutOfFold, n_training: int, level: float) -> str:
+    """THRESHOLD_RULE, or ``scores`` where the ``levels`` rule falls back to it."""
+    if THRESHOLD_RULE == "levels" and levels_fall_back(out, n_training, level):
+        return "scores"
+    return THRESHOLD_RULE
+
+
 def levels_fall_back(out: OutOfFold, n_training: int, level: float) -> bool:
     """Whether the ``levels`` rule gives way to ``scores``: too few training scores above its read-off point."""
     return (1.0 - levels_quantile(out, level)) * n_training < LEVELS_MIN_ROWS_ABOVE
