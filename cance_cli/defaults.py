@@ -30,6 +30,12 @@ def _clip(value: float, low: int, high: int) -> int:
     return int(min(max(round(value), low), high))
 
 
+# An epoch of any epoch-trained model (autoencoder, NCE density) visits at most this many training rows, a
+# fresh seeded draw each epoch, so the training cost stops growing with N (docs/defaults.md, "Large tables");
+# no development table or image set reaches it (the largest trains on 60,000).
+EPOCH_MAX_ROWS = 200_000
+
+
 def nce_epochs_for(n_rows: int, family: str = "image", batch_size: int = NCE_BATCH) -> int:
     """Density epochs for ``n_rows`` training rows: about the family's step budget,
     clip(budget / batches per epoch, 10, 100) (100 up to 6,144 rows at batch 256)."""
@@ -72,6 +78,9 @@ def choose_settings(kind: str, n_rows: int, sample_shape: tuple[int, ...],
                 f"batch {batch} (1024 from 50,000 rows)"]
     rule.append(f"NCE epochs = clip({budget} / batches per epoch, 10, 100) = {nce_epochs}, density width "
                 f"{nce_hidden} ({'tables' if family == 'table' else 'images and embeddings'})")
+    if n_rows > EPOCH_MAX_ROWS:
+        rule.append(f"an epoch visits {EPOCH_MAX_ROWS:,} of the N rows, freshly drawn each epoch "
+                    f"(N > {EPOCH_MAX_ROWS:,})")
     return {"latent": latent, "hidden": None, "ae_epochs": ae_epochs, "decoder_epochs": decoder_epochs,
             "ae_batch_size": batch, "nce_epochs": nce_epochs, "nce_batch_size": NCE_BATCH, "nce_hidden": nce_hidden,
             "rule": rule}

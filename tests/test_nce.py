@@ -226,3 +226,21 @@ def test_collinear_columns_are_named_in_a_warning(caplog):
     with caplog.at_level("WARNING", logger="cance"):
         NCEDensity(**short).fit(np.column_stack([z, e, 0.5 * e + rng.normal(0, 0.05, 600)]))
     assert not any("up to scale" in r.getMessage() for r in caplog.records)
+
+
+def test_an_epoch_of_a_large_table_visits_a_fresh_draw_of_at_most_the_cap(monkeypatch):
+    from cance_cli import defaults
+    from cance_cli.training.trainer import epoch_order
+
+    monkeypatch.setattr(defaults, "EPOCH_MAX_ROWS", 50)
+    index = np.arange(1_000, 1_200)
+    gen = torch.Generator().manual_seed(0)
+    first, batch = epoch_order(index, gen, seed=0, epoch=0, batch_size=16)
+    second, _ = epoch_order(index, gen, seed=0, epoch=1, batch_size=16)
+    assert batch == 16 and len(first) == len(second) == 50
+    assert set(first) <= set(index) and len(set(first)) == 50  # rows of the table, none twice
+    assert set(first) != set(second)  # each epoch draws again
+    small, _ = epoch_order(index[:40], gen, seed=0, epoch=0, batch_size=16)
+    assert sorted(small) == list(index[:40])  # below the cap: every row, as before
+    settings = defaults.choose_settings("table", 1_000, (5,))
+    assert any("an epoch visits 50 of the N rows" in line for line in settings["rule"])

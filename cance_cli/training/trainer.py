@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from cance_cli import defaults
 from cance_cli.runtime import distributed
 from cance_cli.training.common import BestState
 
@@ -23,12 +24,14 @@ def epoch_order(index: np.ndarray, gen, seed: int, epoch: int, batch_size: int,
                 group: distributed.Group | None = None) -> tuple[np.ndarray, int]:
     """``(rows in this epoch's order, batch size per step)``: a permutation of ``index`` drawn from
     ``gen``; in a torchrun group, this rank's share of a permutation seeded by (seed, epoch) and its share
-    of the batch."""
+    of the batch. Above ``defaults.EPOCH_MAX_ROWS`` rows the epoch is the permutation's first that many
+    (each rank's first share of them): the training cost stops growing with N."""
     import torch
 
     if group is not None and group.active:
-        return distributed.shard(index, seed, epoch, group), distributed.local_batch_size(batch_size, group)
-    return index[torch.randperm(len(index), generator=gen).numpy()], batch_size
+        share = math.ceil(defaults.EPOCH_MAX_ROWS / group.world_size)
+        return distributed.shard(index, seed, epoch, group)[:share], distributed.local_batch_size(batch_size, group)
+    return index[torch.randperm(len(index), generator=gen).numpy()][:defaults.EPOCH_MAX_ROWS], batch_size
 
 
 def fit_epochs(epochs: int, train_epoch: Callable[[int], float], validate: Callable[[float], float], keep,
