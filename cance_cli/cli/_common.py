@@ -11,7 +11,11 @@ from typing import Any
 
 import typer
 
+from cance_cli.defaults import EPOCH_MAX_ROWS
 from cance_cli.errors import CanceError
+
+# Said in every --epochs help: an epoch of a large table is a draw, not every row (docs/defaults.md).
+EPOCH_NOTE = f"An epoch visits at most {EPOCH_MAX_ROWS:,} rows (a fresh draw each epoch)."
 
 SEED_HELP = "Random seed; the same seed gives the same result on the same device."
 DEVICE_HELP = "auto (CUDA when present), cpu or cuda."

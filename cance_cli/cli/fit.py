@@ -8,6 +8,7 @@ import typer
 
 from cance_cli.cli._common import (
     DEVICE_HELP,
+    EPOCH_NOTE,
     EXCLUDE_OPTION,
     ID_COL_HELP,
     JSON_HELP,
@@ -52,11 +53,11 @@ def fit(
                                            "(default: every numeric non-reserved column)."),
     latent: int = typer.Option(None, help="Latent width. " + AUTO),
     hidden: str = typer.Option(None, help="Autoencoder conv channels or MLP widths, e.g. 64,32. " + AUTO),
-    epochs: int = typer.Option(None, help="Autoencoder stage-1 epochs. " + AUTO),
+    epochs: int = typer.Option(None, help="Autoencoder stage-1 epochs. " + AUTO + " " + EPOCH_NOTE),
     decoder_epochs: int = typer.Option(None, help="Autoencoder stage-2 epochs. " + AUTO),
     batch_size: int = typer.Option(None, help="Autoencoder batch size. " + AUTO),
     lam: float = typer.Option(0.01, help="Covariance-penalty weight."),
-    nce_epochs: int = typer.Option(None, help="NCE epochs. " + AUTO),
+    nce_epochs: int = typer.Option(None, help="NCE epochs. " + AUTO + " " + EPOCH_NOTE),
     ratio: float = typer.Option(10.0, help="Noise-to-data ratio of NCE."),
     views: str = typer.Option("auto", help="What scores a row: auto, or a '+'-joined choice of composite (the "
                                            "paper's density of \\[z, e, d]), input (density of the table itself), "

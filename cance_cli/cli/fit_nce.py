@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from cance_cli.cli._common import DEVICE_HELP, JSON_HELP, SEED_HELP, fmt, handle_errors, print_json, stdout_console
+from cance_cli.cli._common import (
+    DEVICE_HELP,
+    EPOCH_NOTE,
+    JSON_HELP,
+    SEED_HELP,
+    fmt,
+    handle_errors,
+    print_json,
+    stdout_console,
+)
 
 
 @handle_errors
@@ -19,7 +28,7 @@ def fit_nce(
     fixed_noise: bool = typer.Option(False, "--fixed-noise", help="Keep the noise at the fitted Gaussian."),
     epochs: int = typer.Option(None, help="Training epochs; the best-validation epoch is kept (default: about "
                                           "2,400 optimizer steps, clip(2400 / batches per epoch, 10, 100): 100 "
-                                          "up to 6,144 rows, 11 on 54,000)."),
+                                          "up to 6,144 rows, 11 on 54,000). " + EPOCH_NOTE),
     batch_size: int = typer.Option(256, help="Data rows per batch (plus ratio x as many noise samples)."),
     lr: float = typer.Option(1e-3, help="AdamW learning rate (network and noise scale)."),
     hidden: int = typer.Option(128, help="Hidden width of the density network."),

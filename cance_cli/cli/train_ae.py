@@ -8,6 +8,7 @@ import typer
 
 from cance_cli.cli._common import (
     DEVICE_HELP,
+    EPOCH_NOTE,
     JSON_HELP,
     LABEL_OPTION,
     NO_LABEL_OPTION,
@@ -30,7 +31,7 @@ def train_ae(
     out: Path = typer.Option(Path("ae.safetensors"), "--out", "-o", help="Checkpoint to write."),
     latent: int = typer.Option(32, help="Latent dimension d."),
     lam: float = typer.Option(0.01, help="Covariance-penalty weight (0 = batch-norm latent alone)."),
-    epochs: int = typer.Option(30, help="Stage-1 epochs (encoder + decoder)."),
+    epochs: int = typer.Option(30, help="Stage-1 epochs (encoder + decoder). " + EPOCH_NOTE),
     decoder_epochs: int = typer.Option(10, help="Stage-2 epochs (decoder only, encoder frozen)."),
     batch_size: int = typer.Option(128, help="Mini-batch size."),
     lr: float = typer.Option(1e-3, help="Adam learning rate."),
