@@ -10,36 +10,24 @@ training standard deviation (whitened: every direction counts alike, as the inpu
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from _jsonl import emit
+from knn_sample import arguments, view_coordinates
 
 
 def main() -> None:
     from sklearn.metrics import roc_auc_score
 
-    import cance_cli.bench.novelty as novelty
-    from cance_cli.views.input_map import InputCoordinates
     from cance_cli.views.knn import KNNDistance
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    for path in novelty.table_files(args.folder):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            split = novelty.novelty_split(path, seed)
-            coords = InputCoordinates().fit(split.x_train)
-            train, test = coords.transform(split.x_train), coords.transform(split.x_test)
-            sd = train.std(axis=0)
-            sd[sd < 1e-12] = 1.0
-            row = {"table": split.name, "seed": seed, "width": split.x_train.shape[1]}
-            for name, (a, b) in {"knn": (train, test), "knn_whitened": (train / sd, test / sd)}.items():
-                scores = KNNDistance(5, seed=seed).fit(a).score_samples(b)
-                row[name] = round(roc_auc_score(split.y_test, scores), 4)
-            emit(row, args.out)
+    args = arguments(__doc__)
+    for split, train, test in view_coordinates(args.folder, args.seeds):
+        sd = train.std(axis=0)
+        sd[sd < 1e-12] = 1.0
+        row = {"table": split.name, "seed": split.seed, "width": split.x_train.shape[1]}
+        for name, (a, b) in {"knn": (train, test), "knn_whitened": (train / sd, test / sd)}.items():
+            scores = KNNDistance(5, seed=split.seed).fit(a).score_samples(b)
+            row[name] = round(roc_auc_score(split.y_test, scores), 4)
+        emit(row, args.out)
 
 
 if __name__ == "__main__":
