@@ -58,6 +58,16 @@ def test_input_map_drops_constant_and_duplicate_columns_and_round_trips(tmp_path
         m.transform(x[:, :5])
 
 
+def test_input_map_without_standardising_keeps_the_rows_own_distances(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(100, 6)) * [1, 10, 0.1, 1, 1, 3]
+    m = InputCoordinates(all_directions=True, standardise=False).fit(x)
+    d = lambda a: np.linalg.norm(a[:, None] - a[None], axis=2)  # noqa: E731
+    np.testing.assert_allclose(d(m.transform(x[:15])), d(x[:15]), atol=1e-8)  # the columns' own scale
+    save_part(m, tmp_path / "im.safetensors")
+    np.testing.assert_allclose(load_part(tmp_path / "im.safetensors").transform(x), m.transform(x))
+
+
 def test_input_map_rest_coordinate_is_the_length_outside_the_kept_directions(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 12))

@@ -84,8 +84,9 @@ class ViewFitting:
             # An embedding's neighbours are found in every usable direction (docs/defaults.md, "PCA"); the
             # input density reads at most 64, what it can model.
             every = self.feature_map == "pca" or input_map.NEIGHBOURS_EVERY_DIRECTION
-            self.input_map_ = input_map.InputCoordinates(residual=input_map.INPUT_RESIDUAL,
-                                                         all_directions=every).fit(X)
+            standardise = self.feature_map != "pca" or input_map.EMBEDDING_COLUMNS_STANDARDISED
+            self.input_map_ = input_map.InputCoordinates(residual=input_map.INPUT_RESIDUAL, all_directions=every,
+                                                         standardise=standardise).fit(X)
             P = self.input_map_.transform(X) if "knn" in self.views_ else None
             D = self.input_map_.density_coordinates(X) if "input" in self.views_ else None
             D_fit = D  # what the input density trains on (dequantised rows under the experiment switch)

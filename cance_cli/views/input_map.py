@@ -40,6 +40,9 @@ NEIGHBOURS_EVERY_DIRECTION = False  # a table's neighbour view in every directio
 DEQUANTIZE = False
 DEQUANTIZE_MAX_LEVELS = 32
 DEQUANTIZE_MIN_LEVELS = 2  # 3: leave two-valued (binary, one-hot) columns as they are
+# An experiment switch (CIFAR-10 issue): an embedding's neighbour view on its columns as given (unit rows: the
+# cosine geometry), not standardised per column. See docs/benchmarks.md, "Embeddings' neighbours".
+EMBEDDING_COLUMNS_STANDARDISED = True
 
 
 def dequantized(X, seed: int) -> np.ndarray:
@@ -68,12 +71,14 @@ class InputCoordinates(Part):
 
     STAGE, KIND = STAGE, "feature_map"
     _parameter_constraints = {"max_components": [Interval(Integral, 1, None, closed="left")],
-                              "residual": ["boolean"], "all_directions": ["boolean"]}
+                              "residual": ["boolean"], "all_directions": ["boolean"], "standardise": ["boolean"]}
 
-    def __init__(self, max_components: int = 64, residual: bool = False, all_directions: bool = False):
+    def __init__(self, max_components: int = 64, residual: bool = False, all_directions: bool = False,
+                 standardise: bool = True):
         self.max_components = max_components
         self.residual = residual
         self.all_directions = all_directions
+        self.standardise = standardise
 
     def fit(self, X, y=None) -> InputCoordinates:
         self.check_params()
@@ -81,7 +86,7 @@ class InputCoordinates(Part):
         if len(rows) < 3:
             raise DataError(f"{len(rows)} rows cannot fit the input view; give at least 3.")
         self.mean_ = rows.mean(axis=0)
-        std = rows.std(axis=0)
+        std = rows.std(axis=0) if self.standardise else np.ones(rows.shape[1])  # off: the columns' own scale
         self.scale_ = np.where(std > 1e-12, std, 1.0)
         _, sv, vt = np.linalg.svd((rows - self.mean_) / self.scale_, full_matrices=False)
         keep = int(np.sum(sv > sv[0] * RELATIVE_RANK_TOL)) if sv[0] > 0 else 0
