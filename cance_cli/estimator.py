@@ -331,6 +331,13 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
             cal = self.score_samples(calibration)
             self.threshold_ = float(np.quantile(cal, 1 - self.fpr))
             self.threshold_info_ = {"method": "fpr", "level": self.fpr, "rows": int(len(cal))}
+        repeated = thresholds.repeated_rows_note(self.decision_scores_, self.threshold_, self.threshold_info_["level"])
+        if repeated:
+            self.threshold_info_["repeated_rows"] = repeated
+            log.warning("%.0f %% of the training rows share one score (repeated rows), so no threshold flags exactly "
+                        "%.3g %% of rows like them; %.3g %% of the training rows score above this one.",
+                        100 * repeated["largest_block"], 100 * self.threshold_info_["level"],
+                        100 * repeated["training_share_above"])
 
     # ------------------------------------------------------------------ features
 

@@ -130,3 +130,17 @@ def out_of_fold_scores(estimator, X, folds: int, take: Callable[[Any, np.ndarray
                 return None
             advance()
     return OutOfFold(scores, levels, centres)
+
+
+def repeated_rows_note(training_scores: np.ndarray, threshold: float, level: float) -> dict[str, float] | None:
+    """Where one score is shared by a share of the training rows at least ``level`` (repeated rows score
+    alike), no threshold can flag ``level`` of rows like them: a whole block falls on one side. Returns that
+    largest block's share and the share of training rows above ``threshold`` (what such rows get, since a
+    repeated row scores the same when it comes again), else None. Measured on kdd-probe, whose 60,593 normal
+    rows hold 53 distinct ones (65 % one row): 3.8-31 % of new normal rows flagged for a stated 10 %."""
+    scores = np.asarray(training_scores, dtype=np.float64)
+    _, counts = np.unique(scores, return_counts=True)
+    largest = float(counts.max() / len(scores))
+    if largest < level:
+        return None
+    return {"largest_block": largest, "training_share_above": float(np.mean(scores > threshold))}

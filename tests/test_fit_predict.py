@@ -228,6 +228,20 @@ def test_the_default_threshold_comes_from_out_of_fold_scores_and_flags_the_state
     assert few.threshold_info_["folds"] == 2 and few.threshold_info_["rows"] == 60
 
 
+def test_a_block_of_repeated_rows_is_said_instead_of_a_share_no_threshold_can_flag(tmp_path):
+    x, _ = _blobs(n_normal=100, n_anom=0, width=6, seed=5)
+    x = np.concatenate([x, np.repeat(x[:1], 300, axis=0)])  # 301 of 400 rows are one row, as in KDD Cup traffic
+    result = cli("fit", _csv(tmp_path / "t.csv", x), "--no-label", "--out", tmp_path / "m", *FAST, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    repeated = summary["threshold_method"]["repeated_rows"]
+    assert repeated["largest_block"] == pytest.approx(301 / 400)
+    assert summary["expected_flagged_share"] == repeated["training_share_above"] < 0.25  # never 10 % exactly
+    assert "share one score (repeated rows)" in result.stderr
+    plain = cli("fit", _csv(tmp_path / "p.csv", x[:100]), "--no-label", "--out", tmp_path / "p", *FAST)
+    assert plain.exit_code == 0 and "repeated rows" not in plain.output and "about 10 % flagged" in plain.stdout
+
+
 def test_the_cross_fit_does_not_repeat_the_fits_warnings_once_per_fold(caplog):
     from cance_cli import CANCE
 

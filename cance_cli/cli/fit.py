@@ -125,7 +125,8 @@ def fit(
                                                    "ae_batch_size", "nce_epochs", "nce_batch_size", "nce_hidden")},
                "chosen_by_rule": s["chosen"], "rule": s["rule"],
                "flagged_training_rows": int(est.labels_.sum()), "training_rows": len(est.labels_),
-               "expected_flagged_share": est.threshold_info_["level"],
+               "expected_flagged_share": est.threshold_info_.get("repeated_rows", {}).get(
+                   "training_share_above", est.threshold_info_["level"]),
                "not_features": est.fit_record_["not_features"], "id_like": est.fit_record_["id_like"],
                "encoded": est.encoding_.describe() if est.encoding_ is not None else {}}
     if json_out:
@@ -135,11 +136,17 @@ def fit(
     info = est.threshold_info_
     console.print(f"model -> {out}: views {' + '.join(est.views_)}; threshold {est.threshold_:.4g} "
                   f"({info['method']} {info['level']})")
-    console.print(f"  expected on new normal rows: about {100 * info['level']:.3g} % flagged "
-                  + (_crossfit_words(info) if info.get("folds") else
-                     f"(calibrated on {info['rows']} held-out rows)" if info["method"] == "fpr" else
-                     "or more: the threshold comes from the training rows' own scores, which a model fits "
-                     "better than new rows (--threshold-folds)"))
+    if "repeated_rows" in info:  # a block of repeated rows lies on one side of any threshold
+        share = 100 * info["repeated_rows"]["training_share_above"]
+        console.print(f"  expected on new normal rows: not {100 * info['level']:.3g} %: "
+                      f"{100 * info['repeated_rows']['largest_block']:.0f} % of the training rows share one score "
+                      f"(repeated rows); {share:.3g} % of them score above the threshold")
+    else:
+        console.print(f"  expected on new normal rows: about {100 * info['level']:.3g} % flagged "
+                      + (_crossfit_words(info) if info.get("folds") else
+                         f"(calibrated on {info['rows']} held-out rows)" if info["method"] == "fpr" else
+                         "or more: the threshold comes from the training rows' own scores, which a model fits "
+                         "better than new rows (--threshold-folds)"))
     for line in s["rule"]:
         console.print(f"  {line}")
     if summary["not_features"]:
