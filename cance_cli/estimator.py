@@ -120,7 +120,8 @@ class CANCE(ViewFitting, Explaining, OutlierMixin, BaseEstimator):
         The sizes and schedules used, and the rule that chose them.
     threshold_info_ : dict
         How the threshold was set (method, level, rows; for the cross-fit also its folds, the ``rule`` that set
-        it and ``by_rule``, the threshold of each rule of :func:`cance_cli.thresholds.threshold_of`).
+        it and ``by_rule``, the threshold of each rule of :func:`cance_cli.thresholds.threshold_of`); with a
+        block of repeated training rows, ``repeated_rows`` (:func:`cance_cli.thresholds.repeated_rows_note`).
     encoding_ : TableEncoding or None
         How a table's columns (text, dates, booleans, missing cells) become the numeric columns the model
         reads (:mod:`cance_cli.data.encoding`); None for images and arrays.
