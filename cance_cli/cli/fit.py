@@ -138,9 +138,10 @@ def fit(
                   f"({info['method']} {info['level']})")
     if "repeated_rows" in info:  # a block of repeated rows lies on one side of any threshold
         share = 100 * info["repeated_rows"]["training_share_above"]
-        console.print(f"  expected on new normal rows: not {100 * info['level']:.3g} %: "
+        console.print(f"  expected on new normal rows: not exactly {100 * info['level']:.3g} %: "
                       f"{100 * info['repeated_rows']['largest_block']:.0f} % of the training rows share one score "
-                      f"(repeated rows); {share:.3g} % of them score above the threshold")
+                      f"(repeated rows, flagged all or none); {share:.3g} % of the training rows score above "
+                      "the threshold")
     else:
         console.print(f"  expected on new normal rows: about {100 * info['level']:.3g} % flagged "
                       + (_crossfit_words(info) if info.get("folds") else
